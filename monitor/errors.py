@@ -1,0 +1,45 @@
+"""Domain errors. Only web/ turns them into HTTP responses, only monitor/cli.py into exit codes."""
+
+
+class DriftwiseError(Exception):
+    """Base class for errors a user can act on."""
+
+
+class SettingsError(DriftwiseError):
+    """A DRIFTWISE_* environment variable is missing or malformed."""
+
+
+class SpecError(DriftwiseError):
+    """The spec file is invalid: names the file, the key path and what is wrong."""
+
+    def __init__(self, file: str, key: str, message: str) -> None:
+        self.file, self.key, self.message = file, key, message
+        super().__init__(f"{file}: {key}: {message}")
+
+
+class SchemaBehind(DriftwiseError):
+    """The database schema is older than this code."""
+
+
+class ArtifactRefused(DriftwiseError):
+    """A model artifact is not a skops file or contains untrusted types."""
+
+
+class ReferenceInvalid(DriftwiseError):
+    """Reference data does not match the model's declared columns."""
+
+
+class DeploymentNotFound(DriftwiseError, LookupError):
+    pass
+
+
+class ModelNotFound(DriftwiseError, LookupError):
+    pass
+
+
+class VersionNotFound(DriftwiseError, LookupError):
+    pass
+
+
+class BadRecord(DriftwiseError):
+    """One input record cannot be ingested; it goes to quarantine with this reason."""

@@ -1,0 +1,1 @@
+"""Ingestion: every source kind turns raw logs into canonical records, read once."""

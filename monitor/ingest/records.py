@@ -1,0 +1,230 @@
+"""Canonical records and their validation against a model's declared columns.
+
+Every source kind turns raw input into canonical dicts:
+  prediction: {"request_id", "timestamp", "features": {...}, "prediction", "probability",
+               "model_version"}
+  label:      {"request_id", "label", "timestamp"}
+and `validate_prediction` / `validate_label` turn those into rows for the store, raising
+BadRecord with a reason that names the field when something is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from monitor.errors import BadRecord
+from monitor.timeutil import parse_timestamp
+
+PREDICTION_KEYS = {
+    "request_id",
+    "timestamp",
+    "features",
+    "prediction",
+    "probability",
+    "model_version",
+}
+LABEL_KEYS = {"request_id", "label", "timestamp"}
+
+
+@dataclass(frozen=True)
+class ModelSchema:
+    """What a deployment's records must look like: the model's declared columns."""
+
+    numerical: tuple[str, ...]
+    categorical: tuple[str, ...]
+    task: str = "classification"
+    nullable: bool = True  # a missing value (null) is data quality, not a bad record
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return (*self.numerical, *self.categorical)
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What a source kind's parser may need: the model's columns and the source's settings."""
+
+    schema: ModelSchema
+    config: dict[str, Any] = field(default_factory=dict)
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class Half:
+    """One half of a record (e.g. a KServe request or response) waiting for the other."""
+
+    key: str
+    part: str  # "request" | "response"
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    request_id: str
+    timestamp: datetime
+    features: str  # JSON text
+    prediction: str | None  # JSON text
+    probability: float | None
+    model_version: int | None
+    sample_key: int
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    request_id: str
+    value: str  # JSON text
+    timestamp: datetime | None
+
+
+def sample_key(request_id: str) -> int:
+    """A stable hash of the request id: deterministic sampling is a range on this."""
+    return zlib.crc32(request_id.encode("utf-8"))
+
+
+def _request_id(value: Any) -> str:
+    if isinstance(value, bool) or value is None or value == "":
+        raise BadRecord("request_id: missing")
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str):
+        raise BadRecord(f"request_id: expected a string, got {type(value).__name__}")
+    if len(value) > 200:
+        raise BadRecord("request_id: longer than 200 characters")
+    return value
+
+
+def _timestamp(value: Any, key: str = "timestamp") -> datetime:
+    try:
+        return parse_timestamp(value)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise BadRecord(f"{key}: does not parse: {error}") from None
+
+
+def _number(name: str, value: Any, schema: ModelSchema) -> float | int | None:
+    if value is None:
+        if schema.nullable:
+            return None
+        raise BadRecord(f"features.{name}: null where a number is required")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRecord(f"features.{name}: expected a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRecord(f"features.{name}: {value} is not allowed")
+    return value
+
+
+def _category(name: str, value: Any, schema: ModelSchema) -> Any:
+    if value is None:
+        if schema.nullable:
+            return None
+        raise BadRecord(f"features.{name}: null where a category is required")
+    if isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise BadRecord(f"features.{name}: expected a category (string or integer), got {value!r}")
+
+
+def validate_features(raw: Any, schema: ModelSchema) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise BadRecord("features: expected an object")
+    missing = [name for name in schema.features if name not in raw]
+    if missing:
+        raise BadRecord(f"features: missing {', '.join(missing)}")
+    unknown = [name for name in raw if name not in schema.features]
+    if unknown:
+        raise BadRecord(f"features: unknown field {', '.join(map(str, unknown))}")
+    clean = {name: _number(name, raw[name], schema) for name in schema.numerical}
+    for name in schema.categorical:
+        clean[name] = _category(name, raw[name], schema)
+    return clean
+
+
+def _prediction(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRecord(f"prediction: {value} is not allowed")
+    if not isinstance(value, str | int | float | bool):
+        raise BadRecord(f"prediction: expected a scalar, got {type(value).__name__}")
+    return orjson.dumps(value).decode()
+
+
+def _probability(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRecord(f"probability: expected a number, got {type(value).__name__}")
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise BadRecord(f"probability: {value} is not between 0 and 1")
+    return float(value)
+
+
+def _model_version(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRecord(f"model_version: expected an integer, got {value!r}")
+    return value
+
+
+def validate_prediction(raw: Any, schema: ModelSchema) -> PredictionRow:
+    if not isinstance(raw, dict):
+        raise BadRecord("record: expected a JSON object")
+    unknown = set(raw) - PREDICTION_KEYS
+    if unknown:
+        raise BadRecord(f"record: unknown field {', '.join(sorted(map(str, unknown)))}")
+    request_id = _request_id(raw.get("request_id"))
+    features = validate_features(raw.get("features"), schema)
+    return PredictionRow(
+        request_id=request_id,
+        timestamp=_timestamp(raw.get("timestamp")),
+        features=orjson.dumps(features).decode(),
+        prediction=_prediction(raw.get("prediction")),
+        probability=_probability(raw.get("probability")),
+        model_version=_model_version(raw.get("model_version")),
+        sample_key=sample_key(request_id),
+    )
+
+
+def validate_label(raw: Any) -> LabelRow:
+    if not isinstance(raw, dict):
+        raise BadRecord("record: expected a JSON object")
+    unknown = set(raw) - LABEL_KEYS
+    if unknown:
+        raise BadRecord(f"record: unknown field {', '.join(sorted(map(str, unknown)))}")
+    value = raw.get("label")
+    if value is None:
+        raise BadRecord("label: missing")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRecord(f"label: {value} is not allowed")
+    if not isinstance(value, str | int | float | bool):
+        raise BadRecord(f"label: expected a scalar, got {type(value).__name__}")
+    stamp = raw.get("timestamp")
+    return LabelRow(
+        request_id=_request_id(raw.get("request_id")),
+        value=orjson.dumps(value).decode(),
+        timestamp=None if stamp in (None, "") else _timestamp(stamp),
+    )
+
+
+def loads(line: bytes) -> Any:
+    """One JSON document from a line of bytes, or BadRecord naming the problem."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRecord(f"not UTF-8: byte {error.start}") from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        try:
+            # NaN and Infinity are not JSON, but loggers write them; say so by field name.
+            return json.loads(text)
+        except ValueError:
+            raise BadRecord(f"broken JSON: {error}") from None

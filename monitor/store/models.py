@@ -1,0 +1,401 @@
+"""The SQL store's tables as SQLAlchemy 2.x typed models.
+
+Times are naive UTC everywhere. Feature dicts, predictions and label values are JSON
+text that ingestion writes pre-serialised (orjson), which keeps bulk inserts fast.
+Alembic (migrations/) owns the schema; a test keeps the two identical.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from monitor.timeutil import utcnow
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict: JSON, list: JSON}
+
+
+def created() -> Mapped[datetime]:
+    return mapped_column(DateTime, default=utcnow)
+
+
+class Model(Base):
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    task: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(String(200))
+    prediction: Mapped[str] = mapped_column(String(200))
+    probability: Mapped[str | None] = mapped_column(String(200))
+    numerical: Mapped[list] = mapped_column(default=list)
+    categorical: Mapped[list] = mapped_column(default=list)
+    retrain: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = created()
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numerical, *self.categorical]
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="candidate")
+    origin: Mapped[str] = mapped_column(String(20), default="spec")
+    parent_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    # No foreign key: retrain_jobs also points here and a cycle complicates SQLite batch moves.
+    retrain_job_id: Mapped[int | None] = mapped_column(Integer)
+    training_start: Mapped[datetime | None] = mapped_column(DateTime)
+    training_end: Mapped[datetime | None] = mapped_column(DateTime)
+    train_rows: Mapped[int | None] = mapped_column(Integer)
+    holdout_rows: Mapped[int | None] = mapped_column(Integer)
+    metrics: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = created()
+
+
+class ReferenceSet(Base):
+    __tablename__ = "reference_sets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), unique=True
+    )
+    rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list] = mapped_column(default=list)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # Parquet, zstd-compressed
+    sha256: Mapped[str] = mapped_column(String(64))
+    # What depends only on the reference (bins, quantiles, category sets), computed once.
+    profile: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = created()
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    mode: Mapped[str] = mapped_column(String(20))
+    active_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    candidate_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    canary_share: Mapped[float] = mapped_column(Float, default=0.0)
+    window_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    settle_seconds: Mapped[int] = mapped_column(Integer, default=300)
+    schedule_seconds: Mapped[int | None] = mapped_column(Integer)
+    max_rows: Mapped[int] = mapped_column(Integer, default=50000)
+    min_rows: Mapped[int] = mapped_column(Integer, default=200)
+    policy: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = created()
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class DeploymentHistory(Base):
+    """Every switch of a deployment's active version: what promote and rollback read."""
+
+    __tablename__ = "deployment_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    previous_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    reason: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Source(Base):
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("deployment_id", "role", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))  # predictions | labels
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    config: Mapped[dict] = mapped_column(default=dict)
+    cursor: Mapped[dict] = mapped_column(default=dict)  # e.g. the SQL watermark
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_read_at: Mapped[datetime | None] = mapped_column(DateTime)
+    records_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_inserted: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_quarantined: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IngestedFile(Base):
+    __tablename__ = "ingested_files"
+    __table_args__ = (UniqueConstraint("source_id", "path"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(1000))
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    line: Mapped[int] = mapped_column(BigInteger, default=0)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class PendingHalf(Base):
+    """Half of a record whose other half (e.g. a KServe response) has not been read yet."""
+
+    __tablename__ = "pending_halves"
+    __table_args__ = (UniqueConstraint("source_id", "key", "part"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(300))
+    part: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created()
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "request_id"),
+        Index(None, "deployment_id", "timestamp", "sample_key"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    model_version_id: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str] = mapped_column(String(200))
+    timestamp: Mapped[datetime] = mapped_column(DateTime)
+    features: Mapped[str] = mapped_column(Text)  # JSON object
+    prediction: Mapped[str | None] = mapped_column(Text)  # JSON scalar
+    probability: Mapped[float | None] = mapped_column(Float)
+    sample_key: Mapped[int] = mapped_column(BigInteger)  # CRC32 of request_id
+    ingested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("deployment_id", "request_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    request_id: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(Text)  # JSON scalar
+    timestamp: Mapped[datetime | None] = mapped_column(DateTime)
+    ingested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Quarantine(Base):
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    location: Mapped[str] = mapped_column(String(1100))  # path:line, path#row, api
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created()
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("deployment_id", "window_start", "kind", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    window_start: Mapped[datetime] = mapped_column(DateTime)
+    window_end: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(20))  # monitor | backfill
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    model_version_id: Mapped[int | None] = mapped_column(Integer)
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    reference_rows: Mapped[int | None] = mapped_column(Integer)
+    labeled_rows: Mapped[int | None] = mapped_column(Integer)
+    sampled: Mapped[bool] = mapped_column(Boolean, default=False)
+    sampled_from: Mapped[int | None] = mapped_column(BigInteger)
+    drift_share: Mapped[float | None] = mapped_column(Float)
+    prediction_drift: Mapped[dict | None] = mapped_column(JSON)
+    features: Mapped[dict] = mapped_column(default=dict)
+    quality: Mapped[dict] = mapped_column(default=dict)
+    performance: Mapped[dict] = mapped_column(default=dict)
+    estimated_performance: Mapped[dict] = mapped_column(default=dict)
+    breaches: Mapped[list] = mapped_column(default=list)
+    warnings: Mapped[list] = mapped_column(default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration: Mapped[float | None] = mapped_column(Float)
+    snapshot: Mapped[bytes | None] = mapped_column(LargeBinary)  # gzip JSON of dump_dict()
+    report_rows: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class MetricPoint(Base):
+    __tablename__ = "metric_points"
+    __table_args__ = (Index(None, "deployment_id", "metric", "time"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    time: Mapped[datetime] = mapped_column(DateTime)
+    metric: Mapped[str] = mapped_column(String(100))
+    column: Mapped[str] = mapped_column(String(200), default="")
+    value: Mapped[float] = mapped_column(Float)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(60), index=True)
+    severity: Mapped[str] = mapped_column(String(20), default="info")
+    dedup_key: Mapped[str] = mapped_column(String(300), unique=True)
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    retrain_job_id: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    data: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class AlertRule(Base):
+    """Who hears of which events: from the spec's [[alerts]] and [[webhooks]]."""
+
+    __tablename__ = "alert_rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40))  # email | webhook
+    targets: Mapped[list] = mapped_column(default=list)
+    events: Mapped[list] = mapped_column(default=list)
+    deployments: Mapped[list] = mapped_column(default=list)
+    min_severity: Mapped[str] = mapped_column(String(20), default="info")
+    config: Mapped[dict] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("event_id", "channel", "target"),
+        Index(None, "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    folded_into_id: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = created()
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = created()
+    duration: Mapped[float] = mapped_column(Float)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class RetrainJob(Base):
+    __tablename__ = "retrain_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    trigger: Mapped[str] = mapped_column(String(20))  # policy | webhook | manual | schedule | api
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    champion_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    challenger_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    evaluation: Mapped[dict] = mapped_column(default=dict)
+    decision: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Lease(Base):
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20), default="viewer")
+    created_at: Mapped[datetime] = created()
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(20), default="viewer")
+    created_at: Mapped[datetime] = created()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WebhookReceipt(Base):
+    """Inbound webhook ids already accepted: a replay is recognised and starts nothing."""
+
+    __tablename__ = "webhook_receipts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(300), unique=True)
+    received_at: Mapped[datetime] = created()
+    retrain_job_id: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,35 @@
+"""The migrated schema is the ORM's schema, on every backend."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from monitor.errors import SchemaBehind
+from monitor.store import db as store_db
+from monitor.store import schema
+from monitor.store.models import Base
+
+
+def test_upgrading_an_empty_database_gives_exactly_the_orm_schema(empty_db_url: str) -> None:
+    engine = store_db.get_engine(empty_db_url)
+    schema.upgrade(engine)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        difference = compare_metadata(context, Base.metadata)
+    assert difference == []
+    schema.check(engine)
+
+
+def test_downgrade_to_base_removes_every_table(empty_db_url: str) -> None:
+    engine = store_db.get_engine(empty_db_url)
+    schema.upgrade(engine)
+    schema.downgrade(engine, "base")
+    tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    assert tables == set()
+
+
+def test_check_refuses_a_schema_that_is_behind_and_names_the_command(empty_db_url: str) -> None:
+    engine = store_db.get_engine(empty_db_url)
+    with pytest.raises(SchemaBehind, match="driftwise db upgrade"):
+        schema.check(engine)

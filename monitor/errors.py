@@ -43,3 +43,31 @@ class VersionNotFound(DriftwiseError, LookupError):
 
 class BadRecord(DriftwiseError):
     """One input record cannot be ingested; it goes to quarantine with this reason."""
+
+
+class NotifierError(DriftwiseError):
+    """A notification could not be delivered.
+
+    `permanent` means retrying cannot help; `retry_after` (seconds) is the receiver's own
+    wish; `disable` asks for the rule to be switched off (a webhook answered 410 Gone).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        permanent: bool = False,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        disable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent or disable
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.disable = disable
+
+
+class WebhookSignatureError(DriftwiseError):
+    """An inbound webhook's signature headers are missing, malformed, wrong or stale."""

@@ -1,0 +1,90 @@
+"""One window compared with its reference: drift, data quality, realized and estimated
+performance. Every number the policy reads comes from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from monitor.report.drift import ColumnDrift, column_drift
+from monitor.report.estimate import estimate_performance
+from monitor.report.performance import realized_performance
+from monitor.report.profile import Reference
+from monitor.report.quality import data_quality
+from monitor.store.models import Model
+
+
+@dataclass
+class Analysis:
+    features: dict[str, dict]
+    drift_share: float | None
+    prediction_drift: dict | None
+    quality: dict
+    performance: dict
+    estimated_performance: dict
+    labeled_rows: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_labels: int) -> Analysis:
+    """Compare `current` (features, prediction, probability, target) with `reference`."""
+    warnings: list[str] = []
+    features = {}
+    for name in model.features:
+        drift = _drift(reference, current, name, name in model.categorical)
+        if drift.error:
+            warnings.append(f"{name}: drift not computed: {drift.error}")
+        features[name] = drift.as_dict()
+    scored = [entry for entry in features.values() if "score" in entry]
+    drift_share = sum(entry["drifted"] for entry in scored) / len(scored) if scored else None
+    prediction = _drift(
+        reference, current, model.prediction, model.task == "classification"
+    ).as_dict() | {"column": model.prediction}
+    quality, quality_warnings = data_quality(current, reference.profile)
+    warnings.extend(quality_warnings)
+    labeled = current.dropna(subset=[model.target]) if model.target in current else current[:0]
+    performance, estimated = {}, {}
+    classes = reference.profile.get("classes")
+    if len(labeled) >= max(min_labels, 1):
+        probability = labeled[model.probability] if model.probability in labeled else None
+        realized = realized_performance(
+            labeled[model.target],
+            labeled[model.prediction],
+            probability,
+            classes if model.task == "classification" else None,
+        )
+        performance = realized.metrics
+        warnings.extend(realized.warnings)
+    elif len(labeled):
+        warnings.append(f"{len(labeled)} labeled rows, fewer than {min_labels}: no performance")
+    if model.task == "classification" and model.probability in current and classes:
+        estimate = estimate_performance(
+            current[model.prediction],
+            current[model.probability],
+            classes,
+            reference.profile.get("calibration"),
+        )
+        estimated = estimate.metrics
+        if not performance:
+            warnings.extend(estimate.warnings)
+    return Analysis(
+        features=features,
+        drift_share=drift_share,
+        prediction_drift=prediction,
+        quality=quality,
+        performance=performance,
+        estimated_performance=estimated,
+        labeled_rows=len(labeled),
+        warnings=warnings,
+    )
+
+
+def _drift(
+    reference: Reference, current: pd.DataFrame, name: str, categorical: bool
+) -> ColumnDrift:
+    if name not in reference.columns:
+        return ColumnDrift(None, None, None, False, "missing from the reference set")
+    if name not in current.columns:
+        return ColumnDrift(None, None, None, False, "missing from this window")
+    return column_drift(reference.columns[name], current[name], categorical, cleaned_reference=True)

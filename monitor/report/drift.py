@@ -1,0 +1,72 @@
+"""Per-column drift with Evidently's own stat tests: the same method Evidently would pick
+and the same value it would return on the same two columns (see
+evidently.legacy.calculations.data_drift.get_one_column_drift, which this mirrors)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from evidently.legacy.calculations.stattests.registry import get_stattest
+from evidently.legacy.core import ColumnType
+
+# Methods whose score is a p-value: drift means a score *below* the threshold.
+P_VALUE_METHODS = frozenset(
+    {"ks", "chisquare", "z", "anderson", "cramer_von_mises", "es", "fisher_exact", "g_test"}
+    | {"mannw", "t_test"}
+)
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    score: float | None
+    method: str | None
+    threshold: float | None
+    drifted: bool
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def is_drifted(method: str, score: float, threshold: float) -> bool:
+    """Evidently's verdict for `score` against `threshold` with `method`."""
+    if method in P_VALUE_METHODS:
+        return score < threshold
+    return score >= threshold
+
+
+def clean(column: pd.Series) -> pd.Series:
+    """What Evidently compares: infinities are missing values and missing values are dropped."""
+    if pd.api.types.is_numeric_dtype(column):
+        column = column.replace([-np.inf, np.inf], np.nan)
+    return column.dropna()
+
+
+def column_drift(
+    reference: pd.Series, current: pd.Series, categorical: bool, cleaned_reference: bool = False
+) -> ColumnDrift:
+    """Evidently's drift score for one column; an unusable column gives `error`, not an exception."""
+    column_type = ColumnType.Categorical if categorical else ColumnType.Numerical
+    reference = reference if cleaned_reference else clean(reference)
+    current = clean(current)
+    if reference.empty:
+        return ColumnDrift(None, None, None, False, "no values in the reference")
+    if current.empty:
+        return ColumnDrift(None, None, None, False, "no values in this window")
+    if not categorical and not (
+        pd.api.types.is_numeric_dtype(reference) and pd.api.types.is_numeric_dtype(current)
+    ):
+        return ColumnDrift(None, None, None, False, "numerical feature holds non-numbers")
+    try:
+        stattest = get_stattest(reference, current, column_type, None)
+        result = stattest(reference, current, column_type, None)
+    except (ValueError, TypeError, ZeroDivisionError) as error:
+        return ColumnDrift(None, None, None, False, f"drift test failed: {error}")
+    score = float(result.drift_score)
+    if not np.isfinite(score):
+        return ColumnDrift(
+            None, stattest.name, result.actual_threshold, False, "score is not finite"
+        )
+    return ColumnDrift(score, stattest.name, float(result.actual_threshold), bool(result.drifted))

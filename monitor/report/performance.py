@@ -1,0 +1,93 @@
+"""Realized performance on labeled rows, computed with scikit-learn (as Evidently does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
+
+
+@dataclass
+class Performance:
+    metrics: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+
+def classes_of(labels: pd.Series) -> list:
+    """The classes seen, sorted; for two classes the second is the positive one."""
+    values = [value.item() if hasattr(value, "item") else value for value in labels.dropna()]
+    try:
+        return sorted(set(values))
+    except TypeError:  # mixed types: compare as text
+        return sorted(set(values), key=str)
+
+
+def positive_class(classes: list):
+    return classes[-1] if len(classes) == 2 else None
+
+
+def realized_performance(
+    target: pd.Series,
+    prediction: pd.Series,
+    probability: pd.Series | None,
+    classes: list | None,
+) -> Performance:
+    """Classification metrics when `classes` is given, else regression metrics."""
+    keep = target.notna() & prediction.notna()
+    target, prediction = target[keep], prediction[keep]
+    if probability is not None:
+        probability = probability[keep]
+    if target.empty:
+        return Performance({}, ["no labeled rows with a prediction"])
+    if classes is None:
+        return _regression(target.astype(float), prediction.astype(float))
+    return _classification(target, prediction, probability, classes)
+
+
+def _classification(
+    target: pd.Series, prediction: pd.Series, probability: pd.Series | None, classes: list
+) -> Performance:
+    y_true, y_pred = target.to_list(), prediction.to_list()
+    seen = classes_of(target)
+    warnings = []
+    result = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
+    positive = positive_class(classes)
+    if positive is not None:
+        options = {"pos_label": positive, "zero_division": 0}
+        result["precision"] = float(skm.precision_score(y_true, y_pred, **options))
+        result["recall"] = float(skm.recall_score(y_true, y_pred, **options))
+        result["f1"] = float(skm.f1_score(y_true, y_pred, **options))
+        if probability is not None and probability.notna().all():
+            if len(seen) < 2:
+                warnings.append(f"a single class in labels ({seen[0]!r}): roc_auc is undefined")
+            else:
+                positives = np.array([value == positive for value in y_true])
+                result["roc_auc"] = float(skm.roc_auc_score(positives, probability.to_numpy()))
+    else:
+        options = {"average": "macro", "zero_division": 0}
+        result["precision"] = float(skm.precision_score(y_true, y_pred, **options))
+        result["recall"] = float(skm.recall_score(y_true, y_pred, **options))
+        result["f1"] = float(skm.f1_score(y_true, y_pred, **options))
+        if len(seen) < 2:
+            warnings.append(f"a single class in labels ({seen[0]!r})")
+    return Performance(result, warnings)
+
+
+def _regression(target: pd.Series, prediction: pd.Series) -> Performance:
+    y_true, y_pred = target.to_numpy(), prediction.to_numpy()
+    result = {
+        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+        "rmse": float(skm.root_mean_squared_error(y_true, y_pred)),
+        "mape": float(skm.mean_absolute_percentage_error(y_true, y_pred)),
+    }
+    warnings = []
+    if len(y_true) >= 2 and np.ptp(y_true) > 0:
+        result["r2"] = float(skm.r2_score(y_true, y_pred))
+    else:
+        warnings.append("constant target: r2 is undefined")
+    return Performance(result, warnings)

@@ -1,0 +1,118 @@
+"""What depends only on a version's reference set, computed once per version and reused.
+
+The JSON profile (column types, ranges, category sets, classes, calibration, reference
+performance) is cached in ReferenceSet.profile; the capped, cleaned reference columns that
+the drift tests compare against are cached in this process per reference content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.errors import ReferenceInvalid
+from monitor.registry.reference import load_reference
+from monitor.report.drift import clean
+from monitor.report.estimate import calibration_map, estimate_performance
+from monitor.report.performance import classes_of, realized_performance
+from monitor.store.models import Model, ReferenceSet
+
+PROFILE_VERSION = 1
+HIGH_CARDINALITY = 1000  # categories beyond this are listed only by count
+SAMPLE_SEED = 20260101
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A version's reference as the analysis uses it: capped frame, cleaned columns, profile."""
+
+    frame: pd.DataFrame  # at most `cap` rows, a deterministic sample of the set
+    columns: dict[str, pd.Series]  # cleaned (what Evidently compares) per present column
+    profile: dict
+    rows: int  # rows in the whole reference set
+
+
+def cap_frame(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
+    """A deterministic sample of at most `cap` rows."""
+    if len(frame) <= cap:
+        return frame
+    return frame.sample(n=cap, random_state=SAMPLE_SEED).reset_index(drop=True)
+
+
+def build_profile(model: Model, frame: pd.DataFrame) -> dict:
+    """Reference-side facts the window analysis and the policy compare against."""
+    columns = {}
+    for name in [*model.numerical, *model.categorical]:
+        categorical = name in model.categorical
+        if name not in frame.columns:
+            columns[name] = {"present": False, "categorical": categorical}
+            continue
+        values = clean(frame[name])
+        unique = int(values.nunique())
+        entry = {
+            "present": True,
+            "categorical": categorical,
+            "missing_share": float(1 - len(values) / len(frame)) if len(frame) else 0.0,
+            "unique": unique,
+            "constant": unique <= 1,
+        }
+        if categorical:
+            if unique <= HIGH_CARDINALITY:
+                entry["categories"] = sorted(map(str, values.unique()))
+        elif len(values) and pd.api.types.is_numeric_dtype(values):
+            entry["min"], entry["max"] = float(values.min()), float(values.max())
+        columns[name] = entry
+    profile: dict = {"version": PROFILE_VERSION, "rows": len(frame), "columns": columns}
+    if model.task == "classification" and model.target in frame.columns:
+        labeled = frame.dropna(subset=[model.target])
+        classes = classes_of(labeled[model.target])
+        profile["classes"] = classes
+        if model.prediction in labeled.columns and len(classes):
+            probability = labeled[model.probability] if model.probability in labeled else None
+            profile["performance"] = realized_performance(
+                labeled[model.target], labeled[model.prediction], probability, classes
+            ).metrics
+        if model.probability and model.probability in labeled.columns and len(classes) == 2:
+            mapping = calibration_map(labeled[model.probability], labeled[model.target], classes)
+            profile["calibration"] = mapping
+            estimate = estimate_performance(
+                labeled[model.prediction], labeled[model.probability], classes, mapping
+            )
+            profile["estimated_performance"] = estimate.metrics
+    elif model.task == "regression" and model.target in frame.columns:
+        labeled = frame.dropna(subset=[model.target])
+        if model.prediction in labeled.columns and len(labeled):
+            profile["performance"] = realized_performance(
+                labeled[model.target], labeled[model.prediction], None, None
+            ).metrics
+    return profile
+
+
+_REFERENCES: dict[tuple[str, int, tuple], Reference] = {}
+
+
+def load(session: Session, model: Model, version_id: int, cap: int) -> Reference:
+    """The version's reference, capped at `cap` rows; the profile is computed at most once."""
+    stored = session.scalar(select(ReferenceSet).where(ReferenceSet.model_version_id == version_id))
+    if stored is None:
+        raise ReferenceInvalid(f"model version {version_id} has no reference set")
+    key = (stored.sha256, cap, tuple(model.numerical) + tuple(model.categorical))
+    cached = _REFERENCES.get(key)
+    if cached is not None:
+        return cached
+    full = load_reference(session, version_id)
+    frame = cap_frame(full, cap)
+    profile = stored.profile or {}
+    if profile.get("version") != PROFILE_VERSION or profile.get("cap") != cap:
+        profile = build_profile(model, frame) | {"cap": cap}
+        stored.profile = profile
+    wanted = [*model.features, model.prediction]
+    columns = {name: clean(frame[name]) for name in wanted if name in frame.columns}
+    reference = Reference(frame=frame, columns=columns, profile=profile, rows=len(full))
+    if len(_REFERENCES) >= 8:
+        _REFERENCES.pop(next(iter(_REFERENCES)))
+    _REFERENCES[key] = reference
+    return reference

@@ -7,33 +7,27 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from monitor.registry.reference import store_reference
+from monitor.sample_data import CATEGORICAL, NUMERICAL
+from monitor.sample_data import churn_frame as customers
 from monitor.store.models import Deployment, Model, ModelVersion
 
-CHURN_NUMERICAL = ["tenure", "charges"]
-CHURN_CATEGORICAL = ["plan", "region"]
+CHURN_NUMERICAL = NUMERICAL
+CHURN_CATEGORICAL = CATEGORICAL
 
 
 def churn_frame(rows: int, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
-    """Churn-like data; `shift` moves tenure and charges to simulate drift."""
-    rng = np.random.default_rng(seed)
-    tenure = rng.gamma(2.0, 12.0, rows) + shift * 20
-    charges = rng.normal(70 + shift * 30, 20, rows)
-    plan = rng.choice(["basic", "pro", "team"], rows, p=[0.5, 0.3, 0.2])
-    region = rng.choice(["eu", "us", "apac"], rows)
-    logit = -1.0 - 0.04 * tenure + 0.02 * (charges - 70) + (plan == "basic") * 0.8
-    probability = 1 / (1 + np.exp(-logit))
-    churned = (rng.random(rows) < probability).astype(int)
-    return pd.DataFrame(
-        {
-            "tenure": tenure.round(2),
-            "charges": charges.round(2),
-            "plan": plan,
-            "region": region,
-            "churned": churned,
-            "prediction": (probability > 0.5).astype(int),
-            "probability": probability.round(4),
-        }
+    """Churn data with prediction and probability columns, as a reference set has them;
+    `shift` moves tenure and charges to simulate drift."""
+    frame = customers(rows, seed, shift)
+    logit = (
+        -1.0
+        - 0.04 * frame["tenure"]
+        + 0.02 * (frame["charges"] - 70)
+        + (frame["plan"] == "basic") * 0.8
     )
+    frame["probability"] = (1 / (1 + np.exp(-logit))).round(4)
+    frame["prediction"] = (frame["probability"] > 0.5).astype(int)
+    return frame
 
 
 def make_deployment(

@@ -1,0 +1,171 @@
+"""Read every source once from its cursor, exactly once, losing nothing.
+
+Each chunk of input is written in one transaction together with the cursor that says it
+was read: a process killed at any moment leaves either the chunk and its cursor, or
+neither. Duplicate request ids are skipped by the store's unique keys; bad records go to
+quarantine with their reason; a truncated last line waits until it is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+import fsspec
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from monitor import leases
+from monitor.errors import BadRecord
+from monitor.ingest import lines as line_reader
+from monitor.ingest import sql as sql_reader
+from monitor.ingest import table as table_reader
+from monitor.ingest.kinds import kind_style
+from monitor.ingest.records import ModelSchema, ParseContext
+from monitor.store.db import session_scope
+from monitor.store.models import Deployment, IngestedFile, Model, Source
+from monitor.timeutil import utcnow
+
+LEASE_SECONDS = 600
+
+
+@dataclass
+class Tally:
+    """What one pass over a source did."""
+
+    source: str
+    deployment: str
+    role: str
+    files: int = 0
+    read: int = 0
+    inserted: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, read: int, inserted: int, quarantined: int) -> None:
+        self.read += read
+        self.inserted += inserted
+        self.quarantined += quarantined
+        self.duplicate += read - inserted - quarantined
+
+
+@dataclass(frozen=True)
+class Job:
+    """A source as the ingest pass needs it, detached from any session."""
+
+    source_id: int
+    deployment_id: int
+    deployment: str
+    role: str
+    name: str
+    kind: str
+    config: dict
+    context: ParseContext
+
+
+def holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def ingest(engine: Engine, deployment: str | None = None) -> list[Tally]:
+    """One pass over every enabled source (of one deployment, if named)."""
+    with session_scope(engine) as session:
+        jobs = load_jobs(session, deployment)
+    return [ingest_source(engine, job) for job in jobs]
+
+
+def load_jobs(session: Session, deployment: str | None = None) -> list[Job]:
+    query = (
+        select(Source, Deployment, Model)
+        .join(Deployment, Source.deployment_id == Deployment.id)
+        .join(Model, Deployment.model_id == Model.id)
+        .where(Source.enabled.is_(True))
+        .order_by(Deployment.name, Source.role.desc(), Source.id)
+    )
+    if deployment is not None:
+        query = query.where(Deployment.name == deployment)
+    jobs = []
+    for source, dep, model in session.execute(query):
+        schema = ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task)
+        config = {
+            "prediction": model.prediction,
+            "probability": model.probability,
+            "target": model.target,
+        }
+        config.update(source.config)
+        jobs.append(
+            Job(
+                source.id,
+                dep.id,
+                dep.name,
+                source.role,
+                source.name,
+                source.kind,
+                config,
+                ParseContext(schema, config),
+            )
+        )
+    return jobs
+
+
+def ingest_source(engine: Engine, job: Job) -> Tally:
+    """Read one source under its lease; another process holding it means skip, not wait."""
+    tally = Tally(job.name, job.deployment, job.role)
+    me, lease = holder(), f"ingest:{job.source_id}"
+    with session_scope(engine) as session:
+        if not leases.acquire(session, lease, me, LEASE_SECONDS):
+            tally.errors.append("skipped: another process is reading this source")
+            return tally
+    try:
+        style = kind_style(job.kind)
+        if style == "sql":
+            sql_reader.read_source(engine, job, tally)
+        else:
+            for path, fs in _files(job.config["path"]):
+                tally.files += 1
+                try:
+                    if style == "lines":
+                        line_reader.read_file(engine, job, fs, path, tally)
+                    else:
+                        table_reader.read_file(engine, job, fs, path, tally)
+                except (OSError, BadRecord) as error:
+                    tally.errors.append(f"{path}: {error}")
+    except Exception as error:  # noqa: BLE001 - recorded on the source, the pass goes on
+        tally.errors.append(f"{type(error).__name__}: {error}")
+    finally:
+        with session_scope(engine) as session:
+            _record(session, job, tally)
+            leases.release(session, lease, me)
+    return tally
+
+
+def _files(pattern: str) -> list[tuple[str, fsspec.AbstractFileSystem]]:
+    fs, _, paths = fsspec.get_fs_token_paths(pattern)
+    if not fs.exists(paths[0]) and not any(char in pattern for char in "*?["):
+        raise FileNotFoundError(pattern)
+    return [(path, fs) for path in sorted(paths) if fs.isfile(path)]
+
+
+def _record(session: Session, job: Job, tally: Tally) -> None:
+    source = session.get(Source, job.source_id)
+    source.last_read_at = utcnow()
+    source.records_read += tally.read
+    source.records_inserted += tally.inserted
+    source.records_duplicate += tally.duplicate
+    source.records_quarantined += tally.quarantined
+    source.last_error = "; ".join(tally.errors)[:4000] or None
+
+
+def file_cursor(session: Session, source_id: int, path: str) -> IngestedFile:
+    cursor = session.scalar(
+        select(IngestedFile).where(IngestedFile.source_id == source_id, IngestedFile.path == path)
+    )
+    if cursor is None:
+        cursor = IngestedFile(
+            source_id=source_id, path=path, offset=0, line=0, size=0, records=0, done=False
+        )
+        session.add(cursor)
+        session.flush()
+    return cursor

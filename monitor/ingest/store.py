@@ -1,0 +1,100 @@
+"""Bulk writes of ingested rows: skip duplicates, count what was new.
+
+Plain DB-API executemany with the dialect's "skip on conflict" is the fastest path both
+SQLite and PostgreSQL offer; the unique (deployment, request_id) keys make it exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from monitor.ingest.records import LabelRow, PredictionRow
+from monitor.timeutil import utcnow
+
+_PREDICTION_COLUMNS = (
+    "deployment_id, model_version_id, request_id, timestamp, features, prediction, "
+    "probability, sample_key, ingested_at"
+)
+_LABEL_COLUMNS = "deployment_id, request_id, value, timestamp, ingested_at"
+
+
+def _is_sqlite(connection: Connection) -> bool:
+    return connection.dialect.name == "sqlite"
+
+
+def _sql(connection: Connection, table: str, columns: str, skip_conflicts: bool = True) -> str:
+    count = columns.count(",") + 1
+    sqlite = _is_sqlite(connection)
+    marks = ", ".join(["?" if sqlite else "%s"] * count)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+    if skip_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    return sql
+
+
+def _time(connection: Connection):
+    """SQLAlchemy's SQLite DateTime stores this exact text; PostgreSQL takes datetimes."""
+    if _is_sqlite(connection):
+        return lambda moment: None if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return lambda moment: moment
+
+
+def _executemany(connection: Connection, sql: str, rows: list[tuple]) -> int:
+    if not rows:
+        return 0
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+        return max(cursor.rowcount, 0)
+    finally:
+        cursor.close()
+
+
+def insert_predictions(
+    connection: Connection, deployment_id: int, rows: Sequence[PredictionRow]
+) -> int:
+    """Insert rows, skipping request ids the deployment already has; returns how many were new."""
+    stamp, now = _time(connection), _time(connection)(utcnow())
+    values = [
+        (
+            deployment_id,
+            row.model_version,
+            row.request_id,
+            stamp(row.timestamp),
+            row.features,
+            row.prediction,
+            row.probability,
+            row.sample_key,
+            now,
+        )
+        for row in rows
+    ]
+    return _executemany(connection, _sql(connection, "predictions", _PREDICTION_COLUMNS), values)
+
+
+def insert_labels(connection: Connection, deployment_id: int, rows: Sequence[LabelRow]) -> int:
+    stamp, now = _time(connection), _time(connection)(utcnow())
+    values = [(deployment_id, row.request_id, row.value, stamp(row.timestamp), now) for row in rows]
+    return _executemany(connection, _sql(connection, "labels", _LABEL_COLUMNS), values)
+
+
+def insert_quarantine(
+    connection: Connection,
+    deployment_id: int | None,
+    source_id: int | None,
+    bad: Sequence[tuple[str, bytes, str]],
+) -> int:
+    """`bad` holds (location, raw bytes, reason) triples."""
+    stamp = _time(connection)
+    now: datetime | str = stamp(utcnow())
+    values = [
+        (deployment_id, source_id, location[:1100], raw, reason, now)
+        for location, raw, reason in bad
+    ]
+    columns = "deployment_id, source_id, location, raw, reason, created_at"
+    return _executemany(
+        connection, _sql(connection, "quarantine", columns, skip_conflicts=False), values
+    )

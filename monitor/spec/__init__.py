@@ -1,0 +1,1 @@
+"""The declarative spec file: models, deployments, sources, policies, alerts."""

@@ -1,0 +1,431 @@
+"""The spec file: parsed strictly into plain dataclasses before anything is written.
+
+Every problem raises SpecError(file, key path, what is wrong), e.g.
+`spec.toml: deployments[0].policy.drift_share: expected a number, got 'high'`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import SpecError
+from monitor.ingest.kinds import KINDS
+from monitor.timeutil import parse_duration
+
+TASKS = ("classification", "regression")
+MODES = ("realtime", "batch")
+ACTIONS = ("alert", "retrain")
+SEVERITIES = ("info", "warning", "critical")
+CHANNELS = ("email",)
+
+RETRAIN_DEFAULTS: dict[str, Any] = {
+    "recipe": "clone",
+    "training_window": "30d",
+    "include_reference": True,
+    "holdout": 0.2,
+    "min_labeled_rows": 1000,
+    "metric": None,
+    "min_improvement": 0.0,
+    "auto_promote": True,
+    "cooldown": "24h",
+    "canary_share": 0.0,
+    "canary_min_labeled": 200,
+    "schedule": None,
+}
+POLICY_KEYS = {
+    "drift_share",
+    "features",
+    "prediction_drift",
+    "missing_share",
+    "new_categories",
+    "performance",
+    "estimated_performance",
+    "consecutive",
+    "cooldown",
+    "actions",
+    "expect_data",
+}
+# Keys a source table may carry, beyond `kind`, `name` and `path`.
+SOURCE_KEYS = {
+    "columns",
+    "prediction_key",
+    "probability_key",
+    "request_id",
+    "timestamp",
+    "prediction",
+    "probability",
+    "label",
+    "model_version",
+    "url",
+    "query",
+    "watermark",
+    "batch_size",
+    "positive_class",
+}
+
+
+@dataclass
+class SourceSpec:
+    role: str
+    kind: str
+    name: str
+    config: dict[str, Any]
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    task: str
+    target: str
+    prediction: str
+    probability: str | None
+    numerical: list[str]
+    categorical: list[str]
+    artifact: Path
+    reference: Path
+    retrain: dict[str, Any]
+
+
+@dataclass
+class DeploymentSpec:
+    name: str
+    model: str
+    mode: str
+    window: int
+    settle: int
+    schedule: int | None
+    max_rows: int
+    min_rows: int
+    policy: dict[str, Any]
+    sources: list[SourceSpec] = field(default_factory=list)
+
+
+@dataclass
+class AlertSpec:
+    channel: str
+    targets: list[str]
+    events: list[str]
+    deployments: list[str]
+    min_severity: str
+    config: dict[str, Any]
+
+
+@dataclass
+class Spec:
+    file: Path
+    models: list[ModelSpec]
+    deployments: list[DeploymentSpec]
+    alerts: list[AlertSpec]
+
+
+class _Table:
+    """A TOML table with its key path, for precise messages."""
+
+    def __init__(self, file: str, path: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise SpecError(file, path or "(top)", f"expected a table, got {_kind(data)}")
+        self.file, self.path, self.data = file, path, data
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, message: str) -> SpecError:
+        return SpecError(self.file, self.key(name), message)
+
+    def only(self, allowed: set[str]) -> None:
+        for name in self.data:
+            if name not in allowed:
+                raise self.fail(name, f"unknown key (known: {', '.join(sorted(allowed))})")
+
+    def get(
+        self, name: str, kind: type | tuple[type, ...], default: Any = ..., required: bool = False
+    ) -> Any:
+        if name not in self.data:
+            if required or default is ...:
+                raise self.fail(name, "missing")
+            return default
+        value = self.data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.fail(name, f"expected {_names(kinds)}, got {value!r}")
+        if not isinstance(value, kinds):
+            raise self.fail(name, f"expected {_names(kinds)}, got {value!r}")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: Any = ...) -> str:
+        value = self.get(name, str, default)
+        if value not in choices:
+            raise self.fail(name, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def strings(self, name: str, default: Any = ...) -> list[str]:
+        value = self.get(name, list, default)
+        if not all(isinstance(item, str) for item in value):
+            raise self.fail(name, "expected a list of strings")
+        return list(value)
+
+    def duration(self, name: str, default: Any = ...) -> int | None:
+        value = self.get(name, str, default)
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            raise self.fail(name, str(error)) from None
+
+    def tables(self, name: str) -> list[_Table]:
+        items = self.get(name, list, [])
+        return [_Table(self.file, f"{self.key(name)}[{i}]", item) for i, item in enumerate(items)]
+
+    def path_of(self, name: str, base: Path) -> Path:
+        value = self.get(name, str, required=True)
+        path = (base / value).resolve()
+        if not path.is_file():
+            raise self.fail(name, f"file not found: {path}")
+        return path
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a table", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    words = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
+    return " or ".join(words.get(kind, kind.__name__) for kind in kinds)
+
+
+def load_spec(path: str | Path) -> Spec:
+    path = Path(path)
+    file = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(file, "(file)", "not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SpecError(file, "(syntax)", str(error)) from None
+    top = _Table(file, "", data)
+    top.only({"models", "deployments", "alerts", "webhooks"})
+    base = path.resolve().parent
+    models = [_model(table, base) for table in top.tables("models")]
+    _unique(file, "models", [model.name for model in models])
+    known = {model.name: model for model in models}
+    deployments = [_deployment(table, known) for table in top.tables("deployments")]
+    _unique(file, "deployments", [deployment.name for deployment in deployments])
+    alerts = [_alert(table) for table in top.tables("alerts")]
+    alerts += [_webhook(table) for table in top.tables("webhooks")]
+    return Spec(path, models, deployments, alerts)
+
+
+def _unique(file: str, key: str, names: list[str]) -> None:
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise SpecError(file, f"{key}[{i}].name", f"{name!r} is declared twice")
+
+
+def _model(table: _Table, base: Path) -> ModelSpec:
+    table.only(
+        {
+            "name",
+            "task",
+            "target",
+            "prediction",
+            "probability",
+            "numerical",
+            "categorical",
+            "artifact",
+            "reference",
+            "retrain",
+        }
+    )
+    numerical, categorical = table.strings("numerical", []), table.strings("categorical", [])
+    if not numerical and not categorical:
+        raise table.fail("numerical", "declare at least one numerical or categorical feature")
+    for name in set(numerical) & set(categorical):
+        raise table.fail("categorical", f"{name!r} is also numerical")
+    return ModelSpec(
+        name=table.get("name", str, required=True),
+        task=table.choice("task", TASKS),
+        target=table.get("target", str, required=True),
+        prediction=table.get("prediction", str, "prediction"),
+        probability=table.get("probability", str, None),
+        numerical=numerical,
+        categorical=categorical,
+        artifact=table.path_of("artifact", base),
+        reference=table.path_of("reference", base),
+        retrain=_retrain(_Table(table.file, table.key("retrain"), table.get("retrain", dict, {}))),
+    )
+
+
+def _retrain(table: _Table) -> dict[str, Any]:
+    table.only(set(RETRAIN_DEFAULTS))
+    settings = dict(RETRAIN_DEFAULTS)
+    settings.update(table.data)
+    recipe = table.get("recipe", str, "clone")
+    if recipe not in ("clone", "external") and ":" not in recipe:
+        raise table.fail("recipe", "must be clone, external or package.module:function")
+    table.duration("training_window", "30d")
+    table.duration("cooldown", "24h")
+    table.duration("schedule", None)
+    table.get("include_reference", bool, True)
+    table.get("auto_promote", bool, True)
+    table.get("min_labeled_rows", int, 1000)
+    table.get("canary_min_labeled", int, 200)
+    table.get("min_improvement", (int, float), 0.0)
+    table.get("metric", str, None)
+    for name in ("holdout", "canary_share"):
+        share = table.get(name, (int, float), RETRAIN_DEFAULTS[name])
+        if not 0 <= share < 1:
+            raise table.fail(name, f"must be at least 0 and below 1, got {share}")
+    return settings
+
+
+def _deployment(table: _Table, models: dict[str, ModelSpec]) -> DeploymentSpec:
+    table.only(
+        {
+            "name",
+            "model",
+            "mode",
+            "window",
+            "settle",
+            "schedule",
+            "max_rows",
+            "min_rows",
+            "policy",
+            "sources",
+            "labels",
+        }
+    )
+    model = table.get("model", str, required=True)
+    if model not in models:
+        raise table.fail(
+            "model", f"unknown model {model!r} (declared: {', '.join(models) or 'none'})"
+        )
+    deployment = DeploymentSpec(
+        name=table.get("name", str, required=True),
+        model=model,
+        mode=table.choice("mode", MODES),
+        window=table.duration("window", "1h"),
+        settle=table.duration("settle", "5m"),
+        schedule=table.duration("schedule", None),
+        max_rows=table.get("max_rows", int, 50000),
+        min_rows=table.get("min_rows", int, 200),
+        policy=_policy(
+            _Table(table.file, table.key("policy"), table.get("policy", dict, {})), models[model]
+        ),
+    )
+    if deployment.max_rows < 1000:
+        raise table.fail("max_rows", "must be at least 1000")
+    for role, key in (("predictions", "sources"), ("labels", "labels")):
+        deployment.sources += [_source(source, role) for source in table.tables(key)]
+    _unique(table.file, table.key("sources"), [f"{s.role}:{s.name}" for s in deployment.sources])
+    return deployment
+
+
+def _policy(table: _Table, model: ModelSpec) -> dict[str, Any]:
+    table.only(POLICY_KEYS)
+    for name in ("drift_share", "missing_share"):
+        share = table.get(name, (int, float), None)
+        if share is not None and not 0 <= share <= 1:
+            raise table.fail(name, f"must be between 0 and 1, got {share}")
+    features = table.get("features", dict, {})
+    for name, threshold in features.items():
+        if name not in (*model.numerical, *model.categorical):
+            raise SpecError(
+                table.file,
+                f"{table.key('features')}.{name}",
+                f"not a feature of model {model.name!r}",
+            )
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise SpecError(table.file, f"{table.key('features')}.{name}", "expected a number")
+    table.get("prediction_drift", bool, False)
+    table.get("new_categories", (bool, int, float), False)
+    table.get("expect_data", bool, True)
+    for name in ("performance", "estimated_performance"):
+        _threshold(_Table(table.file, table.key(name), table.get(name, dict, {})))
+    if table.get("consecutive", int, 1) < 1:
+        raise table.fail("consecutive", "must be at least 1")
+    table.duration("cooldown", None)
+    for action in table.strings("actions", ["alert"]):
+        if action not in ACTIONS:
+            raise table.fail("actions", f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
+    return dict(table.data)
+
+
+def _threshold(table: _Table) -> None:
+    if not table.data:
+        return
+    table.only({"metric", "min", "max", "max_drop"})
+    table.get("metric", str, required=True)
+    bounds = [name for name in ("min", "max", "max_drop") if name in table.data]
+    if not bounds:
+        raise table.fail("min", "give min, max or max_drop")
+    for name in bounds:
+        table.get(name, (int, float))
+
+
+def _source(table: _Table, role: str) -> SourceSpec:
+    kind = table.get("kind", str, required=True)
+    if kind not in KINDS:
+        raise table.fail("kind", f"unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    if role not in KINDS[kind][2]:
+        raise table.fail("kind", f"{kind} cannot read {role}")
+    table.only({"kind", "name", "path"} | SOURCE_KEYS)
+    if kind == "sql":
+        table.get("url", str, required=True)
+        table.get("query", str, required=True)
+        table.get("watermark", str, required=True)
+    else:
+        table.get("path", str, required=True)
+    config = {key: value for key, value in table.data.items() if key not in ("kind", "name")}
+    default_name = f"{kind}:{config.get('path') or config.get('query')}"[:200]
+    if "path" in config and "://" not in config["path"]:
+        config["path"] = str((Path(table.file).resolve().parent / config["path"]).resolve())
+    return SourceSpec(
+        role=role, kind=kind, name=table.get("name", str, default_name), config=config
+    )
+
+
+def _alert(table: _Table) -> AlertSpec:
+    table.only({"channel", "to", "events", "deployments", "min_severity", "cooldown"})
+    table.choice("channel", CHANNELS)
+    to = table.strings("to")
+    for address in to:
+        if "@" not in address:
+            raise table.fail("to", f"not an email address: {address!r}")
+    table.duration("cooldown", None)
+    return AlertSpec(
+        channel="email",
+        targets=to,
+        events=table.strings("events", ["*"]),
+        deployments=table.strings("deployments", ["*"]),
+        min_severity=table.choice("min_severity", SEVERITIES, "info"),
+        config={"cooldown": table.data["cooldown"]} if "cooldown" in table.data else {},
+    )
+
+
+def _webhook(table: _Table) -> AlertSpec:
+    table.only({"url", "secret_env", "secret", "events", "deployments", "min_severity"})
+    url = table.get("url", str, required=True)
+    if not url.startswith(("http://", "https://")):
+        raise table.fail("url", f"must be an http(s) URL, got {url!r}")
+    if "secret_env" not in table.data and "secret" not in table.data:
+        raise table.fail("secret_env", "missing: webhooks are always signed")
+    config = {key: table.get(key, str) for key in ("secret_env", "secret") if key in table.data}
+    return AlertSpec(
+        channel="webhook",
+        targets=[url],
+        events=table.strings("events", ["*"]),
+        deployments=table.strings("deployments", ["*"]),
+        min_severity=table.choice("min_severity", SEVERITIES, "info"),
+        config=config,
+    )

@@ -1,0 +1,129 @@
+"""`driftwise status`: each deployment's version, sources, row counts and last run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.cli import require_schema
+from monitor.store.models import (
+    Deployment,
+    Label,
+    Lease,
+    Model,
+    ModelVersion,
+    Prediction,
+    Quarantine,
+    Run,
+    Source,
+)
+
+
+def _count(session: Session, table, deployment_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(table).where(table.deployment_id == deployment_id)
+        )
+        or 0
+    )
+
+
+def deployment_status(session: Session, deployment: Deployment) -> dict[str, Any]:
+    model = session.get(Model, deployment.model_id)
+    version = (
+        session.get(ModelVersion, deployment.active_version_id)
+        if deployment.active_version_id
+        else None
+    )
+    last_run = session.scalar(
+        select(Run)
+        .where(Run.deployment_id == deployment.id)
+        .order_by(Run.window_start.desc(), Run.id.desc())
+        .limit(1)
+    )
+    sources = session.scalars(
+        select(Source).where(Source.deployment_id == deployment.id).order_by(Source.id)
+    )
+    return {
+        "name": deployment.name,
+        "model": model.name,
+        "mode": deployment.mode,
+        "active_version": version.version if version else None,
+        "predictions": _count(session, Prediction, deployment.id),
+        "labels": _count(session, Label, deployment.id),
+        "quarantined": _count(session, Quarantine, deployment.id),
+        "sources": [
+            {
+                "name": source.name,
+                "role": source.role,
+                "kind": source.kind,
+                "enabled": source.enabled,
+                "read": source.records_read,
+                "inserted": source.records_inserted,
+                "duplicate": source.records_duplicate,
+                "quarantined": source.records_quarantined,
+                "last_read_at": source.last_read_at.isoformat() if source.last_read_at else None,
+                "last_error": source.last_error,
+            }
+            for source in sources
+        ],
+        "last_run": None
+        if last_run is None
+        else {
+            "window_start": last_run.window_start.isoformat(),
+            "window_end": last_run.window_end.isoformat(),
+            "kind": last_run.kind,
+            "status": last_run.status,
+            "drift_share": last_run.drift_share,
+            "breaches": last_run.breaches,
+        },
+    }
+
+
+def collect(session: Session) -> dict[str, Any]:
+    deployments = session.scalars(select(Deployment).order_by(Deployment.name))
+    leader = session.get(Lease, "scheduler")
+    return {
+        "leader": None
+        if leader is None
+        else {"holder": leader.holder, "expires_at": leader.expires_at.isoformat()},
+        "deployments": [deployment_status(session, deployment) for deployment in deployments],
+    }
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def status(as_json: bool) -> None:
+    """Deployments, versions, sources and last runs."""
+    from monitor.store import session_scope
+
+    require_schema()
+    with session_scope() as session:
+        report = collect(session)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    leader = report["leader"]
+    click.echo(f"scheduler leader: {leader['holder'] if leader else 'none'}")
+    for d in report["deployments"]:
+        click.echo(
+            f"{d['name']} ({d['mode']}, model {d['model']} v{d['active_version']}): "
+            f"{d['predictions']} predictions, {d['labels']} labels, {d['quarantined']} quarantined"
+        )
+        for s in d["sources"]:
+            state = "" if s["enabled"] else " [disabled]"
+            click.echo(
+                f"  {s['role']} {s['kind']} {s['name']}{state}: read {s['read']}, inserted {s['inserted']}, "
+                f"duplicate {s['duplicate']}, quarantined {s['quarantined']}"
+            )
+            if s["last_error"]:
+                click.echo(f"    last error: {s['last_error']}")
+        run = d["last_run"]
+        if run:
+            click.echo(
+                f"  last run: {run['window_start']} {run['kind']} {run['status']} drift share {run['drift_share']}"
+            )

@@ -71,3 +71,15 @@ class NotifierError(DriftwiseError):
 
 class WebhookSignatureError(DriftwiseError):
     """An inbound webhook's signature headers are missing, malformed, wrong or stale."""
+
+
+class TrainingRefused(DriftwiseError):
+    """A retrain job cannot train: too few labeled rows, a single class, no holdout."""
+
+
+class PromotionError(DriftwiseError):
+    """A version cannot be promoted or a deployment cannot be rolled back."""
+
+
+class ScoringInputInvalid(DriftwiseError):
+    """A batch scoring input is missing a feature or holds the wrong type; names the column."""

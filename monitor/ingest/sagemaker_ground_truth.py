@@ -1,0 +1,94 @@
+"""SageMaker Model Monitor ground-truth records: one label per JSONL line.
+
+    {"groundTruthData": {"data": "1", "encoding": "CSV"},
+     "eventMetadata": {"eventId": "aaaa-bbbb-cccc"}, "eventVersion": "0"}
+
+`eventMetadata.eventId` holds the captured record's inferenceId when the caller set one,
+else its eventId (Model Monitor's rule); an `inferenceId` key, when present, wins. `data`
+is the label alone: CSV text (a numeric string becomes a number), JSON (a value, or an
+object whose `label_key` setting, default "label", holds it) or BASE64 of CSV text.
+The published format carries no time; `eventMetadata.inferenceTime`, when a labelling job
+copies it from the capture, becomes the label's timestamp.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.errors import BadRecord
+from monitor.ingest import payloads
+from monitor.ingest.records import Half, ParseContext, loads
+
+
+def parse(line: bytes, ctx: ParseContext) -> list[dict | Half]:
+    doc = loads(line)
+    if not isinstance(doc, dict):
+        raise BadRecord("record: expected a JSON object")
+    truth, meta = doc.get("groundTruthData"), doc.get("eventMetadata")
+    if not isinstance(truth, dict):
+        raise BadRecord(
+            "groundTruthData: missing" if truth is None else "groundTruthData: expected an object"
+        )
+    if not isinstance(meta, dict):
+        raise BadRecord(
+            "eventMetadata: missing" if meta is None else "eventMetadata: expected an object"
+        )
+    request_id = meta.get("inferenceId") or meta.get("eventId")
+    if not request_id:
+        raise BadRecord("eventMetadata.eventId: missing")
+    record = {"request_id": request_id, "label": _label(truth, ctx)}
+    if meta.get("inferenceTime") not in (None, ""):
+        record["timestamp"] = meta["inferenceTime"]
+    return [record]
+
+
+def _label(truth: dict, ctx: ParseContext) -> Any:
+    data = truth.get("data")
+    encoding = str(truth.get("encoding", "CSV")).upper()
+    if encoding == "JSON":
+        value = (
+            payloads.parse_json_text(data, "groundTruthData.data")
+            if isinstance(data, str)
+            else data
+        )
+        return _json_label(value, ctx)
+    if encoding == "BASE64":
+        data = payloads.decode_base64(data, "groundTruthData.data")
+    elif encoding != "CSV":
+        raise BadRecord(
+            f"groundTruthData.encoding: {truth.get('encoding')!r} is not CSV, JSON or BASE64"
+        )
+    if isinstance(data, int | float) and not isinstance(data, bool):
+        return data
+    if not isinstance(data, str):
+        raise BadRecord(
+            "groundTruthData.data: missing"
+            if data is None
+            else "groundTruthData.data: expected text"
+        )
+    rows = payloads.csv_rows(data)
+    if not rows or rows == [[""]]:
+        raise BadRecord("groundTruthData.data: empty")
+    if len(rows) > 1 or len(rows[0]) > 1:
+        count = sum(len(row) for row in rows)
+        raise BadRecord(f"groundTruthData.data: expected one label, got {count} values")
+    label = payloads.csv_value(rows[0][0])
+    if label is None:
+        raise BadRecord("groundTruthData.data: empty")
+    return label
+
+
+def _json_label(value: Any, ctx: ParseContext) -> Any:
+    key = str(ctx.config.get("label_key", "label"))
+    if isinstance(value, dict):
+        if key not in value:
+            keys = ", ".join(map(str, value)) or "none"
+            raise BadRecord(f"groundTruthData.data: no {key!r} among keys ({keys})")
+        value = value[key]
+    if value is None or not isinstance(value, payloads.SCALARS):
+        raise BadRecord(f"groundTruthData.data: expected a label value, got {type(value).__name__}")
+    if isinstance(value, str):
+        value = payloads.csv_value(value)
+        if value is None:
+            raise BadRecord("groundTruthData.data: empty")
+    return value

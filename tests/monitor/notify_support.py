@@ -180,7 +180,7 @@ def password_check(user: str, password: str):
             auth_data.login.decode(),
             auth_data.password.decode(),
         ) == (user, password)
-        return AuthResult(success=good, handled=False)
+        return AuthResult(success=good, handled=False, auth_data=auth_data)
 
     return authenticator
 

@@ -61,20 +61,15 @@ def deliver(engine: Engine | None, notification_id: int, settings: Settings, clo
     """Send one claimed notification and record the attempt; returns the outcome."""
     with session_scope(engine) as session:
         notification = session.get(Notification, notification_id)
+        if notification is None:  # its event was deleted meanwhile
+            return "skipped"
         rule = session.get(AlertRule, notification.rule_id) if notification.rule_id else None
         if rule is not None and not rule.enabled:
             outbox.mark_failed(session, notification_id, f"rule disabled: {rule.disabled_reason}")
             return "failed"
         alert = load_alert(session, notification, settings)
     started = time.perf_counter()
-    status_code, error = None, None
-    try:
-        channel = channel_class(notification.channel)(settings, rule)
-        status_code = channel.notify(notification, alert)
-    except NotifierError as failure:
-        error = failure
-    except Exception as failure:  # noqa: BLE001 - a channel bug is recorded and retried
-        error = NotifierError(f"{type(failure).__name__}: {failure}")
+    status_code, error = _send(settings, rule, notification, alert)
     duration = time.perf_counter() - started
     with session_scope(engine) as session:
         if error is None:
@@ -82,6 +77,21 @@ def deliver(engine: Engine | None, notification_id: int, settings: Settings, clo
             return "sent"
         status = outbox.record_failure(session, notification_id, clock(), duration, error)
     return "retrying" if status == "pending" else "failed"
+
+
+def _send(
+    settings: Settings, rule: AlertRule | None, notification: Notification, alert: Alert
+) -> tuple[int | None, NotifierError | None]:
+    try:
+        channel = channel_class(notification.channel)(settings, rule)
+    except KeyError as unknown:
+        return None, NotifierError(str(unknown.args[0]), permanent=True)
+    try:
+        return channel.notify(notification, alert), None
+    except NotifierError as error:
+        return None, error
+    except Exception as error:  # noqa: BLE001 - a channel bug is recorded and retried
+        return None, NotifierError(f"{type(error).__name__}: {error}")
 
 
 def load_alert(session, notification: Notification, settings: Settings) -> Alert:

@@ -149,7 +149,7 @@ def _facts(alert: Alert) -> list[tuple[str, object]]:
     facts += [
         (key.replace("_", " ").capitalize(), value)
         for key, value in data.items()
-        if key not in _KNOWN and isinstance(value, str | int | float | bool) and value is not None
+        if key not in _KNOWN and isinstance(value, str | int | float | bool)
     ]
     return facts
 

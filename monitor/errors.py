@@ -83,3 +83,7 @@ class PromotionError(DriftwiseError):
 
 class ScoringInputInvalid(DriftwiseError):
     """A batch scoring input is missing a feature or holds the wrong type; names the column."""
+
+
+class LeaseLost(DriftwiseError):
+    """Another process took over work whose lease this one let expire."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ class Batch:
     labels: list[LabelRow] = field(default_factory=list)
     bad: list[tuple[str, bytes, str]] = field(default_factory=list)
     halves: list[tuple[Half, str, bytes]] = field(default_factory=list)
+    guard: Callable[[Session], None] | None = None
 
     def __len__(self) -> int:
         return len(self.predictions) + len(self.labels) + len(self.bad) + len(self.halves)
@@ -52,6 +54,8 @@ class Batch:
 
     def write(self, session: Session, join=None) -> tuple[int, int, int]:
         """Insert everything; returns (records read, inserted, quarantined)."""
+        if self.guard is not None:
+            self.guard(session)
         if self.halves:
             self._pair_halves(session, join)
         connection = session.connection()

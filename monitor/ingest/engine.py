@@ -17,17 +17,21 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from monitor import leases
-from monitor.errors import BadRecord
+from monitor.errors import BadRecord, LeaseLost
 from monitor.ingest import lines as line_reader
 from monitor.ingest import sql as sql_reader
 from monitor.ingest import table as table_reader
+from monitor.ingest.batch import Batch
 from monitor.ingest.kinds import kind_style
 from monitor.ingest.records import ModelSchema, ParseContext
 from monitor.store.db import session_scope
 from monitor.store.models import Deployment, IngestedFile, Model, Source
 from monitor.timeutil import utcnow
 
-LEASE_SECONDS = 600
+
+def lease_seconds() -> float:
+    """How long a reader's claim on a source lasts without a heartbeat (one per chunk)."""
+    return float(os.environ.get("DRIFTWISE_INGEST_LEASE_SECONDS", "120"))
 
 
 @dataclass
@@ -63,6 +67,19 @@ class Job:
     kind: str
     config: dict
     context: ParseContext
+    holder: str = ""
+
+    @property
+    def lease(self) -> str:
+        return f"ingest:{self.source_id}"
+
+    def new_batch(self) -> Batch:
+        return Batch(self.deployment_id, self.source_id, self.role, self.context, guard=self.renew)
+
+    def renew(self, session: Session) -> None:
+        """Heartbeat inside each chunk's transaction: a reader that lost its lease writes nothing."""
+        if not leases.acquire(session, self.lease, self.holder, lease_seconds()):
+            raise LeaseLost(f"lost the lease on source {self.name}")
 
 
 def holder() -> str:
@@ -113,9 +130,8 @@ def load_jobs(session: Session, deployment: str | None = None) -> list[Job]:
 def ingest_source(engine: Engine, job: Job) -> Tally:
     """Read one source under its lease; another process holding it means skip, not wait."""
     tally = Tally(job.name, job.deployment, job.role)
-    me, lease = holder(), f"ingest:{job.source_id}"
     with session_scope(engine) as session:
-        if not leases.acquire(session, lease, me, LEASE_SECONDS):
+        if not leases.acquire(session, job.lease, job.holder, lease_seconds()):
             tally.errors.append("skipped: another process is reading this source")
             return tally
     try:
@@ -137,7 +153,7 @@ def ingest_source(engine: Engine, job: Job) -> Tally:
     finally:
         with session_scope(engine) as session:
             _record(session, job, tally)
-            leases.release(session, lease, me)
+            leases.release(session, job.lease, job.holder)
     return tally
 
 

@@ -1,7 +1,7 @@
 """Source kinds by name, imported lazily.
 
 A "lines" kind module defines `parse(line: bytes, ctx: ParseContext) -> list[dict | Half]`
-(and `join(request, response, ctx) -> dict` when it yields halves); the engine reads
+(and `join(request, response, ctx) -> list[dict]` when it yields halves); the engine reads
 files line by line from a saved byte offset. A "table" kind defines
 `read(fileobj, ctx) -> pandas.DataFrame` for whole batch files. "sql" reads a query.
 """

@@ -37,7 +37,7 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
                 return  # nothing complete yet: a truncated last line waits
             consumed = data[: end + 1]
             handle.seek(offset + len(consumed))
-            batch = Batch(job.deployment_id, job.source_id, job.role, job.context)
+            batch = job.new_batch()
             for line in consumed.split(b"\n")[:-1]:
                 line_no += 1
                 _add_line(batch, kind, job, line.rstrip(b"\r"), f"{path}:{line_no}")

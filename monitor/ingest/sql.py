@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from monitor.ingest.batch import Batch
 from monitor.ingest.table import canonical
 from monitor.store.db import session_scope
 from monitor.store.models import Source
@@ -60,7 +59,7 @@ def read_source(engine: Engine, job, tally) -> None:
                 kept = [row for row in rows if row[job.config["watermark"]] != last]
                 # A full batch may end inside a run of equal watermarks: take that run whole.
                 rows = kept + _equal_to(remote, job.config, last)
-            batch = Batch(job.deployment_id, job.source_id, job.role, job.context)
+            batch = job.new_batch()
             for row in rows:
                 location = f"{job.name}@{_jsonable(row[job.config['watermark']])}"
                 fallback = f"{job.name}:{_jsonable(row[job.config['watermark']])}"

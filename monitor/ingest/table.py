@@ -13,7 +13,6 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from monitor.errors import BadRecord
-from monitor.ingest.batch import Batch
 from monitor.store.db import session_scope
 
 CHUNK_ROWS = 50_000
@@ -61,7 +60,7 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
         return
     records = frame.to_dict("records")
     for first in range(start, max(len(records), 1), CHUNK_ROWS):
-        batch = Batch(job.deployment_id, job.source_id, job.role, job.context)
+        batch = job.new_batch()
         for row_no in range(first, min(first + CHUNK_ROWS, len(records))):
             row = records[row_no]
             raw = repr(row).encode()
@@ -92,7 +91,7 @@ def _quarantine_file(
     from monitor.ingest.engine import file_cursor
 
     with session_scope(engine) as session:
-        batch = Batch(job.deployment_id, job.source_id, job.role, job.context)
+        batch = job.new_batch()
         batch.quarantine(path, data[:65536], reason)
         tally.add(*batch.write(session))
         _mark(file_cursor(session, job.source_id, path), size, digest, 0, done=True)

@@ -64,6 +64,8 @@ SOURCE_KEYS = {
     "watermark",
     "batch_size",
     "positive_class",
+    "id_column",
+    "label_key",
 }
 
 

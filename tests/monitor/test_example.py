@@ -1,0 +1,38 @@
+"""The newcomer's path: apply the example spec, ingest every sample format, exact counts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from monitor.cli import main
+
+SPEC = Path(__file__).parents[2] / "examples" / "churn" / "spec.toml"
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_example_ingests_every_sample_format_with_exact_counts(db_url: str) -> None:
+    run("apply", str(SPEC))
+    run("ingest")
+    status = json.loads(run("status", "--json"))
+    by_name = {d["name"]: d for d in status["deployments"]}
+    assert (by_name["churn-online"]["predictions"], by_name["churn-online"]["labels"]) == (58, 26)
+    assert (by_name["churn-nightly"]["predictions"], by_name["churn-nightly"]["labels"]) == (20, 20)
+    inserted = {s["kind"]: s["inserted"] for s in by_name["churn-online"]["sources"]}
+    assert inserted == {
+        "jsonl": 60,
+        "sagemaker-capture": 7,
+        "azureml-collector": 5,
+        "kserve": 6,
+        "sagemaker-ground-truth": 6,
+    }
+    assert all(d["quarantined"] == 0 for d in status["deployments"])
+    again = json.loads(run("ingest", "--json"))
+    assert sum(t["inserted"] for t in again) == 0

@@ -23,7 +23,7 @@ from monitor.store.models import AlertRule, DeliveryAttempt, Deployment, Event, 
 from monitor.timeutil import parse_duration, utcnow
 
 SEVERITY_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
-MAX_ATTEMPTS = 12  # with the backoff below, about seven hours of trying
+MAX_ATTEMPTS = 30  # with the backoff below, 12 to 23 hours of trying
 BACKOFF_BASE = 30.0  # seconds before the second attempt
 BACKOFF_CAP = 3600.0
 LEASE = timedelta(minutes=5)  # far longer than one send (15 s timeouts)

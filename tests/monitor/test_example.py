@@ -25,13 +25,14 @@ def test_the_example_ingests_every_sample_format_with_exact_counts(db_url: str) 
     by_name = {d["name"]: d for d in status["deployments"]}
     assert (by_name["churn-online"]["predictions"], by_name["churn-online"]["labels"]) == (58, 26)
     assert (by_name["churn-nightly"]["predictions"], by_name["churn-nightly"]["labels"]) == (20, 20)
-    inserted = {s["kind"]: s["inserted"] for s in by_name["churn-online"]["sources"]}
+    inserted = {(s["role"], s["kind"]): s["inserted"] for s in by_name["churn-online"]["sources"]}
     assert inserted == {
-        "jsonl": 60,
-        "sagemaker-capture": 7,
-        "azureml-collector": 5,
-        "kserve": 6,
-        "sagemaker-ground-truth": 6,
+        ("predictions", "jsonl"): 40,
+        ("predictions", "sagemaker-capture"): 7,
+        ("predictions", "azureml-collector"): 5,
+        ("predictions", "kserve"): 6,
+        ("labels", "jsonl"): 20,
+        ("labels", "sagemaker-ground-truth"): 6,
     }
     assert all(d["quarantined"] == 0 for d in status["deployments"])
     again = json.loads(run("ingest", "--json"))

@@ -62,7 +62,7 @@ def estimate_performance(
     if keep.sum() < MIN_ROWS:
         return Estimate({}, ["no rows with a probability to estimate from"])
     p = calibrate(probability[keep].to_numpy(dtype=float), mapping)
-    predicted = (prediction[keep] == positive).to_numpy()
+    predicted = (prediction[keep] == positive).to_numpy(dtype=bool)
     tp = float(p[predicted].sum())
     fp = float((1 - p[predicted]).sum())
     fn = float(p[~predicted].sum())

@@ -1,0 +1,1 @@
+"""Monitoring runs: due windows, claims, sampling, storing results, backfills."""

@@ -1,0 +1,126 @@
+"""`driftwise monitor` and `driftwise runs`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from sqlalchemy import select
+
+from monitor.cli import require_schema
+from monitor.errors import DeploymentNotFound
+from monitor.store import session_scope
+from monitor.store.models import Deployment, Run
+from monitor.timeutil import parse_timestamp
+
+
+def _when(value: str | None):
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@click.command("monitor")
+@click.option("--deployment", "name", help="Only this deployment.")
+@click.option(
+    "--start", help="Run the windows from this ISO time (with --end) instead of the due ones."
+)
+@click.option("--end", help="End of the windows to run (default: now).")
+def monitor(name: str | None, start: str | None, end: str | None) -> None:
+    """Run every due monitoring window once; a second call does nothing new."""
+    require_schema()
+    from monitor.runs.job import monitor_all, monitor_deployment
+
+    if start is None and end is not None:
+        raise click.BadParameter("--end needs --start")
+    if name is None and start is None:
+        passes = monitor_all()
+    else:
+        if name is None:
+            with session_scope() as session:
+                names = list(session.scalars(select(Deployment.name).order_by(Deployment.name)))
+        else:
+            names = [name]
+        passes = {each: monitor_deployment(None, each, _when(start), _when(end)) for each in names}
+    with session_scope() as session:
+        for deployment, result in passes.items():
+            runs = [session.get(Run, run_id) for run_id in result.runs]
+            statuses = ", ".join(
+                f"{run.kind} {run.window_start:%Y-%m-%d %H:%M} {run.status}" for run in runs
+            )
+            click.echo(f"{deployment}: {len(runs)} run(s){': ' + statuses if runs else ''}")
+
+
+def run_json(run: Run) -> dict:
+    return {
+        "id": run.id,
+        "window_start": run.window_start.isoformat(),
+        "window_end": run.window_end.isoformat(),
+        "kind": run.kind,
+        "seq": run.seq,
+        "status": run.status,
+        "model_version_id": run.model_version_id,
+        "rows": run.rows,
+        "reference_rows": run.reference_rows,
+        "labeled_rows": run.labeled_rows,
+        "sampled": run.sampled,
+        "sampled_from": run.sampled_from,
+        "report_rows": run.report_rows,
+        "drift_share": run.drift_share,
+        "features": {
+            name: {key: entry.get(key) for key in ("score", "method", "threshold", "drifted")}
+            | ({"error": entry["error"]} if entry.get("error") else {})
+            for name, entry in (run.features or {}).items()
+        },
+        "prediction_drift": run.prediction_drift,
+        "quality": run.quality,
+        "performance": run.performance,
+        "estimated_performance": (
+            run.estimated_performance | {"estimate": True} if run.estimated_performance else {}
+        ),
+        "breaches": run.breaches,
+        "warnings": run.warnings,
+        "error": run.error,
+        "duration": run.duration,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+@click.command("runs")
+@click.argument("deployment")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--limit", default=100, show_default=True, help="Newest runs to show.")
+def runs(deployment: str, as_json: bool, limit: int) -> None:
+    """List a deployment's runs, newest first."""
+    require_schema()
+    with session_scope() as session:
+        found = session.scalar(select(Deployment).where(Deployment.name == deployment))
+        if found is None:
+            raise DeploymentNotFound(f"no deployment named {deployment!r}")
+        rows = list(
+            session.scalars(
+                select(Run)
+                .where(Run.deployment_id == found.id)
+                .order_by(Run.window_start.desc(), Run.kind, Run.seq.desc())
+                .limit(limit)
+            )
+        )
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {"deployment": deployment, "runs": [run_json(run) for run in rows]}, default=str
+                )
+            )
+            return
+        for run in rows:
+            drift = "-" if run.drift_share is None else f"{run.drift_share:.0%}"
+            sample = f"{run.rows}/{run.sampled_from}" if run.sampled else f"{run.rows}"
+            breached = ", ".join(entry["rule"] for entry in run.breaches or []) or "-"
+            click.echo(
+                f"{run.window_start:%Y-%m-%d %H:%M}  {run.kind:<8} {run.status:<17} rows {sample:<14} "
+                f"drift {drift:<5} breaches {breached}"
+            )

@@ -1,0 +1,177 @@
+"""A window's rows, sampled deterministically inside the database.
+
+Above the cap, only rows whose sample key (a CRC32 of the request id) falls below a
+threshold leave the database, the lowest keys first: the same rows on every rerun, on
+SQLite and PostgreSQL alike, and at most `cap` of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+import pandas as pd
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from monitor.store.models import Label, Model, Prediction
+
+KEY_SPACE = 2**32
+# Over-sample so that the key bound yields at least `cap` rows (LIMIT trims the rest); a
+# window whose keys happen to fall short is read again with a wider bound.
+HEADROOMS = (1.1, 1.5, 3.0, None)
+
+
+@dataclass
+class WindowRows:
+    frame: pd.DataFrame
+    total: int  # rows in the window
+    sampled: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+def count_rows(session: Session, deployment_id: int, start: datetime, end: datetime) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Prediction).where(*_in_window(deployment_id, start, end))
+    )
+
+
+def sample_threshold(total: int, cap: int, headroom: float | None = HEADROOMS[0]) -> int | None:
+    """The sample key bound for a window of `total` rows, or None when it is not sampled."""
+    if total <= cap or headroom is None:
+        return None
+    bound = math.ceil(KEY_SPACE * cap / total * headroom)
+    return bound if bound < KEY_SPACE else None
+
+
+def _in_window(deployment_id: int, start: datetime, end: datetime) -> list:
+    return [
+        Prediction.deployment_id == deployment_id,
+        Prediction.timestamp >= start,
+        Prediction.timestamp < end,
+    ]
+
+
+def _sample(
+    deployment_id: int, start: datetime, end: datetime, total: int, cap: int, headroom: float | None
+):
+    """The sampled predictions' columns as a subquery (ids, keys, payload)."""
+    conditions = _in_window(deployment_id, start, end)
+    threshold = sample_threshold(total, cap, headroom)
+    if threshold is not None:
+        conditions.append(Prediction.sample_key < threshold)
+    return (
+        select(
+            Prediction.request_id,
+            Prediction.sample_key,
+            Prediction.id,
+            Prediction.features,
+            Prediction.prediction,
+            Prediction.probability,
+        )
+        .where(*conditions)
+        .order_by(Prediction.sample_key, Prediction.id)
+        .limit(cap)
+        .subquery()
+    )
+
+
+def _label_join(sample, deployment_id: int):
+    return and_(Label.deployment_id == deployment_id, Label.request_id == sample.c.request_id)
+
+
+def count_labeled(
+    session: Session, deployment_id: int, start: datetime, end: datetime, total: int, cap: int
+) -> int:
+    """Labeled rows among the window's sample: what a backfill run is numbered by."""
+    for headroom in HEADROOMS:
+        sample = _sample(deployment_id, start, end, total, cap, headroom)
+        if headroom is None or session.scalar(select(func.count()).select_from(sample)) >= cap:
+            break
+    return session.scalar(
+        select(func.count()).select_from(sample).join(Label, _label_join(sample, deployment_id))
+    )
+
+
+def load_window(
+    session: Session,
+    model: Model,
+    deployment_id: int,
+    start: datetime,
+    end: datetime,
+    cap: int,
+    total: int | None = None,
+) -> WindowRows:
+    """The window's sample joined with its labels, as a frame of the model's columns."""
+    if total is None:
+        total = count_rows(session, deployment_id, start, end)
+    for headroom in HEADROOMS:
+        sample = _sample(deployment_id, start, end, total, cap, headroom)
+        query = (
+            select(sample.c.features, sample.c.prediction, sample.c.probability, Label.value)
+            .select_from(sample)
+            .outerjoin(Label, _label_join(sample, deployment_id))
+            .order_by(sample.c.sample_key, sample.c.id)
+        )
+        records = session.execute(query).all()
+        if len(records) >= min(cap, total):
+            break
+    frame, warnings = to_frame(model, records)
+    return WindowRows(frame=frame, total=total, sampled=total > cap, warnings=warnings)
+
+
+def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
+    """Decode stored JSON (features, prediction, label) into typed columns."""
+    loads = orjson.loads
+    features = [loads(record[0]) for record in records]
+    columns: dict[str, pd.Series] = {}
+    warnings = []
+    for name in model.numerical:
+        raw = pd.Series([row.get(name) for row in features], dtype=object)
+        numbers = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad = int((numbers.isna() & raw.notna()).sum())
+        if bad:
+            warnings.append(f"{name}: {bad} values are not numbers; counted as missing")
+        columns[name] = numbers
+    for name in model.categorical:
+        columns[name] = pd.Series([row.get(name) for row in features], dtype=object)
+    missing = [
+        name
+        for name in model.features
+        if features and not any(name in row for row in features[:1000])
+    ]
+    if missing:
+        warnings.append(f"records lack feature {', '.join(missing)}")
+    columns[model.prediction] = pd.Series(
+        [None if record[1] is None else loads(record[1]) for record in records], dtype=object
+    )
+    if model.probability:
+        columns[model.probability] = pd.Series([record[2] for record in records], dtype=float)
+    columns[model.target] = pd.Series(
+        [None if record[3] is None else loads(record[3]) for record in records], dtype=object
+    )
+    frame = pd.DataFrame(columns)
+    if model.task == "regression":
+        for name in (model.prediction, model.target):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    else:
+        frame[model.prediction] = _tidy(frame[model.prediction])
+        frame[model.target] = _tidy(frame[model.target])
+    return frame, warnings
+
+
+def _tidy(values: pd.Series) -> pd.Series:
+    """Class labels as integers when they all are (JSON gives 1 and 1.0 alike), else as is."""
+    present = values.dropna()
+    if len(present) and all(
+        isinstance(value, int | float) and float(value).is_integer() for value in present
+    ):
+        values = values.map(lambda value: None if value is None else int(value))
+        return values.astype("int64") if values.notna().all() else values.astype(object)
+    return values

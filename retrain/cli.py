@@ -1,0 +1,220 @@
+"""`driftwise retrain | jobs | versions | promote | rollback | score`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.cli import require_schema
+from monitor.store.models import Deployment, ModelVersion, RetrainJob
+from monitor.timeutil import utcnow
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def job_dict(session: Session, job: RetrainJob) -> dict[str, Any]:
+    def number(version_id: int | None) -> int | None:
+        return session.get(ModelVersion, version_id).version if version_id else None
+
+    return {
+        "id": job.id,
+        "trigger": job.trigger,
+        "idempotency_key": job.idempotency_key,
+        "status": job.status,
+        "decision": job.decision,
+        "reason": job.reason,
+        "error": job.error,
+        "attempts": job.attempts,
+        "champion_version": number(job.champion_version_id),
+        "challenger_version": number(job.challenger_version_id),
+        "evaluation": job.evaluation or {},
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+    }
+
+
+def version_dict(session: Session, version: ModelVersion) -> dict[str, Any]:
+    parent = (
+        session.get(ModelVersion, version.parent_version_id) if version.parent_version_id else None
+    )
+    serving = session.scalars(
+        select(Deployment.name).where(Deployment.active_version_id == version.id)
+    ).all()
+    return {
+        "version": version.version,
+        "status": version.status,
+        "origin": version.origin,
+        "sha256": version.sha256,
+        "parent_version": parent.version if parent else None,
+        "retrain_job_id": version.retrain_job_id,
+        "training_start": _iso(version.training_start),
+        "training_end": _iso(version.training_end),
+        "train_rows": version.train_rows,
+        "holdout_rows": version.holdout_rows,
+        "metrics": version.metrics or {},
+        "deployments": list(serving),
+        "created_at": _iso(version.created_at),
+    }
+
+
+def _summary(job: dict[str, Any]) -> str:
+    evaluation = job["evaluation"]
+    line = f"job {job['id']}: {job['status']}"
+    if job["decision"]:
+        line += f" ({job['decision']})"
+    if evaluation.get("metric") and evaluation.get("challenger_score") is not None:
+        champion = evaluation.get("champion_score")
+        line += (
+            f" {evaluation['metric']}: challenger v{job['challenger_version']} "
+            f"{evaluation['challenger_score']:.4f} vs champion v{job['champion_version']} "
+            + (f"{champion:.4f}" if champion is not None else "n/a")
+        )
+    if job["error"]:
+        line += f" — {job['error']}"
+    return line
+
+
+@click.command()
+@click.argument("model")
+@click.option("--key", help="Idempotency key: asking twice with one key makes one job.")
+@click.option("--reason", help="Why, recorded on the job.")
+@click.option("--wait", is_flag=True, help="Run the job here and now, and report its outcome.")
+@click.option("--json", "as_json", is_flag=True)
+def retrain(model: str, key: str | None, reason: str | None, wait: bool, as_json: bool) -> None:
+    """Request a retrain job for MODEL (a person asking ignores the cooldown)."""
+    require_schema()
+    from monitor.jobs import request_retrain
+    from monitor.store import get_engine, session_scope
+    from retrain.jobs import run_job
+    from retrain.registry import model_named
+
+    engine = get_engine()
+    with session_scope(engine) as session:
+        row = model_named(session, model)
+        job = request_retrain(
+            session,
+            row.id,
+            "manual",
+            key or f"manual:{model}:{utcnow().isoformat()}",
+            reason=reason,
+            requested_by="cli",
+            force=True,
+        )
+        session.flush()
+        job_id = job.id
+    if wait:
+        run_job(engine, job_id)
+    with session_scope(engine) as session:
+        result = job_dict(session, session.get(RetrainJob, job_id))
+    click.echo(json.dumps(result, indent=2) if as_json else _summary(result))
+
+
+@click.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True)
+def jobs(model: str, as_json: bool) -> None:
+    """List MODEL's retrain jobs, newest first, with their evaluation and decision."""
+    require_schema()
+    from monitor.store import session_scope
+    from retrain.registry import model_named
+
+    with session_scope() as session:
+        row = model_named(session, model)
+        rows = session.scalars(
+            select(RetrainJob)
+            .where(RetrainJob.model_id == row.id)
+            .order_by(RetrainJob.created_at.desc(), RetrainJob.id.desc())
+        )
+        result = [job_dict(session, job) for job in rows]
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for job in result:
+        click.echo(f"{_summary(job)}  [{job['trigger']}, {job['created_at']}]")
+
+
+@click.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True)
+def versions(model: str, as_json: bool) -> None:
+    """List MODEL's versions with lineage, training rows and holdout metrics."""
+    require_schema()
+    from monitor.store import session_scope
+    from retrain.registry import model_named
+
+    with session_scope() as session:
+        row = model_named(session, model)
+        rows = session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.model_id == row.id)
+            .order_by(ModelVersion.version.desc())
+        )
+        result = [version_dict(session, version) for version in rows]
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for version in result:
+        serving = ", ".join(version["deployments"]) or "-"
+        score = version["metrics"].get("score")
+        click.echo(
+            f"v{version['version']}  {version['status']:<9} {version['origin']:<8} "
+            f"parent v{version['parent_version'] or '-'}  rows {version['train_rows'] or '-'}  "
+            f"{version['metrics'].get('metric') or ''} {'' if score is None else f'{score:.4f}'}"
+            f"  serving: {serving}"
+        )
+
+
+@click.command()
+@click.argument("model")
+@click.argument("version", type=int)
+def promote(model: str, version: int) -> None:
+    """Make VERSION of MODEL the champion every deployment of MODEL serves."""
+    require_schema()
+    from monitor.store import session_scope
+    from retrain.registry import model_named, version_of
+    from retrain.registry import promote as promote_version
+
+    with session_scope() as session:
+        row = model_named(session, model)
+        target = version_of(session, row, version)
+        history = promote_version(session, target, reason="manual", by="cli")
+    click.echo(f"{model} version {version} promoted ({len(history)} deployments switched)")
+
+
+@click.command()
+@click.argument("deployment")
+def rollback(deployment: str) -> None:
+    """Put back the version DEPLOYMENT served before its current one."""
+    require_schema()
+    from monitor.store import session_scope
+    from retrain.registry import rollback as rollback_deployment
+
+    with session_scope() as session:
+        row = rollback_deployment(session, deployment, by="cli")
+        restored = session.get(ModelVersion, row.version_id).version
+        previous = session.get(ModelVersion, row.previous_version_id).version
+    click.echo(f"{deployment}: rolled back from version {previous} to {restored}")
+
+
+@click.command()
+@click.argument("deployment")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
+def score(deployment: str, input_path: str, output_path: str) -> None:
+    """Score a CSV or Parquet file with DEPLOYMENT's active version and log the predictions."""
+    require_schema()
+    from monitor.store import get_engine
+    from retrain.scoring import score as score_file
+
+    result = score_file(get_engine(), deployment, input_path, output_path)
+    click.echo(
+        f"{deployment}: {result.rows} rows scored with version {result.version} "
+        f"→ {result.output} ({result.logged} predictions logged)"
+    )

@@ -1,0 +1,174 @@
+"""Champion against challenger on the same holdout: every metric, sanity checks, a decision.
+
+A tie promotes when `min_improvement` is 0: the challenger has seen newer data and is no
+worse on the holdout, which is what the margin says.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as sk
+
+CLASSIFICATION_METRICS = ("roc_auc", "f1", "accuracy", "precision", "recall")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+LOWER_IS_BETTER = {"rmse", "mae"}
+
+
+@dataclass
+class Scored:
+    """One estimator's output on some rows: labels, and positive-class probabilities."""
+
+    prediction: np.ndarray
+    probability: np.ndarray | None  # binary classification only
+
+
+def predict(estimator: Any, features: pd.DataFrame, task: str) -> Scored:
+    """Predictions (and probabilities) in one pass through the estimator."""
+    if task == "classification" and hasattr(estimator, "predict_proba"):
+        proba = np.asarray(estimator.predict_proba(features))
+        classes = np.asarray(estimator.classes_)
+        prediction = classes[proba.argmax(axis=1)]
+        return Scored(prediction, proba[:, 1] if proba.shape[1] == 2 else None)
+    return Scored(np.asarray(estimator.predict(features)), None)
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+
+
+def compute_metrics(task: str, truth: Any, scored: Scored) -> dict[str, float | None]:
+    """Every metric of the task; one that cannot be computed here is None, not an error."""
+    truth = np.asarray(truth)
+    if task == "regression":
+        pred = scored.prediction.astype(float)
+        return {
+            "rmse": _safe(lambda: math.sqrt(sk.mean_squared_error(truth, pred))),
+            "mae": _safe(lambda: sk.mean_absolute_error(truth, pred)),
+            "r2": _safe(lambda: sk.r2_score(truth, pred)),
+        }
+    labels = sorted(set(truth.tolist()) | set(scored.prediction.tolist()), key=str)
+    binary = len(labels) <= 2
+    averaged = {"average": "binary", "pos_label": labels[-1]} if binary else {"average": "macro"}
+    pred = scored.prediction
+    return {
+        "roc_auc": _safe(lambda: sk.roc_auc_score(truth, scored.probability))
+        if scored.probability is not None
+        else None,
+        "f1": _safe(lambda: sk.f1_score(truth, pred, zero_division=0, **averaged)),
+        "accuracy": _safe(lambda: sk.accuracy_score(truth, pred)),
+        "precision": _safe(lambda: sk.precision_score(truth, pred, zero_division=0, **averaged)),
+        "recall": _safe(lambda: sk.recall_score(truth, pred, zero_division=0, **averaged)),
+    }
+
+
+def _safe(compute) -> float | None:
+    try:
+        value = float(compute())
+    except (ValueError, TypeError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def sanity_problems(scored: Scored, rows: int) -> list[str]:
+    """Why these predictions cannot be trusted; empty when they can."""
+    problems = []
+    if len(scored.prediction) != rows:
+        problems.append(f"{len(scored.prediction)} predictions for {rows} rows")
+    values = pd.Series(scored.prediction)
+    if values.isna().any():
+        problems.append(f"{int(values.isna().sum())} predictions are missing or NaN")
+    probability = pd.Series(scored.probability) if scored.probability is not None else None
+    if probability is not None and probability.isna().any():
+        problems.append(f"{int(probability.isna().sum())} probabilities are NaN")
+    spread = probability if probability is not None else values
+    if rows > 1 and spread.nunique(dropna=True) <= 1:
+        problems.append("degenerate: the same output for every row")
+    return problems
+
+
+def improvement(metric: str, champion: float | None, challenger: float | None) -> float | None:
+    if champion is None or challenger is None:
+        return None
+    gain = challenger - champion
+    return -gain if metric in LOWER_IS_BETTER else gain
+
+
+def evaluate(
+    champion: Any,
+    challenger: Any,
+    holdout: pd.DataFrame,
+    features: list[str],
+    target: str,
+    task: str,
+    metric: str,
+    min_improvement: float,
+) -> dict[str, Any]:
+    """The evaluation recorded on the job: both sides' metrics and checks, and the decision."""
+    if metric not in metric_names(task):
+        raise ValueError(f"metric {metric} is not one of {', '.join(metric_names(task))}")
+    truth, rows = holdout[target], len(holdout)
+    sides: dict[str, Any] = {}
+    for side, estimator in (("champion", champion), ("challenger", challenger)):
+        if estimator is None:
+            sides[side] = {"metrics": {}, "problems": ["no estimator"]}
+            continue
+        try:
+            scored = predict(estimator, holdout[features], task)
+        except Exception as error:  # noqa: BLE001 - a model that cannot score fails the check
+            sides[side] = {"metrics": {}, "problems": [f"cannot predict: {error}"]}
+            continue
+        sides[side] = {
+            "metrics": compute_metrics(task, truth, scored),
+            "problems": sanity_problems(scored, rows),
+        }
+    champion_score = sides["champion"]["metrics"].get(metric)
+    challenger_score = sides["challenger"]["metrics"].get(metric)
+    gain = improvement(metric, champion_score, challenger_score)
+    decision, reason = _decide(
+        sides, metric, champion_score, challenger_score, gain, min_improvement
+    )
+    return {
+        "metric": metric,
+        "higher_is_better": metric not in LOWER_IS_BETTER,
+        "holdout_rows": rows,
+        "champion": sides["champion"],
+        "challenger": sides["challenger"],
+        "champion_score": champion_score,
+        "challenger_score": challenger_score,
+        "improvement": gain,
+        "min_improvement": min_improvement,
+        "decision": decision,
+        "reason": reason,
+    }
+
+
+def _decide(
+    sides: dict[str, Any],
+    metric: str,
+    champion_score: float | None,
+    challenger_score: float | None,
+    gain: float | None,
+    min_improvement: float,
+) -> tuple[str, str]:
+    if sides["challenger"]["problems"]:
+        return "reject", "challenger fails sanity checks: " + "; ".join(
+            sides["challenger"]["problems"]
+        )
+    if challenger_score is None:
+        return "reject", f"challenger {metric} cannot be computed on the holdout"
+    if champion_score is None or sides["champion"]["problems"]:
+        return "promote", f"champion has no usable {metric}; challenger {challenger_score:.4f}"
+    if gain >= min_improvement:
+        return "promote", (
+            f"challenger {metric} {challenger_score:.4f} vs champion {champion_score:.4f}: "
+            f"improvement {gain:+.4f} meets {min_improvement}"
+        )
+    return "reject", (
+        f"challenger {metric} {challenger_score:.4f} vs champion {champion_score:.4f}: "
+        f"improvement {gain:+.4f} below {min_improvement}"
+    )

@@ -1,0 +1,282 @@
+"""Model versions after the first: registration with lineage, promotion, rollback, upload.
+
+A version's reference set is its own training data scored by itself, so promoting a version
+re-baselines monitoring: the monitor always compares against the active version's reference.
+Every switch of a deployment's active version writes a `deployment_history` row; rollback
+replays that history to find what was active before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.errors import (
+    ArtifactRefused,
+    DeploymentNotFound,
+    ModelNotFound,
+    PromotionError,
+    VersionNotFound,
+)
+from monitor.events import emit
+from monitor.registry.artifacts import dump_artifact, load_artifact, sha256
+from monitor.registry.reference import load_reference, store_reference
+from monitor.store.models import (
+    Deployment,
+    DeploymentHistory,
+    Model,
+    ModelVersion,
+    RetrainJob,
+)
+from retrain.evaluate import predict
+
+
+def model_named(session: Session, name: str) -> Model:
+    model = session.scalar(select(Model).where(Model.name == name))
+    if model is None:
+        raise ModelNotFound(f"no model named {name!r}")
+    return model
+
+
+def version_of(session: Session, model: Model, number: int) -> ModelVersion:
+    version = session.scalar(
+        select(ModelVersion).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == number
+        )
+    )
+    if version is None:
+        raise VersionNotFound(f"model {model.name} has no version {number}")
+    return version
+
+
+def champion_of(session: Session, model: Model, deployment_id: int | None = None) -> ModelVersion:
+    """The version a challenger must beat: the deployment's active one, else the model's champion."""
+    if deployment_id is not None:
+        deployment = session.get(Deployment, deployment_id)
+        if deployment is not None and deployment.active_version_id is not None:
+            return session.get(ModelVersion, deployment.active_version_id)
+    champion = session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model.id, ModelVersion.status == "champion")
+        .order_by(ModelVersion.version.desc())
+    )
+    if champion is None:
+        raise VersionNotFound(f"model {model.name} has no champion version")
+    return champion
+
+
+def reference_frame(estimator: Any, frame: pd.DataFrame, model: Model) -> pd.DataFrame:
+    """Training rows as a reference set: features, target, and the version's own outputs."""
+    reference = frame[[*model.features, model.target]].reset_index(drop=True)
+    scored = predict(estimator, reference[model.features], model.task)
+    reference[model.prediction] = scored.prediction
+    if model.probability:
+        reference[model.probability] = scored.probability
+    return reference
+
+
+def register_version(
+    session: Session,
+    model: Model,
+    artifact: bytes,
+    reference: pd.DataFrame,
+    *,
+    origin: str,
+    status: str = "candidate",
+    parent: ModelVersion | None = None,
+    job: RetrainJob | None = None,
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """A new version row with its artifact, lineage and reference set."""
+    latest = session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
+    )
+    training = training or {}
+    version = ModelVersion(
+        model_id=model.id,
+        version=(latest or 0) + 1,
+        artifact=artifact,
+        sha256=sha256(artifact),
+        status=status,
+        origin=origin,
+        parent_version_id=parent.id if parent else None,
+        retrain_job_id=job.id if job else None,
+        training_start=_moment(training.get("training_start")),
+        training_end=_moment(training.get("training_end")),
+        train_rows=training.get("train_rows"),
+        holdout_rows=training.get("holdout_rows"),
+        metrics=metrics or {},
+    )
+    session.add(version)
+    session.flush()
+    store_reference(session, version, reference)
+    return version
+
+
+def _moment(value: Any):
+    return None if value is None else pd.Timestamp(value).to_pydatetime()
+
+
+def promote(
+    session: Session, version: ModelVersion, reason: str = "promote", by: str | None = None
+) -> list[DeploymentHistory]:
+    """Make `version` the champion and every deployment of its model serve it, at once."""
+    model = session.get(Model, version.model_id)
+    for other in session.scalars(
+        select(ModelVersion).where(
+            ModelVersion.model_id == model.id,
+            ModelVersion.status == "champion",
+            ModelVersion.id != version.id,
+        )
+    ):
+        other.status = "archived"
+    version.status = "champion"
+    deployments = session.scalars(
+        select(Deployment).where(Deployment.model_id == model.id).order_by(Deployment.id)
+    ).all()
+    history = [_switch(session, deployment, version, reason) for deployment in deployments]
+    first = history[0].id if history else version.id
+    emit(
+        session,
+        "model.promoted",
+        f"model.promoted:{model.id}:{version.id}:{first}",
+        f"{model.name} version {version.version} promoted",
+        "info",
+        model_id=model.id,
+        retrain_job_id=version.retrain_job_id,
+        data={"version": version.version, "reason": reason, "by": by},
+    )
+    return history
+
+
+def _switch(
+    session: Session, deployment: Deployment, version: ModelVersion, reason: str
+) -> DeploymentHistory:
+    row = DeploymentHistory(
+        deployment_id=deployment.id,
+        version_id=version.id,
+        previous_version_id=deployment.active_version_id,
+        reason=reason,
+    )
+    session.add(row)
+    deployment.active_version_id = version.id
+    if deployment.candidate_version_id == version.id:
+        deployment.candidate_version_id, deployment.canary_share = None, 0.0
+    session.flush()
+    previous = (
+        session.get(ModelVersion, row.previous_version_id) if row.previous_version_id else None
+    )
+    emit(
+        session,
+        "deployment.updated",
+        f"deployment.updated:{deployment.id}:{row.id}",
+        f"{deployment.name} now serves version {version.version} ({reason})",
+        "info",
+        deployment=deployment,
+        retrain_job_id=version.retrain_job_id,
+        data={
+            "deployment": deployment.name,
+            "mode": deployment.mode,
+            "version": version.version,
+            "version_id": version.id,
+            "sha256": version.sha256,
+            "previous_version": previous.version if previous else None,
+            "reason": reason,
+        },
+    )
+    return row
+
+
+def previous_version_id(session: Session, deployment: Deployment) -> int | None:
+    """What was active before the current version: history replayed as a stack, where a
+    rollback pops, so rolling back twice goes two versions back rather than toggling."""
+    stack: list[int] = []
+    rows = session.scalars(
+        select(DeploymentHistory)
+        .where(DeploymentHistory.deployment_id == deployment.id)
+        .order_by(DeploymentHistory.id)
+    )
+    for row in rows:
+        if row.reason == "rollback":
+            if stack:
+                stack.pop()
+        else:
+            stack.append(row.version_id)
+    stack = [vid for i, vid in enumerate(stack) if i == 0 or vid != stack[i - 1]]
+    return stack[-2] if len(stack) >= 2 else None
+
+
+def rollback(session: Session, deployment_name: str, by: str | None = None) -> DeploymentHistory:
+    """Put back the version the deployment served before its current one."""
+    deployment = session.scalar(select(Deployment).where(Deployment.name == deployment_name))
+    if deployment is None:
+        raise DeploymentNotFound(f"no deployment named {deployment_name!r}")
+    target_id = previous_version_id(session, deployment)
+    if target_id is None:
+        raise PromotionError(f"{deployment_name} has no earlier version to roll back to")
+    current = session.get(ModelVersion, deployment.active_version_id)
+    target = session.get(ModelVersion, target_id)
+    row = _switch(session, deployment, target, "rollback")
+    target.status = "champion"
+    still_served = session.scalar(
+        select(func.count())
+        .select_from(Deployment)
+        .where(Deployment.active_version_id == current.id)
+    )
+    if not still_served:
+        current.status = "archived"
+    emit(
+        session,
+        "deployment.rolled_back",
+        f"deployment.rolled_back:{deployment.id}:{row.id}",
+        f"{deployment.name} rolled back from version {current.version} to {target.version}",
+        "warning",
+        deployment=deployment,
+        data={"from": current.version, "to": target.version, "by": by},
+    )
+    return row
+
+
+def upload_version(
+    session: Session,
+    model: Model,
+    artifact: bytes,
+    job_id: int | None = None,
+    reference: pd.DataFrame | None = None,
+) -> ModelVersion:
+    """Register an externally trained artifact (refused if it names untrusted types).
+
+    With a waiting job it becomes that job's challenger and the job goes back to `pending`
+    to be evaluated like any other; without one it waits as a candidate.
+    """
+    estimator = load_artifact(artifact)
+    if not hasattr(estimator, "predict"):
+        raise ArtifactRefused(f"artifact holds {type(estimator).__name__}, not an estimator")
+    job = session.get(RetrainJob, job_id) if job_id is not None else None
+    if job_id is not None and (job is None or job.model_id != model.id):
+        raise VersionNotFound(f"model {model.name} has no retrain job {job_id}")
+    parent = champion_of(session, model, job.deployment_id if job else None)
+    if reference is None:
+        # Re-baseline on the champion's reference rows, scored by the new version.
+        reference = load_reference(session, parent.id)
+    version = register_version(
+        session,
+        model,
+        artifact,
+        reference_frame(estimator, reference, model),
+        origin="upload",
+        parent=parent,
+        job=job,
+    )
+    if job is not None and job.status in ("waiting", "pending"):
+        job.challenger_version_id = version.id
+        job.status, job.claimed_by, job.lease_until = "pending", None, None
+    return version
+
+
+def dump(estimator: Any) -> bytes:
+    return dump_artifact(estimator)

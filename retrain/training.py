@@ -1,0 +1,147 @@
+"""The training set of a retrain job: labeled production rows (and the champion's reference).
+
+Labeled rows are the model's deployments' predictions joined with their labels inside the
+training window, one per request id (the newest). They are ordered by time and the newest
+`holdout` share is cut off first, so the holdout is never trained on by construction: the
+training frame is built only from what is left, plus the reference rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.errors import ReferenceInvalid, TrainingRefused
+from monitor.registry.reference import load_reference
+from monitor.spec.parse import RETRAIN_DEFAULTS
+from monitor.store.models import Deployment, Label, Model, Prediction
+from monitor.timeutil import parse_duration, utcnow
+
+
+def retrain_settings(model: Model) -> dict[str, Any]:
+    """The model's [models.retrain] table with defaults filled in, and a metric chosen."""
+    settings = {**RETRAIN_DEFAULTS, **(model.retrain or {})}
+    if not settings.get("metric"):
+        if model.task == "regression":
+            settings["metric"] = "rmse"
+        else:
+            settings["metric"] = "roc_auc" if model.probability else "f1"
+    return settings
+
+
+@dataclass
+class TrainingSet:
+    """Rows are indexed by request id; reference rows by `reference:<n>`."""
+
+    train: pd.DataFrame  # features and target
+    holdout: pd.DataFrame  # features and target, newest labeled rows only
+    labeled_rows: int
+    reference_rows: int
+    training_start: datetime | None
+    training_end: datetime | None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return {
+            "labeled_rows": self.labeled_rows,
+            "reference_rows": self.reference_rows,
+            "train_rows": len(self.train),
+            "holdout_rows": len(self.holdout),
+            "training_start": _iso(self.training_start),
+            "training_end": _iso(self.training_end),
+            "holdout_start": _iso(self.holdout["__timestamp"].min()) if len(self.holdout) else None,
+        }
+
+
+def _iso(moment: Any) -> str | None:
+    return None if moment is None or pd.isna(moment) else pd.Timestamp(moment).isoformat()
+
+
+def labeled_rows(session: Session, model: Model, since: datetime) -> pd.DataFrame:
+    """Predictions with labels of every deployment of `model` since `since`, one per request id."""
+    query = (
+        select(Prediction.request_id, Prediction.timestamp, Prediction.features, Label.value)
+        .join(
+            Label,
+            (Label.deployment_id == Prediction.deployment_id)
+            & (Label.request_id == Prediction.request_id),
+        )
+        .join(Deployment, Deployment.id == Prediction.deployment_id)
+        .where(Deployment.model_id == model.id, Prediction.timestamp >= since)
+    )
+    rows = session.execute(query).all()
+    features = pd.DataFrame.from_records(
+        [orjson.loads(row.features) for row in rows], columns=model.features
+    )
+    features[model.target] = [orjson.loads(row.value) for row in rows]
+    features["__timestamp"] = pd.to_datetime([row.timestamp for row in rows])
+    features.index = pd.Index([row.request_id for row in rows], name="request_id")
+    features = features.sort_values("__timestamp", kind="stable")
+    # The same request id logged by two deployments is one customer: keep the newest.
+    return features[~features.index.duplicated(keep="last")]
+
+
+def assemble(
+    session: Session,
+    model: Model,
+    champion_version_id: int | None,
+    settings: dict[str, Any],
+    now: datetime | None = None,
+) -> TrainingSet:
+    """The job's training set and holdout, or TrainingRefused saying why not."""
+    now = now or utcnow()
+    since = now - timedelta(seconds=parse_duration(settings["training_window"]))
+    labeled = labeled_rows(session, model, since)
+    minimum = int(settings["min_labeled_rows"])
+    if len(labeled) < minimum:
+        raise TrainingRefused(
+            f"{len(labeled)} labeled rows since {since:%Y-%m-%d %H:%M}, below min_labeled_rows "
+            f"{minimum}"
+        )
+    share = float(settings["holdout"])
+    holdout_count = math.ceil(len(labeled) * share)
+    if holdout_count < 1 or holdout_count >= len(labeled):
+        raise TrainingRefused(f"holdout {share} leaves no rows to evaluate or to train on")
+    cut = len(labeled) - holdout_count
+    production, holdout = labeled.iloc[:cut], labeled.iloc[cut:]
+    reference = _reference_rows(session, model, champion_version_id, settings)
+    train = pd.concat([reference, production], copy=False) if len(reference) else production
+    if model.task == "classification":
+        for name, frame in (("training set", train), ("holdout", holdout)):
+            classes = frame[model.target].nunique()
+            if classes < 2:
+                raise TrainingRefused(f"the {name} has a single class ({classes} distinct labels)")
+    return TrainingSet(
+        train=train,
+        holdout=holdout,
+        labeled_rows=len(labeled),
+        reference_rows=len(reference),
+        training_start=production["__timestamp"].min().to_pydatetime(),
+        training_end=production["__timestamp"].max().to_pydatetime(),
+    )
+
+
+def _reference_rows(
+    session: Session, model: Model, version_id: int | None, settings: dict[str, Any]
+) -> pd.DataFrame:
+    if not settings.get("include_reference") or version_id is None:
+        return pd.DataFrame(columns=[*model.features, model.target])
+    try:
+        reference = load_reference(session, version_id)
+    except ReferenceInvalid:
+        return pd.DataFrame(columns=[*model.features, model.target])
+    frame = reference[[*model.features, model.target]].copy()
+    frame["__timestamp"] = pd.NaT
+    frame.index = pd.Index([f"reference:{n}" for n in range(len(frame))], name="request_id")
+    return frame
+
+
+def features_and_target(frame: pd.DataFrame, model: Model) -> tuple[pd.DataFrame, pd.Series]:
+    return frame[model.features], frame[model.target]

@@ -1,0 +1,94 @@
+"""The web UI, JSON API and inbound hooks: `create_app()` is the application factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g
+from sqlalchemy.orm import Session, sessionmaker
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The Flask app on the configured database; refuses a schema that is behind."""
+    from monitor.settings import load_settings
+    from monitor.store import get_engine
+    from monitor.store.schema import check
+
+    settings = load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        DATABASE_URL=settings.database_url,
+        SECRET_KEY=settings.secret_key or _stored_secret(settings.data_dir),
+        BASE_URL=settings.base_url,
+        RETRAIN_WEBHOOK_SECRET=os.environ.get("DRIFTWISE_RETRAIN_WEBHOOK_SECRET", ""),
+        MAX_PUSH_RECORDS=10_000,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        SESSION_COOKIE_NAME="driftwise_session",
+    )
+    app.config.update(config or {})
+    engine = get_engine(app.config["DATABASE_URL"])
+    check(engine)
+    app.extensions["driftwise_sessions"] = sessionmaker(bind=engine, expire_on_commit=False)
+
+    from web import api, auth, hooks, pages, security
+
+    auth.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(hooks.bp)
+    _init_sessions(app)
+    return app
+
+
+def db() -> Session:
+    """This request's session: committed after the view returns, rolled back on error."""
+    if "db" not in g:
+        from flask import current_app
+
+        g.db = current_app.extensions["driftwise_sessions"]()
+    return g.db
+
+
+def _init_sessions(app: Flask) -> None:
+    @app.after_request
+    def commit(response):
+        session = g.get("db")
+        if session is not None and not g.get("db_failed"):
+            session.commit()
+        return response
+
+    @app.teardown_request
+    def close(_error) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+
+def rollback() -> None:
+    """Undo this request's writes (an error response is on its way)."""
+    session = g.get("db")
+    if session is not None:
+        session.rollback()
+        g.db_failed = True
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """A random secret kept in the data dir, so sessions survive a restart without setup."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

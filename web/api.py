@@ -1,0 +1,256 @@
+"""The JSON API under /api/v1: reads here, actions in web/api_actions.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, jsonify, request
+from sqlalchemy import func, select
+
+from monitor.store.models import (
+    Deployment,
+    Event,
+    Model,
+    ModelVersion,
+    Notification,
+    RetrainJob,
+    Run,
+)
+from web import db
+from web.openapi import Query, RouteTable
+from web.queries import (
+    by_id,
+    deployment_by_name,
+    event_dict,
+    health,
+    job_dict,
+    last_run,
+    metric_names,
+    model_by_name,
+    notification_dict,
+    run_dict,
+    runs_page,
+    series,
+    version_dict,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+table = RouteTable(bp)
+PAGE = (Query("limit", "integer", "at most 500"), Query("offset", "integer"))
+
+
+def int_arg(name: str, default: int, maximum: int = 500) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, description=f"{name}: expected an integer")
+    if value < 0:
+        abort(400, description=f"{name}: must not be negative")
+    return min(value, maximum)
+
+
+def time_arg(name: str) -> datetime | None:
+    from monitor.timeutil import parse_timestamp
+
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_timestamp(raw)
+    except (ValueError, TypeError, OverflowError):
+        abort(400, description=f"{name}: not an ISO 8601 time")
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(table.document("/api/v1", "Driftwise API", "1"))
+
+
+def deployment_summary(deployment: Deployment) -> dict:
+    from monitor.status import deployment_status
+
+    session = db()
+    run = last_run(session, deployment.id)
+    return deployment_status(session, deployment) | {
+        "health": health(run),
+        "last_run_id": run.id if run else None,
+        "window_seconds": deployment.window_seconds,
+        "policy": deployment.policy or {},
+    }
+
+
+@table.route("GET", "/deployments", "Every deployment with its health and last run")
+def deployments():
+    rows = db().scalars(select(Deployment).order_by(Deployment.name))
+    return jsonify(deployments=[deployment_summary(d) for d in rows])
+
+
+@table.route("GET", "/deployments/<name>", "One deployment")
+def deployment(name: str):
+    return jsonify(deployment_summary(deployment_by_name(db(), name)))
+
+
+@table.route(
+    "GET",
+    "/deployments/<name>/runs",
+    "A deployment's runs, newest window first",
+    query=(
+        Query("kind", enum=("monitor", "backfill")),
+        Query("status"),
+        Query("since", "date-time"),
+        Query("until", "date-time"),
+        *PAGE,
+    ),
+)
+def runs(name: str):
+    found = deployment_by_name(db(), name)
+    limit, offset = int_arg("limit", 50), int_arg("offset", 0, maximum=10**9)
+    rows, total = runs_page(
+        db(),
+        found.id,
+        limit=limit,
+        offset=offset,
+        kind=request.args.get("kind"),
+        status=request.args.get("status"),
+        since=time_arg("since"),
+        until=time_arg("until"),
+    )
+    return jsonify(total=total, limit=limit, offset=offset, runs=[run_dict(r) for r in rows])
+
+
+@table.route(
+    "GET",
+    "/deployments/<name>/metrics",
+    "A metric's series per column; without `metric`, the metric names",
+    query=(Query("metric"), Query("since", "date-time")),
+)
+def metrics(name: str):
+    found = deployment_by_name(db(), name)
+    metric = request.args.get("metric")
+    if not metric:
+        return jsonify(metrics=metric_names(db(), found.id))
+    return jsonify(metric=metric, series=series(db(), found.id, metric, time_arg("since")))
+
+
+@table.route(
+    "GET", "/deployments/<name>/profile", "Traffic profile: hours, burstiness, label delay"
+)
+def profile(name: str):
+    from web.profile import deployment_profile
+
+    return jsonify(deployment_profile(db(), deployment_by_name(db(), name)))
+
+
+@table.route("GET", "/runs/<int:run_id>", "One run with its per-feature numbers")
+def run(run_id: int):
+    found = by_id(db(), Run, run_id)
+    if found is None:
+        abort(404, description=f"no run {run_id}")
+    return jsonify(run_dict(found, full=True))
+
+
+@table.route(
+    "GET",
+    "/events",
+    "Events, newest first",
+    query=(Query("deployment"), Query("type"), *PAGE),
+)
+def events():
+    query = select(Event)
+    if request.args.get("deployment"):
+        query = query.where(
+            Event.deployment_id == deployment_by_name(db(), request.args["deployment"]).id
+        )
+    if request.args.get("type"):
+        query = query.where(Event.type == request.args["type"])
+    limit, offset = int_arg("limit", 100), int_arg("offset", 0, maximum=10**9)
+    rows = db().scalars(
+        query.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit).offset(offset)
+    )
+    return jsonify(events=[event_dict(e) for e in rows])
+
+
+@table.route(
+    "GET",
+    "/notifications",
+    "Notifications: what was sent where, failures and retries",
+    query=(Query("status"), *PAGE),
+)
+def notifications():
+    query = select(Notification)
+    if request.args.get("status"):
+        query = query.where(Notification.status == request.args["status"])
+    limit, offset = int_arg("limit", 100), int_arg("offset", 0, maximum=10**9)
+    rows = db().scalars(query.order_by(Notification.id.desc()).limit(limit).offset(offset))
+    return jsonify(notifications=[notification_dict(n) for n in rows])
+
+
+def model_summary(model: Model) -> dict:
+    versions = db().scalar(
+        select(func.count()).select_from(ModelVersion).where(ModelVersion.model_id == model.id)
+    )
+    champion = db().scalar(
+        select(ModelVersion.version).where(
+            ModelVersion.model_id == model.id, ModelVersion.status == "champion"
+        )
+    )
+    return {
+        "name": model.name,
+        "task": model.task,
+        "target": model.target,
+        "numerical": model.numerical,
+        "categorical": model.categorical,
+        "retrain": model.retrain or {},
+        "versions": versions,
+        "champion_version": champion,
+    }
+
+
+@table.route("GET", "/models", "Every model")
+def models():
+    rows = db().scalars(select(Model).order_by(Model.name))
+    return jsonify(models=[model_summary(m) for m in rows])
+
+
+@table.route("GET", "/models/<name>", "One model")
+def model(name: str):
+    return jsonify(model_summary(model_by_name(db(), name)))
+
+
+@table.route("GET", "/models/<name>/versions", "A model's versions, newest first")
+def versions(name: str):
+    found = model_by_name(db(), name)
+    rows = db().scalars(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == found.id)
+        .order_by(ModelVersion.version.desc())
+    )
+    return jsonify(versions=[version_dict(v) for v in rows])
+
+
+@table.route("GET", "/models/<name>/jobs", "A model's retrain jobs, newest first", query=PAGE)
+def jobs(name: str):
+    found = model_by_name(db(), name)
+    limit, offset = int_arg("limit", 100), int_arg("offset", 0, maximum=10**9)
+    rows = db().scalars(
+        select(RetrainJob)
+        .where(RetrainJob.model_id == found.id)
+        .order_by(RetrainJob.created_at.desc(), RetrainJob.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return jsonify(jobs=[job_dict(j) for j in rows])
+
+
+@table.route("GET", "/jobs/<int:job_id>", "One retrain job with its evaluation and decision")
+def job(job_id: int):
+    found = by_id(db(), RetrainJob, job_id)
+    if found is None:
+        abort(404, description=f"no retrain job {job_id}")
+    return jsonify(job_dict(found))
+
+
+from web import api_actions  # noqa: E402,F401 - registers the action routes on `table`

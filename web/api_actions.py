@@ -1,0 +1,315 @@
+"""API actions: push predictions and labels, score, request a retrain, upload, promote,
+roll back. Retraining lives in retrain/, imported inside each view; a build without it
+answers 503 with a message instead of failing to start."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from typing import Any
+
+from flask import abort, current_app, jsonify, request
+from sqlalchemy import select
+
+from monitor.errors import BadRecord
+from monitor.store.models import Deployment, Model, Prediction
+from web import db
+from web.api import table
+from web.auth import admin_required, current
+from web.queries import deployment_by_name, job_dict, model_by_name, version_dict
+
+RECORD = {"type": "object", "additionalProperties": True}
+RECORDS = {
+    "type": "object",
+    "required": ["records"],
+    "properties": {"records": {"type": "array", "items": RECORD}},
+}
+PUSH_RESPONSES = {
+    200: "Every record inserted or already present",
+    207: "Per-record results: some records were quarantined",
+}
+
+
+def _json_body() -> Any:
+    body = request.get_json(silent=True)
+    if body is None:
+        abort(400, description="body must be JSON (Content-Type: application/json)")
+    return body
+
+
+def _records() -> list:
+    body = _json_body()
+    records = body.get("records") if isinstance(body, dict) else body
+    if not isinstance(records, list):
+        abort(400, description='body must be {"records": [...]} or a JSON array of records')
+    limit = current_app.config["MAX_PUSH_RECORDS"]
+    if len(records) > limit:
+        abort(413, description=f"at most {limit} records per request")
+    return records
+
+
+def _unavailable(what: str, error: Exception):
+    return jsonify(error=f"{what} is not available in this build: {error}"), 503
+
+
+def _push(name: str, role: str):
+    from monitor.ingest.records import ModelSchema, validate_label, validate_prediction
+    from monitor.ingest.store import insert_labels, insert_predictions, insert_quarantine
+
+    session = db()
+    deployment = deployment_by_name(session, name)
+    records = _records()
+    model = session.get(Model, deployment.model_id)
+    schema = ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task)
+    good, bad, results = [], [], []
+    for index, raw in enumerate(records):
+        try:
+            row = validate_prediction(raw, schema) if role == "predictions" else validate_label(raw)
+        except BadRecord as error:
+            raw_bytes = json.dumps(raw, default=str).encode()
+            bad.append((f"api:{role}#{index}", raw_bytes, str(error)))
+            results.append({"index": index, "status": "quarantined", "reason": str(error)})
+            continue
+        good.append(row)
+        results.append({"index": index, "request_id": row.request_id, "status": "inserted"})
+    seen = _existing(session, deployment, role, [row.request_id for row in good])
+    for entry in results:
+        request_id = entry.get("request_id")
+        if request_id is not None:
+            if request_id in seen:
+                entry["status"] = "duplicate"
+            seen.add(request_id)
+    connection = session.connection()
+    insert = insert_predictions if role == "predictions" else insert_labels
+    inserted = insert(connection, deployment.id, good)
+    insert_quarantine(connection, deployment.id, None, bad)
+    summary = {
+        "received": len(records),
+        "inserted": inserted,
+        "duplicate": len(good) - inserted,
+        "quarantined": len(bad),
+        "results": results,
+    }
+    status = 200 if not bad else (400 if not good else 207)
+    return jsonify(summary), status
+
+
+def _existing(session, deployment: Deployment, role: str, request_ids: list[str]) -> set[str]:
+    from monitor.store.models import Label
+
+    table_ = Prediction if role == "predictions" else Label
+    found: set[str] = set()
+    for start in range(0, len(request_ids), 500):
+        chunk = request_ids[start : start + 500]
+        found |= set(
+            session.scalars(
+                select(table_.request_id).where(
+                    table_.deployment_id == deployment.id, table_.request_id.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+@table.route(
+    "POST",
+    "/deployments/<name>/predictions",
+    "Push canonical prediction records; bad ones go to quarantine",
+    body=RECORDS,
+    responses=PUSH_RESPONSES,
+    admin=True,
+    tag="ingest",
+)
+@admin_required
+def push_predictions(name: str):
+    return _push(name, "predictions")
+
+
+@table.route(
+    "POST",
+    "/deployments/<name>/labels",
+    "Push ground-truth labels, joined to predictions by request id",
+    body=RECORDS,
+    responses=PUSH_RESPONSES,
+    admin=True,
+    tag="ingest",
+)
+@admin_required
+def push_labels(name: str):
+    return _push(name, "labels")
+
+
+@table.route(
+    "POST",
+    "/deployments/<name>/predict",
+    "Score with the active version (real time); each prediction is logged",
+    body={
+        "type": "object",
+        "required": ["features"],
+        "properties": {
+            "features": {"oneOf": [RECORD, {"type": "array", "items": RECORD}]},
+            "request_id": {"type": "string"},
+        },
+    },
+    tag="serve",
+)
+def predict(name: str):
+    body = _json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("features"), dict | list):
+        abort(400, description='body must be {"features": {...}} or {"features": [{...}, ...]}')
+    deployment_by_name(db(), name)
+    try:
+        from retrain.serving import predict as serve
+    except ImportError as error:
+        return _unavailable("real-time scoring", error)
+    request_id = body.get("request_id")
+    if request_id is not None and not isinstance(request_id, str):
+        abort(400, description="request_id: expected a string")
+    from monitor.store import get_engine
+
+    engine = get_engine(current_app.config["DATABASE_URL"])
+    result = serve(engine, name, body["features"], request_id=request_id)
+    return jsonify(_plain(result))
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+@table.route(
+    "POST",
+    "/models/<name>/retrain",
+    "Request a retrain job (idempotent by idempotency_key)",
+    body={
+        "type": "object",
+        "properties": {
+            "deployment": {"type": "string"},
+            "reason": {"type": "string"},
+            "idempotency_key": {"type": "string", "maxLength": 200},
+        },
+    },
+    responses={202: "The job (new, or the one with this idempotency key)"},
+    admin=True,
+    tag="act",
+)
+@admin_required
+def retrain(name: str):
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        abort(400, description="body must be a JSON object")
+    job = request_job(
+        model_by_name(db(), name),
+        body.get("deployment"),
+        body.get("reason"),
+        body.get("idempotency_key"),
+    )
+    return jsonify(job_dict(job)), 202
+
+
+def request_job(model: Model, deployment_name: Any, reason: Any, key: Any):
+    """A person's retrain request: ignores the cooldown, idempotent by key when given."""
+    from monitor.jobs import request_retrain
+
+    session = db()
+    deployment_id = None
+    if deployment_name:
+        deployment = deployment_by_name(session, str(deployment_name))
+        if deployment.model_id != model.id:
+            abort(400, description=f"deployment {deployment.name} does not serve {model.name}")
+        deployment_id = deployment.id
+    principal = current()
+    job = request_retrain(
+        session,
+        model.id,
+        "manual" if principal and principal.kind == "user" else "api",
+        idempotency_key=f"manual:{key}" if key else f"manual:{uuid.uuid4()}",
+        deployment_id=deployment_id,
+        reason=str(reason)[:1000] if reason else "requested by a person",
+        requested_by=principal.name if principal else None,
+        force=True,
+    )
+    session.flush()
+    return job
+
+
+@table.route(
+    "POST",
+    "/models/<name>/versions",
+    "Upload a skops artifact as a new candidate version (the `external` recipe)",
+    query=(),
+    body={"binary": True},
+    responses={201: "The new version"},
+    admin=True,
+    tag="act",
+)
+@admin_required
+def upload(name: str):
+    model = model_by_name(db(), name)
+    raw_job = request.args.get("job_id")
+    job_id = None
+    if raw_job:
+        if not raw_job.isdigit() or len(raw_job) > 12:
+            abort(400, description="job_id: expected an integer")
+        job_id = int(raw_job)
+    artifact = request.get_data()
+    if not artifact:
+        abort(400, description="body must be the skops artifact's bytes")
+    try:
+        from retrain.registry import upload_version
+    except ImportError as error:
+        return _unavailable("version upload", error)
+    version = upload_version(db(), model, artifact, job_id=job_id)
+    db().flush()
+    return jsonify(version_dict(version)), 201
+
+
+@table.route(
+    "POST",
+    "/models/<name>/versions/<int:number>/promote",
+    "Make a version the champion: every deployment of the model serves it",
+    responses={200: "The deployments switched"},
+    admin=True,
+    tag="act",
+)
+@admin_required
+def promote(name: str, number: int):
+    return jsonify(promote_version(model_by_name(db(), name), number))
+
+
+def promote_version(model: Model, number: int) -> dict:
+    try:
+        from retrain.registry import promote as promote_
+        from retrain.registry import version_of
+    except ImportError as error:
+        abort(503, description=f"promotion is not available in this build: {error}")
+    version = version_of(db(), model, min(number, 2**31 - 1))
+    principal = current()
+    switched = promote_(db(), version, reason="promote", by=principal.name if principal else None)
+    return {"version": version.version, "deployments_switched": len(switched or [])}
+
+
+@table.route(
+    "POST",
+    "/deployments/<name>/rollback",
+    "Put back the version the deployment served before",
+    responses={200: "The version now active"},
+    admin=True,
+    tag="act",
+)
+@admin_required
+def rollback(name: str):
+    return jsonify(rollback_deployment(name))
+
+
+def rollback_deployment(name: str) -> dict:
+    try:
+        from retrain.registry import rollback as rollback_
+    except ImportError as error:
+        abort(503, description=f"rollback is not available in this build: {error}")
+    deployment_by_name(db(), name)
+    principal = current()
+    row = rollback_(db(), name, by=principal.name if principal else None)
+    return {"deployment": name, "active_version_id": row.version_id}

@@ -1,0 +1,210 @@
+"""Login, roles (viewer reads, admin acts), API tokens and CSRF.
+
+People log in with a password and carry a session cookie; machines send
+`Authorization: Bearer <token>`. Tokens and passwords are stored only as hashes.
+Every route needs one or the other, except those named in PUBLIC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from monitor.store.models import ApiToken, User
+from monitor.timeutil import utcnow
+
+ROLES = ("viewer", "admin")
+PUBLIC = {"auth.login", "pages.healthz", "static", "pages.plotly_js"}
+TOKEN_PREFIX = "dw_"
+
+bp = Blueprint("auth", __name__)
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    kind: str  # user | token
+    user_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+# ---- users and tokens (also used by the CLI) ----
+
+
+def create_user(session: Session, email: str, password: str, role: str = "viewer") -> User:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    user = User(
+        email=email.strip().lower(), password_hash=generate_password_hash(password), role=role
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, name: str, role: str = "viewer") -> str:
+    """A new token's plain text: shown once, stored only as its SHA-256."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, token_hash=hash_token(token), role=role))
+    session.flush()
+    return token
+
+
+def revoke_token(session: Session, name: str) -> bool:
+    token = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    if token is None or token.revoked_at is not None:
+        return False
+    token.revoked_at = utcnow()
+    return True
+
+
+def principal_for_token(session: Session, token: str) -> Principal | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    row.last_used_at = utcnow()
+    return Principal(name=row.name, role=row.role, kind="token")
+
+
+# ---- request gate ----
+
+
+def current() -> Principal | None:
+    return g.get("principal")
+
+
+def _load_principal() -> Principal | None:
+    from web import db
+
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return principal_for_token(db(), header.removeprefix("Bearer ").strip())
+    user_id = session.get("user_id")
+    if user_id is None:
+        return None
+    user = db().get(User, user_id)
+    if user is None:
+        session.clear()
+        return None
+    return Principal(name=user.email, role=user.role, kind="user", user_id=user.id)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _gate():
+    g.principal = None
+    if request.endpoint in PUBLIC or (request.blueprint == "hooks"):
+        return None
+    g.principal = _load_principal()
+    if g.principal is None:
+        if _wants_json() or request.headers.get("Authorization"):
+            return jsonify(error="authentication required: log in or send a bearer token"), 401
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if request.method not in ("GET", "HEAD", "OPTIONS") and g.principal.kind == "user":
+        check_csrf()
+    return None
+
+
+def admin_required(view):
+    """Only admins act; viewers get 403."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        principal = current()
+        if principal is None or not principal.is_admin:
+            abort(403, description="this action needs the admin role")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+# ---- CSRF: one random token per session, required on every cookie-authenticated POST ----
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    wanted = session.get("csrf", "")
+    if not wanted or not hmac.compare_digest(sent.encode(), wanted.encode()):
+        abort(400, description="missing or wrong CSRF token: reload the page and try again")
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_gate)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["current_principal"] = current
+
+
+# ---- pages ----
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    from web import db
+
+    if request.method == "POST":
+        check_csrf()
+        email = request.form.get("email", "").strip().lower()
+        password = request.form.get("password", "")
+        user = db().scalar(select(User).where(User.email == email))
+        # Hash even for an unknown email so timing does not reveal which emails exist.
+        hashed = user.password_hash if user else generate_password_hash("x")
+        if check_password_hash(hashed, password) and user is not None:
+            session.clear()
+            session["user_id"] = user.id
+            csrf_token()
+            user.last_login_at = utcnow()
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Wrong email or password.")
+        return render_template("login.html"), 401
+    return render_template("login.html")
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect would let a link send people elsewhere after login.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("pages.overview")

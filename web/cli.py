@@ -1,0 +1,78 @@
+"""`driftwise web`, `driftwise users` and `driftwise tokens`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def web(host: str, port: int, threads: int) -> None:
+    """Serve the web UI and API with waitress."""
+    from waitress import serve
+
+    from web import create_app
+
+    app = create_app()
+    click.echo(f"Driftwise web on http://{host}:{port}")
+    serve(app, host=host, port=port, threads=threads, ident="driftwise")
+
+
+@click.group()
+def users() -> None:
+    """Manage web users."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["viewer", "admin"]), default="viewer", show_default=True)
+@click.option("--password", help="Prompted for when not given.")
+def create_user_command(email: str, role: str, password: str | None) -> None:
+    from monitor.cli import require_schema
+    from monitor.store import session_scope
+    from web.auth import create_user
+
+    require_schema()
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise click.ClickException("a password needs at least 8 characters")
+    with session_scope() as session:
+        create_user(session, email, password, role)
+    click.echo(f"user {email} created ({role})")
+
+
+@click.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "admin"]), default="viewer", show_default=True)
+def create_token_command(name: str, role: str) -> None:
+    """Create a token and print it once: only its hash is kept."""
+    from monitor.cli import require_schema
+    from monitor.store import session_scope
+    from web.auth import create_token
+
+    require_schema()
+    with session_scope() as session:
+        token = create_token(session, name, role)
+    click.echo(token)
+
+
+@tokens.command("revoke")
+@click.argument("name")
+def revoke_token_command(name: str) -> None:
+    from monitor.cli import require_schema
+    from monitor.store import session_scope
+    from web.auth import revoke_token
+
+    require_schema()
+    with session_scope() as session:
+        if not revoke_token(session, name):
+            raise click.ClickException(f"no active token named {name!r}")
+    click.echo(f"token {name} revoked")

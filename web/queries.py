@@ -1,0 +1,259 @@
+"""What pages and the API read: lookups by name and rows as plain dicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.errors import DeploymentNotFound, ModelNotFound
+from monitor.store.models import (
+    Deployment,
+    Event,
+    MetricPoint,
+    Model,
+    ModelVersion,
+    Notification,
+    RetrainJob,
+    Run,
+)
+
+CHART_POINTS = 500  # newest windows drawn; a long history stays fast
+
+
+def deployment_by_name(session: Session, name: str) -> Deployment:
+    deployment = session.scalar(select(Deployment).where(Deployment.name == name))
+    if deployment is None:
+        raise DeploymentNotFound(f"no deployment named {name!r}")
+    return deployment
+
+
+def model_by_name(session: Session, name: str) -> Model:
+    model = session.scalar(select(Model).where(Model.name == name))
+    if model is None:
+        raise ModelNotFound(f"no model named {name!r}")
+    return model
+
+
+def by_id(session: Session, table: type, row_id: int):
+    """The row, or None; an id beyond a 32-bit key is simply not there."""
+    if not 0 < row_id < 2**31:
+        return None
+    return session.get(table, row_id)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat() + "Z"
+
+
+def health(run: Run | None) -> str:
+    """One word for a window: healthy, drift, performance, no data, error or running."""
+    if run is None:
+        return "no data"
+    if run.status in ("failed", "error"):
+        return "error"
+    if run.status == "running":
+        return "running"
+    if not run.rows:
+        return "no data"
+    types = {str(entry.get("type", "")) for entry in run.breaches or [] if isinstance(entry, dict)}
+    if types & {"performance", "estimated_performance"}:
+        return "performance"
+    if types & {"drift", "data_quality"} or run.breaches:
+        return "drift"
+    return "healthy"
+
+
+def main_metric(run: Run | None) -> tuple[str, float] | None:
+    """The run's headline performance number: realized if any, else estimated."""
+    if run is None:
+        return None
+    for prefix, values in (("", run.performance), ("estimated ", run.estimated_performance)):
+        for key, value in (values or {}).items():
+            if isinstance(value, int | float):
+                return f"{prefix}{key}", float(value)
+    return None
+
+
+def run_dict(run: Run, full: bool = False) -> dict[str, Any]:
+    data = {
+        "id": run.id,
+        "window_start": iso(run.window_start),
+        "window_end": iso(run.window_end),
+        "kind": run.kind,
+        "status": run.status,
+        "health": health(run),
+        "rows": run.rows,
+        "reference_rows": run.reference_rows,
+        "labeled_rows": run.labeled_rows,
+        "sampled": run.sampled,
+        "sampled_from": run.sampled_from,
+        "drift_share": run.drift_share,
+        "performance": run.performance or {},
+        "estimated_performance": run.estimated_performance or {},
+        "breaches": run.breaches or [],
+        "has_report": run.snapshot is not None,
+    }
+    if full:
+        data |= {
+            "features": run.features or {},
+            "prediction_drift": run.prediction_drift,
+            "quality": run.quality or {},
+            "warnings": run.warnings or [],
+            "error": run.error,
+            "duration": run.duration,
+            "model_version_id": run.model_version_id,
+            "started_at": iso(run.started_at),
+            "finished_at": iso(run.finished_at),
+        }
+    return data
+
+
+def version_dict(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "version": version.version,
+        "status": version.status,
+        "origin": version.origin,
+        "sha256": version.sha256,
+        "parent_version_id": version.parent_version_id,
+        "retrain_job_id": version.retrain_job_id,
+        "training_start": iso(version.training_start),
+        "training_end": iso(version.training_end),
+        "train_rows": version.train_rows,
+        "holdout_rows": version.holdout_rows,
+        "metrics": version.metrics or {},
+        "created_at": iso(version.created_at),
+    }
+
+
+def job_dict(job: RetrainJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "trigger": job.trigger,
+        "status": job.status,
+        "reason": job.reason,
+        "requested_by": job.requested_by,
+        "champion_version_id": job.champion_version_id,
+        "challenger_version_id": job.challenger_version_id,
+        "evaluation": job.evaluation or {},
+        "decision": job.decision,
+        "error": job.error,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+    }
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "severity": event.severity,
+        "title": event.title,
+        "deployment_id": event.deployment_id,
+        "model_id": event.model_id,
+        "run_id": event.run_id,
+        "retrain_job_id": event.retrain_job_id,
+        "data": event.data or {},
+        "created_at": iso(event.created_at),
+    }
+
+
+def notification_dict(notification: Notification) -> dict[str, Any]:
+    return {
+        "id": notification.id,
+        "event_id": notification.event_id,
+        "channel": notification.channel,
+        "target": notification.target,
+        "status": notification.status,
+        "attempts": notification.attempts,
+        "next_attempt_at": iso(notification.next_attempt_at),
+        "last_error": notification.last_error,
+        "sent_at": iso(notification.sent_at),
+    }
+
+
+def last_run(session: Session, deployment_id: int) -> Run | None:
+    return session.scalar(
+        select(Run)
+        .where(Run.deployment_id == deployment_id, Run.kind == "monitor")
+        .order_by(Run.window_start.desc(), Run.id.desc())
+        .limit(1)
+    )
+
+
+def runs_page(
+    session: Session,
+    deployment_id: int,
+    limit: int = 50,
+    offset: int = 0,
+    kind: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[list[Run], int]:
+    """One page of runs, newest window first, and how many match in all."""
+    conditions = [Run.deployment_id == deployment_id]
+    if kind:
+        conditions.append(Run.kind == kind)
+    if status:
+        conditions.append(Run.status == status)
+    if since:
+        conditions.append(Run.window_start >= since)
+    if until:
+        conditions.append(Run.window_start < until)
+    total = session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
+    runs = session.scalars(
+        select(Run)
+        .where(*conditions)
+        .order_by(Run.window_start.desc(), Run.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(runs), total
+
+
+def series(
+    session: Session, deployment_id: int, metric: str, since: datetime | None = None
+) -> dict[str, list]:
+    """A metric's newest points per column: {column: [[time, value], ...]} oldest first."""
+    query = select(MetricPoint.time, MetricPoint.column, MetricPoint.value).where(
+        MetricPoint.deployment_id == deployment_id, MetricPoint.metric == metric
+    )
+    if since is not None:
+        query = query.where(MetricPoint.time >= since)
+    rows = session.execute(query.order_by(MetricPoint.time.desc()).limit(CHART_POINTS * 20)).all()
+    result: dict[str, list] = {}
+    for time, column, value in reversed(rows):
+        result.setdefault(column, []).append([iso(time), value])
+    return {column: points[-CHART_POINTS:] for column, points in result.items()}
+
+
+def metric_names(session: Session, deployment_id: int) -> list[str]:
+    # Looking at the newest run's points keeps this cheap on a long history.
+    newest = session.scalar(
+        select(MetricPoint.run_id)
+        .where(MetricPoint.deployment_id == deployment_id)
+        .order_by(MetricPoint.time.desc())
+        .limit(1)
+    )
+    if newest is None:
+        return []
+    return sorted(
+        set(session.scalars(select(MetricPoint.metric).where(MetricPoint.run_id == newest)))
+    )
+
+
+def open_events(session: Session, deployment_id: int, limit: int = 5) -> list[Event]:
+    """The deployment's newest warnings and criticals."""
+    return list(
+        session.scalars(
+            select(Event)
+            .where(Event.deployment_id == deployment_id, Event.severity != "info")
+            .order_by(Event.created_at.desc(), Event.id.desc())
+            .limit(limit)
+        )
+    )

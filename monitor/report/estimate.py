@@ -92,4 +92,10 @@ def _expected_roc_auc(p: np.ndarray) -> float | None:
     ends = np.r_[first[1:], len(ranked)] - 1
     tpr = np.r_[0.0, np.cumsum(ranked)[ends] / positives]
     fpr = np.r_[0.0, np.cumsum(1 - ranked)[ends] / negatives]
-    return float(np.trapezoid(tpr, fpr))
+    # The curve pairs every row with itself as half a win; a row is never both a positive
+    # and a negative, so take those pairs out of the wins and out of the pair count.
+    own = float((p * (1 - p)).sum())
+    pairs = positives * negatives - own
+    if pairs <= 0:
+        return None
+    return float((np.trapezoid(tpr, fpr) * positives * negatives - own / 2) / pairs)

@@ -17,11 +17,11 @@ from monitor.store.models import Model
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
-def data_definition(model: Model, with_target: bool):
+def data_definition(model: Model, with_target: bool, features: list[str]):
     from evidently import BinaryClassification, DataDefinition, MulticlassClassification, Regression
 
-    numerical = list(model.numerical)
-    categorical = list(model.categorical)
+    numerical = [name for name in model.numerical if name in features]
+    categorical = [name for name in model.categorical if name in features]
     options: dict = {}
     if model.task == "classification":
         categorical.append(model.prediction)
@@ -69,7 +69,16 @@ def build_snapshot(
 
     current = current.head(rows)
     reference = reference.head(rows)
-    columns = [name for name in model.features if name in current and name in reference]
+    # Evidently cannot describe a column that is absent or empty on either side; the run's
+    # own warnings already name those.
+    columns = [
+        name
+        for name in model.features
+        if name in current
+        and name in reference
+        and current[name].notna().any()
+        and reference[name].notna().any()
+    ]
     # Performance only when every reported row has its label; otherwise the run's own
     # performance numbers (on the labeled rows) stand alone.
     labeled = model.target in current and len(current) and current[model.target].notna().all()
@@ -78,8 +87,14 @@ def build_snapshot(
         presets.append(
             ClassificationPreset() if model.task == "classification" else RegressionPreset()
         )
-    definition = data_definition(model, bool(labeled))
-    keep = [column for column in current.columns if column != model.target or labeled]
+    definition = data_definition(model, bool(labeled), columns)
+    keep = [
+        column
+        for column in current.columns
+        if column in columns
+        or column in (model.prediction, model.probability)
+        or (column == model.target and labeled)
+    ]
     report = Report(presets)
     snapshot = report.run(
         Dataset.from_pandas(current[keep], data_definition=definition),

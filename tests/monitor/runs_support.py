@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -91,5 +92,7 @@ def deployment_name(engine: Engine, deployment_id: int) -> str:
 
 def _plain(value):
     if hasattr(value, "item"):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
     return value

@@ -1,0 +1,134 @@
+"""Pages render the history, escape what came from data, and show Evidently's report."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import datetime, timedelta
+
+import orjson
+import pytest
+
+from monitor.store.models import Model
+from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame
+from tests.web.conftest import add_history
+from web.profile import traffic, verdict
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> bytes:
+    """A real Evidently snapshot on small frames, stored as the runs table stores it."""
+    from monitor.report.evidently_report import build_snapshot
+
+    model = Model(
+        name="churn",
+        task="classification",
+        target="churned",
+        prediction="prediction",
+        probability="probability",
+        numerical=CHURN_NUMERICAL,
+        categorical=CHURN_CATEGORICAL,
+    )
+    blob = build_snapshot(
+        model, churn_frame(300, seed=1), churn_frame(200, seed=2, shift=1.0), 300, {"run": "test"}
+    )
+    assert "metric_results" in orjson.loads(gzip.decompress(blob)) or blob
+    return blob
+
+
+def test_overview_shows_each_deployment_with_health_and_trend(admin, sqlite_url):
+    add_history(sqlite_url, "churn-online")
+    add_history(sqlite_url, "churn-batch", windows=2)
+    page = admin.get("/").get_data(as_text=True)
+    assert "churn-online" in page and "churn-batch" in page
+    assert "h-drift" in page  # the newest churn-online window breached drift_share 0.5
+    assert "h-healthy" in page  # churn-batch's newest window did not
+    assert 'class="spark" data-points="[[&#34;' in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert(1)" not in page
+
+
+def test_deployment_page_has_chart_data_runs_profile_and_escapes(admin, sqlite_url):
+    add_history(sqlite_url)
+    response = admin.get("/deployments/churn-online")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="chart-data"' in page and 'id="chart-drift-share"' in page
+    assert "plotly.min.js" in page
+    assert "drift &lt;i&gt;high&lt;/i&gt;" in page
+    assert "Too few predictions" in page  # the profile's plain sentence
+    assert "<b>evil" not in page
+
+
+def test_run_page_escapes_feature_names_and_frames_the_report(admin, sqlite_url, snapshot):
+    _, run_id = add_history(sqlite_url, snapshot=snapshot)
+    page = admin.get(f"/runs/{run_id}").get_data(as_text=True)
+    assert "&lt;b&gt;evil&lt;/b&gt;" in page and "<b>evil</b>" not in page
+    assert f'src="/runs/{run_id}/report"' in page
+    assert 'sandbox="allow-scripts allow-popups"' in page
+
+
+def test_the_report_route_serves_evidently_html_sandboxed(admin, sqlite_url, snapshot):
+    _, run_id = add_history(sqlite_url, snapshot=snapshot)
+    response = admin.get(f"/runs/{run_id}/report")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<html" in html.lower() and "tenure" in html
+    assert "sandbox allow-scripts" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "https://" not in html.split("<script", 1)[0]  # no external stylesheet or font
+
+
+def test_a_run_without_a_report_says_so(admin, sqlite_url):
+    _, run_id = add_history(sqlite_url)
+    assert "stored no Evidently report" in admin.get(f"/runs/{run_id}").get_data(as_text=True)
+    assert admin.get(f"/runs/{run_id}/report").status_code == 404
+
+
+def test_model_page_shows_versions_jobs_and_champion_vs_challenger(admin, sqlite_url):
+    add_history(sqlite_url)
+    page = admin.get("/models/churn-online-model").get_data(as_text=True)
+    assert "v2" in page and "candidate" in page and "rejected" in page
+    assert "Promote" in page and "Roll back churn-online" in page
+    assert "challenger" in page
+
+
+def test_events_page_shows_notifications_and_failed_attempts(admin, sqlite_url):
+    add_history(sqlite_url)
+    page = admin.get("/events").get_data(as_text=True)
+    assert "ml@example.com" in page and "connection refused" in page
+    assert "&lt;script&gt;" in page
+
+
+def test_unknown_things_are_404_pages(admin):
+    assert admin.get("/deployments/nope").status_code == 404
+    assert admin.get("/runs/999999999999").status_code == 404
+    assert admin.get("/models/nope").status_code == 404
+
+
+def test_plotly_is_served_locally(client):
+    response = client.get("/static/vendor/plotly.min.js")
+    assert response.status_code == 200 and len(response.data) > 1_000_000
+    assert response.mimetype == "text/javascript"
+
+
+def _times(start: datetime, count: int, step: timedelta) -> list[datetime]:
+    return [start + step * index for index in range(count)]
+
+
+def test_profile_calls_nightly_bursts_on_a_realtime_endpoint_batch_work():
+    night = datetime(2026, 1, 1, 2)
+    times = []
+    for day in range(7):
+        times += [night + timedelta(days=day)] * 200  # 200 at the same second, nightly
+    profile = traffic(times) | {"label_delay": {"median_seconds": 86400}}
+    assert profile["busiest_3h_share"] == 1.0 and profile["median_batch"] == 200
+    sentence = verdict("realtime", profile)
+    assert "looks like batch work" in sentence and "1.0 days" in sentence
+
+
+def test_profile_calls_steady_single_records_on_a_batch_deployment_real_time_traffic():
+    times = _times(datetime(2026, 1, 1), 2000, timedelta(minutes=7))
+    profile = traffic(times) | {"label_delay": {"median_seconds": None}}
+    assert profile["hours_active"] == 24
+    assert "looks like real-time traffic" in verdict("batch", profile)
+    assert verdict("realtime", profile) == "The traffic fits real-time serving."

@@ -1,6 +1,18 @@
-"""Line-oriented sources (JSONL in its several dialects), read from a saved byte offset."""
+"""Line-oriented sources (JSONL in its several dialects), read from a saved byte offset.
+
+Large files are parsed in a second process while this one writes the previous chunk:
+parsing and inserting each take about half the time, and the machine has two cores.
+"""
 
 from __future__ import annotations
+
+import ctypes
+import os
+import signal
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
 
 from sqlalchemy import Engine
 
@@ -16,7 +28,6 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
     """Read `path` from its cursor to its last complete line, one transaction per chunk."""
     from monitor.ingest.engine import file_cursor
 
-    kind = load_kind(job.kind)
     with session_scope(engine) as session:
         cursor = file_cursor(session, job.source_id, path)
         offset, line_no = cursor.offset, cursor.line
@@ -26,28 +37,82 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
         offset, line_no = 0, 0
     if size == offset:
         return
-    with fs.open(path, "rb") as handle:
+    pool = _pool() if size - offset > 2 * CHUNK_BYTES else None
+    pending: deque[tuple[Future | Batch, int, int]] = deque()
+    try:
+        with fs.open(path, "rb") as handle:
+            for data, end, first_line in _chunks(handle, offset, line_no):
+                lines = data.count(b"\n")
+                if pool is None:
+                    parsed: Future | Batch = parse_chunk(job, data, path, first_line)
+                else:
+                    parsed = pool.submit(parse_chunk, job, data, path, first_line)
+                pending.append((parsed, end, first_line + lines))
+                if len(pending) > 1:
+                    _write(engine, job, path, size, tally, *pending.popleft())
+            while pending:
+                _write(engine, job, path, size, tally, *pending.popleft())
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _pool() -> ProcessPoolExecutor | None:
+    if os.environ.get("DRIFTWISE_INGEST_PARSE_PROCESS", "1") == "0":
+        return None
+    return ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """A parser whose reader was killed (even with SIGKILL) must not linger."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _chunks(handle, offset: int, line_no: int) -> Iterator[tuple[bytes, int, int]]:
+    """Blocks of whole lines: (bytes, offset after them, number of the line before them)."""
+    handle.seek(offset)
+    while True:
+        data = handle.read(CHUNK_BYTES)
+        end = data.rfind(b"\n")
+        if end < 0:
+            if len(data) == CHUNK_BYTES:
+                raise BadRecord(f"line {line_no + 1} is longer than {CHUNK_BYTES} bytes")
+            return  # nothing complete yet: a truncated last line waits
+        consumed = data[: end + 1]
+        offset += len(consumed)
         handle.seek(offset)
-        while True:
-            data = handle.read(CHUNK_BYTES)
-            end = data.rfind(b"\n")
-            if end < 0:
-                if len(data) == CHUNK_BYTES:
-                    raise BadRecord(f"line {line_no + 1} is longer than {CHUNK_BYTES} bytes")
-                return  # nothing complete yet: a truncated last line waits
-            consumed = data[: end + 1]
-            handle.seek(offset + len(consumed))
-            batch = job.new_batch()
-            for line in consumed.split(b"\n")[:-1]:
-                line_no += 1
-                _add_line(batch, kind, job, line.rstrip(b"\r"), f"{path}:{line_no}")
-            offset += len(consumed)
-            with session_scope(engine) as session:
-                read, inserted, quarantined = batch.write(session, getattr(kind, "join", None))
-                cursor = file_cursor(session, job.source_id, path)
-                cursor.offset, cursor.line, cursor.size = offset, line_no, size
-                cursor.records += read
-            tally.add(read, inserted, quarantined)
+        yield consumed, offset, line_no
+        line_no += consumed.count(b"\n")
+
+
+def parse_chunk(job, data: bytes, path: str, line_no: int) -> Batch:
+    kind = load_kind(job.kind)
+    batch = Batch(job.deployment_id, job.source_id, job.role, job.context)
+    for line in data.split(b"\n")[:-1]:
+        line_no += 1
+        _add_line(batch, kind, job, line.rstrip(b"\r"), f"{path}:{line_no}")
+    return batch
+
+
+def _write(
+    engine: Engine, job, path: str, size: int, tally, parsed, offset: int, line_no: int
+) -> None:
+    from monitor.ingest.engine import file_cursor
+
+    batch = parsed.result() if isinstance(parsed, Future) else parsed
+    batch.guard = job.renew
+    with session_scope(engine) as session:
+        read, inserted, quarantined = batch.write(
+            session, getattr(load_kind(job.kind), "join", None)
+        )
+        cursor = file_cursor(session, job.source_id, path)
+        cursor.offset, cursor.line, cursor.size = offset, line_no, size
+        cursor.records += read
+    tally.add(read, inserted, quarantined)
 
 
 def _add_line(batch: Batch, kind, job, line: bytes, location: str) -> None:

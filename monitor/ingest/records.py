@@ -15,7 +15,7 @@ import math
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -41,10 +41,12 @@ class ModelSchema:
     categorical: tuple[str, ...]
     task: str = "classification"
     nullable: bool = True  # a missing value (null) is data quality, not a bad record
+    features: tuple[str, ...] = field(init=False)
+    feature_set: frozenset[str] = field(init=False)
 
-    @property
-    def features(self) -> tuple[str, ...]:
-        return (*self.numerical, *self.categorical)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", (*self.numerical, *self.categorical))
+        object.__setattr__(self, "feature_set", frozenset(self.features))
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,7 @@ class Half:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class PredictionRow:
+class PredictionRow(NamedTuple):
     request_id: str
     timestamp: datetime
     features: str  # JSON text
@@ -76,8 +77,7 @@ class PredictionRow:
     sample_key: int
 
 
-@dataclass(frozen=True)
-class LabelRow:
+class LabelRow(NamedTuple):
     request_id: str
     value: str  # JSON text
     timestamp: datetime | None
@@ -134,16 +134,26 @@ def _category(name: str, value: Any, schema: ModelSchema) -> Any:
 def validate_features(raw: Any, schema: ModelSchema) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise BadRecord("features: expected an object")
-    missing = [name for name in schema.features if name not in raw]
-    if missing:
-        raise BadRecord(f"features: missing {', '.join(missing)}")
-    unknown = [name for name in raw if name not in schema.features]
-    if unknown:
-        raise BadRecord(f"features: unknown field {', '.join(map(str, unknown))}")
-    clean = {name: _number(name, raw[name], schema) for name in schema.numerical}
+    if raw.keys() != schema.feature_set:
+        missing = [name for name in schema.features if name not in raw]
+        if missing:
+            raise BadRecord(f"features: missing {', '.join(missing)}")
+        unknown = [str(name) for name in raw if name not in schema.feature_set]
+        raise BadRecord(f"features: unknown field {', '.join(unknown)}")
+    # The common case (finite floats, ints, strings) is checked inline: this runs per record.
+    for name in schema.numerical:
+        value = raw[name]
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # NaN or infinity
+                _number(name, value, schema)
+        elif kind is not int:
+            _number(name, value, schema)
     for name in schema.categorical:
-        clean[name] = _category(name, raw[name], schema)
-    return clean
+        value = raw[name]
+        if type(value) is not str:
+            _category(name, value, schema)
+    return raw
 
 
 def _prediction(value: Any) -> str | None:
@@ -177,7 +187,7 @@ def _model_version(value: Any) -> int | None:
 def validate_prediction(raw: Any, schema: ModelSchema) -> PredictionRow:
     if not isinstance(raw, dict):
         raise BadRecord("record: expected a JSON object")
-    unknown = set(raw) - PREDICTION_KEYS
+    unknown = raw.keys() - PREDICTION_KEYS
     if unknown:
         raise BadRecord(f"record: unknown field {', '.join(sorted(map(str, unknown)))}")
     request_id = _request_id(raw.get("request_id"))

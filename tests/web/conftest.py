@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from monitor.store import get_engine, session_scope
 from monitor.store.models import (
     DeliveryAttempt,
+    DeploymentHistory,
     Event,
     MetricPoint,
     ModelVersion,
@@ -103,6 +104,14 @@ def add_history(
     now = utcnow().replace(minute=0, second=0, microsecond=0)
     with session_scope(get_engine(url)) as session:
         deployment = make_deployment(session, name=name, policy={"drift_share": 0.5})
+        session.add(
+            DeploymentHistory(
+                deployment_id=deployment.id,
+                version_id=deployment.active_version_id,
+                reason="apply",
+                at=now - timedelta(hours=windows + 1),
+            )
+        )
         run = None
         for index in range(windows):
             start = now - timedelta(hours=windows - index)

@@ -1,0 +1,211 @@
+"""What the daemon's jobs do, and where they run.
+
+`local` runs a task at once in the calling thread (the daemon's thread pool); `celery`
+only enqueues it for `driftwise worker` processes. Every task is idempotent by our own
+tables (unique run rows, leases, idempotency keys), so a task delivered twice, or killed
+half-way and run again, does its work once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import delete, select, update
+
+from monitor.store import get_engine, session_scope
+from monitor.store.models import Label, Model, Prediction, Quarantine, Run
+from monitor.timeutil import parse_duration, utcnow, window_start
+
+TASKS: dict[str, Callable[..., dict[str, Any]]] = {}
+NOTIFY_BATCH = 100
+NOTIFY_MAX_BATCHES = 50
+
+
+def task(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    TASKS[func.__name__] = func
+    return func
+
+
+@task
+def ingest_source(source_id: int) -> dict[str, Any]:
+    """One pass over one source from its cursor, under the source's lease."""
+    from monitor.ingest.engine import holder, load_jobs
+    from monitor.ingest.engine import ingest_source as read_source
+
+    engine = get_engine()
+    with session_scope(engine) as session:
+        jobs = [job for job in load_jobs(session) if job.source_id == source_id]
+    if not jobs:
+        return {"skipped": "source deleted or disabled"}
+    return asdict(read_source(engine, replace(jobs[0], holder=holder())))
+
+
+@task
+def monitor_deployment(name: str) -> dict[str, Any]:
+    """The deployment's due windows, then backfills for windows whose labels arrived."""
+    from monitor.errors import DeploymentNotFound
+    from monitor.runs.job import monitor_deployment as run_due
+
+    try:
+        result = run_due(get_engine(), name)
+    except DeploymentNotFound:
+        return {"skipped": "deployment deleted"}
+    return {"runs": result.runs, "skipped": result.skipped}
+
+
+@task
+def retrain_pending() -> dict[str, Any]:
+    """Claim and run every retrain job that can run now."""
+    from retrain.jobs import run_pending
+
+    return {"jobs": run_pending(get_engine())}
+
+
+@task
+def scheduled_retrain(model_id: int) -> dict[str, Any]:
+    """Request this period's retrain of a model with `retrain.schedule`; once per period."""
+    from monitor.jobs import request_retrain
+
+    with session_scope() as session:
+        model = session.get(Model, model_id)
+        schedule = (model.retrain or {}).get("schedule") if model else None
+        if not schedule:
+            return {"skipped": "no schedule"}
+        period = window_start(utcnow(), parse_duration(schedule))
+        if model.created_at >= period:
+            return {"skipped": "model created in this period"}
+        job = request_retrain(
+            session,
+            model.id,
+            "schedule",
+            f"schedule:{model.name}:{period.isoformat()}",
+            reason=f"scheduled every {schedule}",
+        )
+        session.flush()
+        return {"job": job.id, "status": job.status}
+
+
+@task
+def notify() -> dict[str, Any]:
+    """Fan out new events, then send every notification that is due."""
+    from monitor.notify.dispatch import default_worker_id, dispatch_due
+    from monitor.notify.outbox import enqueue_pending
+
+    with session_scope() as session:
+        queued = enqueue_pending(session)
+    totals = {"queued": queued, "sent": 0, "retrying": 0, "failed": 0, "skipped": 0}
+    worker = default_worker_id()
+    for _ in range(NOTIFY_MAX_BATCHES):
+        counts = dispatch_due(worker_id=worker, limit=NOTIFY_BATCH)
+        for key in ("sent", "retrying", "failed", "skipped"):
+            totals[key] += counts[key]
+        if counts["due"] < NOTIFY_BATCH:
+            break
+    return totals
+
+
+def retention_days() -> tuple[float, float]:
+    """(predictions, snapshots) retention in days; 0 keeps them forever."""
+    values = []
+    for key in ("DRIFTWISE_RETENTION_DAYS", "DRIFTWISE_SNAPSHOT_RETENTION_DAYS"):
+        text = os.environ.get(key, "0").strip() or "0"
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{key}: not a number of days: {text!r}") from None
+        if value < 0:
+            raise ValueError(f"{key}: must be 0 (keep) or more: {text!r}")
+        values.append(value)
+    return values[0], values[1]
+
+
+@task
+def housekeeping() -> dict[str, Any]:
+    """Forget predictions, labels and quarantined records past the retention, and drop
+    Evidently snapshots of old runs (their metrics stay)."""
+    keep_rows, keep_snapshots = retention_days()
+    now, result = utcnow(), {}
+    with session_scope() as session:
+        if keep_rows:
+            cutoff = now - timedelta(days=keep_rows)
+            for name, table, column in (
+                ("predictions", Prediction, Prediction.timestamp),
+                ("labels", Label, Label.ingested_at),
+                ("quarantine", Quarantine, Quarantine.created_at),
+            ):
+                result[name] = session.execute(
+                    delete(table)
+                    .where(column < cutoff)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+        if keep_snapshots:
+            cutoff = now - timedelta(days=keep_snapshots)
+            result["snapshots"] = session.execute(
+                update(Run)
+                .where(Run.window_end < cutoff, Run.snapshot.is_not(None))
+                .values(snapshot=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+    return result
+
+
+def run_task(name: str, *args: Any) -> dict[str, Any]:
+    if name not in TASKS:
+        raise KeyError(f"no task named {name!r}")
+    return TASKS[name](*args)
+
+
+class Executor(Protocol):
+    name: str
+
+    def submit(self, task: str, *args: Any, expires: float | None = None) -> str: ...
+
+
+class LocalExecutor:
+    """Runs the task now, in the calling thread: the daemon's pool bounds the concurrency."""
+
+    name = "local"
+
+    def submit(self, task: str, *args: Any, expires: float | None = None) -> str:
+        outcome = run_task(task, *args)
+        return "ok" if not outcome.get("errors") else "errors: " + "; ".join(outcome["errors"])
+
+
+class CeleryExecutor:
+    """Enqueues the task for `driftwise worker`; `expires` drops a copy nobody started in
+    time, so a slow worker pool does not pile up repeats of the same check."""
+
+    name = "celery"
+
+    def __init__(self, app: Any = None) -> None:
+        if app is None:
+            from monitor.worker import make_app
+
+            app = make_app()
+        self.app = app
+
+    def submit(self, task: str, *args: Any, expires: float | None = None) -> str:
+        if task not in TASKS:
+            raise KeyError(f"no task named {task!r}")
+        self.app.send_task(f"driftwise.{task}", args=list(args), expires=expires)
+        return "enqueued"
+
+
+def make_executor(name: str) -> Executor:
+    if name == "celery":
+        return CeleryExecutor()
+    return LocalExecutor()
+
+
+def scheduled_models(session) -> list[tuple[int, int]]:
+    """(model id, schedule seconds) of models with a retrain schedule."""
+    result = []
+    for model_id, retrain in session.execute(select(Model.id, Model.retrain).order_by(Model.id)):
+        schedule = (retrain or {}).get("schedule")
+        if schedule:
+            result.append((model_id, parse_duration(schedule)))
+    return result

@@ -1,0 +1,100 @@
+"""Celery workers: `driftwise worker` runs the daemon's tasks on any machine.
+
+With `DRIFTWISE_EXECUTOR=celery` the leading daemon only enqueues; workers run ingest,
+monitor, retrain and notification tasks. A message is acknowledged after its task ends
+(`acks_late`) and put back when the worker dies mid-task (`task_reject_on_worker_lost`),
+so a killed worker's task runs again elsewhere; it then does its work once because every
+task is idempotent by our tables. The broker's visibility timeout (Redis, SQS) must be
+longer than the longest task, or a slow retrain would be handed to a second worker while
+the first still runs it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from celery import Celery
+
+from monitor.errors import SettingsError
+from monitor.executors import TASKS, run_task
+
+QUEUE = "driftwise"
+TIME_LIMIT = 3600.0  # a retrain job's lease: no task may outlive it
+VISIBILITY_TIMEOUT = 2 * TIME_LIMIT
+
+
+def _seconds(key: str, default: float) -> float:
+    text = os.environ.get(key, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{key}: not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{key}: must be positive: {text!r}")
+    return value
+
+
+def make_app(broker_url: str | None = None) -> Celery:
+    """The Celery app on the configured broker (redis:// or amqp://), tasks registered."""
+    if broker_url is None:
+        from monitor.settings import load_settings
+
+        broker_url = load_settings().broker_url
+    time_limit = _seconds("DRIFTWISE_TASK_TIME_LIMIT", TIME_LIMIT)
+    visibility = _seconds("DRIFTWISE_BROKER_VISIBILITY_TIMEOUT", VISIBILITY_TIMEOUT)
+    if visibility <= time_limit:
+        raise SettingsError(
+            "DRIFTWISE_BROKER_VISIBILITY_TIMEOUT must be longer than DRIFTWISE_TASK_TIME_LIMIT, "
+            "or a running task is delivered again"
+        )
+    app = Celery("driftwise", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=time_limit,
+        task_soft_time_limit=time_limit * 0.95,
+        broker_transport_options={"visibility_timeout": visibility},
+        broker_connection_retry_on_startup=True,
+        task_default_queue=QUEUE,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        enable_utc=True,
+    )
+    for name in TASKS:
+        app.task(name=f"driftwise.{name}", bind=False)(_runner(name))
+    return app
+
+
+def _runner(name: str):
+    def run(*args: Any) -> dict[str, Any]:
+        return run_task(name, *args)
+
+    run.__name__ = name
+    run.__doc__ = TASKS[name].__doc__
+    return run
+
+
+@click.command()
+@click.option("--concurrency", "-c", default=1, show_default=True, type=int)
+@click.option("--hostname", "-n", help="Worker name (default: celery@<host>).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(concurrency: int, hostname: str | None, loglevel: str) -> None:
+    """Run a Celery worker for the daemon's tasks (DRIFTWISE_BROKER_URL)."""
+    from monitor.cli import require_schema
+    from monitor.store import reset_engines
+
+    require_schema()
+    reset_engines()  # the pool's processes fork from here: no connection may be shared
+    app = make_app()
+    argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "-Q", QUEUE]
+    argv += ["--without-gossip", "--without-mingle", "--pool=prefork"]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    app.worker_main(argv)

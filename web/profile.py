@@ -61,7 +61,8 @@ def traffic(times: list) -> dict[str, Any]:
     return {
         "predictions": total,
         "by_hour": by_hour,
-        "by_weekday": dict(zip(WEEKDAYS, by_weekday, strict=True)),
+        "weekdays": list(WEEKDAYS),
+        "by_weekday": by_weekday,
         "hours_active": sum(1 for count in by_hour if total and count >= 0.01 * total),
         "busiest_3h_share": sum(sorted(by_hour)[-3:]) / total if total else None,
         "burstiness": burstiness(times),

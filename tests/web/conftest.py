@@ -96,14 +96,19 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def add_history(
-    url: str, name: str = "churn-online", windows: int = 6, snapshot: bytes | None = None
+    url: str,
+    name: str = "churn-online",
+    windows: int = 6,
+    snapshot: bytes | None = None,
+    peak: float = 0.6,
+    mode: str = "realtime",
 ):
-    """A deployment with `windows` hourly runs, their metric points, an event, a
+    """A deployment with `windows` hourly runs (drift share rising to `peak`), their metric points, an event, a
     notification with a failed attempt, a candidate version and a retrain job.
     Returns (deployment id, newest run id)."""
     now = utcnow().replace(minute=0, second=0, microsecond=0)
     with session_scope(get_engine(url)) as session:
-        deployment = make_deployment(session, name=name, policy={"drift_share": 0.5})
+        deployment = make_deployment(session, name=name, mode=mode, policy={"drift_share": 0.5})
         session.add(
             DeploymentHistory(
                 deployment_id=deployment.id,
@@ -115,7 +120,7 @@ def add_history(
         run = None
         for index in range(windows):
             start = now - timedelta(hours=windows - index)
-            drift = 0.1 * index
+            drift = round(peak * index / max(windows - 1, 1), 3)
             run = Run(
                 deployment_id=deployment.id,
                 window_start=start,
@@ -221,3 +226,7 @@ def add_history(
             )
         )
         return deployment.id, run.id
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "browser: drives a real headless Chromium")

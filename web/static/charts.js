@@ -71,8 +71,7 @@
     var hours = [];
     for (var h = 0; h < 24; h++) hours.push(h);
     plot("chart-hours", [{ x: hours, y: profile.by_hour, type: "bar", name: "predictions" }], { height: 220 });
-    var days = Object.keys(profile.by_weekday);
-    plot("chart-weekdays", [{ x: days, y: days.map(function (d) { return profile.by_weekday[d]; }), type: "bar", name: "predictions" }], { height: 220 });
+    plot("chart-weekdays", [{ x: profile.weekdays, y: profile.by_weekday, type: "bar", name: "predictions" }], { height: 220 });
   }
 
   function sparklines() {

@@ -1,0 +1,157 @@
+"""End to end in a real headless Chromium (Debian's package, driven by Playwright):
+log in, see the overview, a deployment's charts, a run's Evidently report, press retrain.
+Screenshots go to docs/screenshots/ for the README. Any browser console error fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from monitor.store import get_engine, session_scope
+from monitor.store.models import Label, Model, Prediction, RetrainJob
+from monitor.timeutil import utcnow
+from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame
+from tests.web.conftest import ADMIN, PASSWORD, add_history, build_app
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        message = "Debian's chromium is not installed (apt-get install -y chromium)"
+        if IN_CI:
+            pytest.fail(f"CI must run the browser test: {message}")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[str]:
+    """The app served by waitress on a free loopback port, with a history to show."""
+    from waitress import create_server
+
+    from monitor.report.evidently_report import build_snapshot
+
+    model = Model(
+        name="churn",
+        task="classification",
+        target="churned",
+        prediction="prediction",
+        probability="probability",
+        numerical=CHURN_NUMERICAL,
+        categorical=CHURN_CATEGORICAL,
+    )
+    snapshot = build_snapshot(model, churn_frame(300), churn_frame(200, 3, 1.0), 300, {})
+    app = build_app(sqlite_url)
+    deployment_id, _ = add_history(sqlite_url, "churn-online", windows=24, snapshot=snapshot)
+    add_history(sqlite_url, "churn-nightly-batch", windows=8, peak=0.3, mode="batch")
+    add_nightly_traffic(sqlite_url, deployment_id)
+    wsgi = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=wsgi.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{wsgi.effective_port}"
+    finally:
+        wsgi.close()
+        thread.join(timeout=5)
+
+
+def add_nightly_traffic(url: str, deployment_id: int) -> None:
+    """A real-time endpoint that gets its predictions in one burst a night, labels a day later."""
+    night = utcnow().replace(hour=2, minute=0, second=0, microsecond=0) - timedelta(days=7)
+    with session_scope(get_engine(url)) as session:
+        for day in range(7):
+            for index in range(120):
+                request_id = f"n{day}-{index}"
+                moment = night + timedelta(days=day, milliseconds=index)
+                session.add(
+                    Prediction(
+                        deployment_id=deployment_id,
+                        request_id=request_id,
+                        timestamp=moment,
+                        features="{}",
+                        prediction="1",
+                        sample_key=index,
+                    )
+                )
+                session.add(
+                    Label(
+                        deployment_id=deployment_id,
+                        request_id=request_id,
+                        value="1",
+                        timestamp=moment + timedelta(days=1),
+                    )
+                )
+
+
+def test_a_person_logs_in_reads_the_history_and_requests_a_retrain(server, sqlite_url):
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on(
+            "requestfailed",
+            lambda r: problems.append(f"request failed: {r.url}"),
+        )
+        page.on(
+            "response",
+            lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"),
+        )
+        page.on("dialog", lambda dialog: dialog.accept())
+
+        page.goto(server + "/")
+        assert page.url.startswith(server + "/login")
+        page.fill("input[name=email]", ADMIN)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(server + "/")
+        page.wait_for_selector(".spark .main-svg")
+        assert page.locator("table.overview tbody tr").count() == 2
+        page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+
+        page.click("text=churn-online")
+        page.wait_for_selector("#chart-drift-share .main-svg")
+        page.wait_for_selector("#chart-features .main-svg")
+        page.wait_for_selector("#chart-hours .main-svg")
+        assert page.locator(".js-plotly-plot").count() >= 6
+        assert "looks like batch work" in page.inner_text(".verdict")
+        page.screenshot(path=str(SCREENSHOTS / "deployment.png"), full_page=True)
+
+        page.locator("table.grid a[href^='/runs/']").first.click()
+        report = page.frame_locator("iframe.report")
+        report.locator("text=tenure").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(SCREENSHOTS / "run.png"), full_page=True)
+
+        page.goto(server + "/models/churn-online-model")
+        page.click("#retrain-now")
+        page.wait_for_selector("text=Retrain job")
+        page.screenshot(path=str(SCREENSHOTS / "model.png"), full_page=True)
+        browser.close()
+
+    assert problems == []
+    with session_scope(get_engine(sqlite_url)) as session:
+        manual = select(func.count()).select_from(RetrainJob).where(RetrainJob.trigger == "manual")
+        assert session.scalar(manual) == 1
+    for name in ("overview", "deployment", "run", "model"):
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000

@@ -23,7 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         DATABASE_URL=settings.database_url,
-        SECRET_KEY=settings.secret_key or _stored_secret(settings.data_dir),
+        SECRET_KEY=settings.secret_key,
         BASE_URL=settings.base_url,
         RETRAIN_WEBHOOK_SECRET=os.environ.get("DRIFTWISE_RETRAIN_WEBHOOK_SECRET", ""),
         MAX_PUSH_RECORDS=10_000,
@@ -34,6 +34,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_NAME="driftwise_session",
     )
     app.config.update(config or {})
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _stored_secret(settings.data_dir)
     engine = get_engine(app.config["DATABASE_URL"])
     check(engine)
     app.extensions["driftwise_sessions"] = sessionmaker(bind=engine, expire_on_commit=False)

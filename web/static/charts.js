@@ -48,7 +48,7 @@
       var entry = data.drift_score[name];
       features.push(line(entry.points, name + (entry.threshold == null ? "" : " (threshold " + entry.threshold + ")")));
     });
-    plot("chart-features", features);
+    plot("chart-features", features, { showlegend: true });
 
     var perf = [];
     Object.keys(data.performance).forEach(function (metric) {
@@ -64,7 +64,7 @@
     if (data.coverage.length) {
       volume.push(line(data.coverage, "label coverage", { yaxis: "y2" }));
     }
-    plot("chart-volume", volume, { yaxis2: { overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%" } });
+    plot("chart-volume", volume, { margin: { l: 48, r: 56, t: 36, b: 40 }, yaxis2: { overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%" } });
   }
 
   function profileCharts(profile) {

@@ -55,14 +55,20 @@ def compute_metrics(task: str, truth: Any, scored: Scored) -> dict[str, float | 
     binary = len(labels) <= 2
     averaged = {"average": "binary", "pos_label": labels[-1]} if binary else {"average": "macro"}
     pred = scored.prediction
+    try:
+        precision, recall, f1, _ = sk.precision_recall_fscore_support(
+            truth, pred, zero_division=0, **averaged
+        )
+    except (ValueError, TypeError):
+        precision = recall = f1 = None
     return {
         "roc_auc": _safe(lambda: sk.roc_auc_score(truth, scored.probability))
         if scored.probability is not None
         else None,
-        "f1": _safe(lambda: sk.f1_score(truth, pred, zero_division=0, **averaged)),
+        "f1": _safe(lambda: f1),
         "accuracy": _safe(lambda: sk.accuracy_score(truth, pred)),
-        "precision": _safe(lambda: sk.precision_score(truth, pred, zero_division=0, **averaged)),
-        "recall": _safe(lambda: sk.recall_score(truth, pred, zero_division=0, **averaged)),
+        "precision": _safe(lambda: precision),
+        "recall": _safe(lambda: recall),
     }
 
 

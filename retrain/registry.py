@@ -33,6 +33,8 @@ from monitor.store.models import (
 )
 from retrain.evaluate import predict
 
+REFERENCE_ROWS = 50_000
+
 
 def model_named(session: Session, name: str) -> Model:
     model = session.scalar(select(Model).where(Model.name == name))
@@ -69,8 +71,12 @@ def champion_of(session: Session, model: Model, deployment_id: int | None = None
 
 
 def reference_frame(estimator: Any, frame: pd.DataFrame, model: Model) -> pd.DataFrame:
-    """Training rows as a reference set: features, target, and the version's own outputs."""
-    reference = frame[[*model.features, model.target]].reset_index(drop=True)
+    """Training rows as a reference set: features, target, and the version's own outputs.
+    A deterministic sample above REFERENCE_ROWS: monitoring never reads more than that."""
+    reference = frame[[*model.features, model.target]]
+    if len(reference) > REFERENCE_ROWS:
+        reference = reference.sample(n=REFERENCE_ROWS, random_state=0)
+    reference = reference.reset_index(drop=True)
     scored = predict(estimator, reference[model.features], model.task)
     reference[model.prediction] = scored.prediction
     if model.probability:

@@ -3,6 +3,8 @@ performance. Every number the policy reads comes from here."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -13,6 +15,8 @@ from monitor.report.performance import realized_performance
 from monitor.report.profile import Reference
 from monitor.report.quality import data_quality
 from monitor.store.models import Model
+
+THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass
@@ -31,8 +35,12 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
     """Compare `current` (features, prediction, probability, target) with `reference`."""
     warnings: list[str] = []
     features = {}
-    for name in model.features:
-        drift = _drift(reference, current, name, name in model.categorical)
+    # numpy and scipy sort without the GIL: two threads halve the drift tests' time.
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        drifts = pool.map(
+            lambda name: _drift(reference, current, name, name in model.categorical), model.features
+        )
+    for name, drift in zip(model.features, drifts, strict=True):
         if drift.error:
             warnings.append(f"{name}: drift not computed: {drift.error}")
         features[name] = drift.as_dict()
@@ -87,4 +95,10 @@ def _drift(
         return ColumnDrift(None, None, None, False, "missing from the reference set")
     if name not in current.columns:
         return ColumnDrift(None, None, None, False, "missing from this window")
-    return column_drift(reference.columns[name], current[name], categorical, cleaned_reference=True)
+    return column_drift(
+        reference.columns[name],
+        current[name],
+        categorical,
+        cleaned_reference=True,
+        reference_unique=reference.unique.get(name),
+    )

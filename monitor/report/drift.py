@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from evidently.legacy.calculations.stattests.registry import get_stattest
+from evidently.legacy.calculations import stattests
 from evidently.legacy.core import ColumnType
 
 # Methods whose score is a p-value: drift means a score *below* the threshold.
@@ -44,10 +44,36 @@ def clean(column: pd.Series) -> pd.Series:
     return column.dropna()
 
 
+def default_stattest(
+    reference: pd.Series, current: pd.Series, categorical: bool, reference_unique: int | None = None
+):
+    """The test Evidently 0.7 picks by default (stattests.registry._get_default_stattest),
+    without counting the union's distinct values when the reference's count settles it."""
+
+    def distinct() -> int:
+        if not categorical and reference_unique is not None and reference_unique > 5:
+            return reference_unique  # the union has at least as many: "more than 5" is known
+        return int(pd.concat([reference, current]).nunique())
+
+    if len(reference) <= 1000:
+        values = distinct()
+        if not categorical and values > 5:
+            return stattests.ks_stat_test
+        return stattests.chi_stat_test if values > 2 else stattests.z_stat_test
+    if categorical:
+        return stattests.jensenshannon_stat_test
+    return stattests.wasserstein_stat_test if distinct() > 5 else stattests.jensenshannon_stat_test
+
+
 def column_drift(
-    reference: pd.Series, current: pd.Series, categorical: bool, cleaned_reference: bool = False
+    reference: pd.Series,
+    current: pd.Series,
+    categorical: bool,
+    cleaned_reference: bool = False,
+    reference_unique: int | None = None,
 ) -> ColumnDrift:
-    """Evidently's drift score for one column; an unusable column gives `error`, not an exception."""
+    """Evidently's drift score for one column; an unusable column gives `error`, not an exception.
+    `reference_unique` (distinct values of the cleaned reference) spares recounting them."""
     column_type = ColumnType.Categorical if categorical else ColumnType.Numerical
     reference = reference if cleaned_reference else clean(reference)
     current = clean(current)
@@ -60,7 +86,7 @@ def column_drift(
     ):
         return ColumnDrift(None, None, None, False, "numerical feature holds non-numbers")
     try:
-        stattest = get_stattest(reference, current, column_type, None)
+        stattest = default_stattest(reference, current, categorical, reference_unique)
         result = stattest(reference, current, column_type, None)
     except (ValueError, TypeError, ZeroDivisionError) as error:
         return ColumnDrift(None, None, None, False, f"drift test failed: {error}")

@@ -31,6 +31,7 @@ class Reference:
 
     frame: pd.DataFrame  # at most `cap` rows, a deterministic sample of the set
     columns: dict[str, pd.Series]  # cleaned (what Evidently compares) per present column
+    unique: dict[str, int]  # distinct values of each cleaned column
     profile: dict
     rows: int  # rows in the whole reference set
 
@@ -111,7 +112,8 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
         stored.profile = profile
     wanted = [*model.features, model.prediction]
     columns = {name: clean(frame[name]) for name in wanted if name in frame.columns}
-    reference = Reference(frame=frame, columns=columns, profile=profile, rows=len(full))
+    unique = {name: int(values.nunique()) for name, values in columns.items()}
+    reference = Reference(frame, columns, unique, profile, rows=len(full))
     if len(_REFERENCES) >= 8:
         _REFERENCES.pop(next(iter(_REFERENCES)))
     _REFERENCES[key] = reference

@@ -29,10 +29,17 @@ def _when(value: str | None):
     "--start", help="Run the windows from this ISO time (with --end) instead of the due ones."
 )
 @click.option("--end", help="End of the windows to run (default: now).")
-def monitor(name: str | None, start: str | None, end: str | None) -> None:
+@click.option(
+    "--reports/--no-reports",
+    default=True,
+    show_default=True,
+    help="Then build the Evidently reports of runs that have none yet.",
+)
+def monitor(name: str | None, start: str | None, end: str | None, reports: bool) -> None:
     """Run every due monitoring window once; a second call does nothing new."""
     require_schema()
     from monitor.runs.job import monitor_all, monitor_deployment
+    from monitor.runs.reports import build_pending_reports
 
     if start is None and end is not None:
         raise click.BadParameter("--end needs --start")
@@ -45,6 +52,10 @@ def monitor(name: str | None, start: str | None, end: str | None) -> None:
         else:
             names = [name]
         passes = {each: monitor_deployment(None, each, _when(start), _when(end)) for each in names}
+    if reports:
+        built = build_pending_reports(None)
+        if built:
+            click.echo(f"built {built} Evidently report(s)")
     with session_scope() as session:
         for deployment, result in passes.items():
             runs = [session.get(Run, run_id) for run_id in result.runs]

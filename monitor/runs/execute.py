@@ -16,15 +16,14 @@ from monitor.events import emit
 from monitor.policy import evaluate
 from monitor.report import profile
 from monitor.report.analysis import Analysis, analyse
-from monitor.report.evidently_report import build_snapshot
 from monitor.runs.claim import claim
 from monitor.runs.window import count_rows, load_window
 from monitor.store import session_scope
 from monitor.store.models import Deployment, DeploymentHistory, MetricPoint, Model, Prediction, Run
 from monitor.timeutil import utcnow
 
-# Rows per side in Evidently's stored report (0: none); the metrics use the whole sample.
-REPORT_ROWS = int(os.environ.get("DRIFTWISE_REPORT_ROWS", "5000"))
+# Rows per side in Evidently's report when it is built inline (0: later, see reports.py).
+REPORT_ROWS = int(os.environ.get("DRIFTWISE_INLINE_REPORT_ROWS", "0"))
 
 
 def worker_name() -> str:
@@ -74,9 +73,9 @@ def execute(session: Session, run: Run, report_rows: int, began: float) -> None:
     analysis = analyse(model, reference, window.frame, min_labels)
     _store(run, analysis, window.rows, window.sampled, len(reference.frame))
     run.warnings = [*window.warnings, *analysis.warnings]
-    if report_rows > 0:
-        _report(run, model, deployment, reference, window, report_rows)
     run.status = "ok"
+    if report_rows > 0:
+        _report(session, run, report_rows)
     session.flush()
     _points(session, run)
     baseline = reference.profile.get("performance", {})
@@ -84,20 +83,10 @@ def execute(session: Session, run: Run, report_rows: int, began: float) -> None:
     _finish(run, "ok", began)
 
 
-def _report(
-    run: Run, model: Model, deployment: Deployment, reference, window, report_rows: int
-) -> None:
-    try:
-        run.snapshot = build_snapshot(
-            model,
-            reference.frame,
-            window.frame,
-            report_rows,
-            {"deployment": deployment.name, "window_start": run.window_start, "kind": run.kind},
-        )
-        run.report_rows = min(report_rows, window.rows)
-    except Exception as error:  # noqa: BLE001 - the metrics stand without the report
-        run.warnings = [*run.warnings, f"Evidently report not built: {error}"]
+def _report(session: Session, run: Run, report_rows: int) -> None:
+    from monitor.runs.reports import build_report
+
+    build_report(session, run, report_rows)
 
 
 def version_at(session: Session, deployment: Deployment, moment: datetime) -> int | None:

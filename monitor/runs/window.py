@@ -61,20 +61,14 @@ def _in_window(deployment_id: int, start: datetime, end: datetime) -> list:
 def _sample(
     deployment_id: int, start: datetime, end: datetime, total: int, cap: int, headroom: float | None
 ):
-    """The sampled predictions' columns as a subquery (ids, keys, payload)."""
+    """The sampled predictions' ids and keys as a subquery: read from the index alone, so
+    only the sample's own rows are fetched from the table afterwards."""
     conditions = _in_window(deployment_id, start, end)
     threshold = sample_threshold(total, cap, headroom)
     if threshold is not None:
         conditions.append(Prediction.sample_key < threshold)
     return (
-        select(
-            Prediction.request_id,
-            Prediction.sample_key,
-            Prediction.id,
-            Prediction.features,
-            Prediction.prediction,
-            Prediction.probability,
-        )
+        select(Prediction.id, Prediction.sample_key)
         .where(*conditions)
         .order_by(Prediction.sample_key, Prediction.id)
         .limit(cap)
@@ -82,8 +76,8 @@ def _sample(
     )
 
 
-def _label_join(sample, deployment_id: int):
-    return and_(Label.deployment_id == deployment_id, Label.request_id == sample.c.request_id)
+def _label_join(deployment_id: int):
+    return and_(Label.deployment_id == deployment_id, Label.request_id == Prediction.request_id)
 
 
 def count_labeled(
@@ -95,7 +89,10 @@ def count_labeled(
         if headroom is None or session.scalar(select(func.count()).select_from(sample)) >= cap:
             break
     return session.scalar(
-        select(func.count()).select_from(sample).join(Label, _label_join(sample, deployment_id))
+        select(func.count())
+        .select_from(sample)
+        .join(Prediction, Prediction.id == sample.c.id)
+        .join(Label, _label_join(deployment_id))
     )
 
 
@@ -107,22 +104,34 @@ def load_window(
     end: datetime,
     cap: int,
     total: int | None = None,
+    first: int | None = None,
 ) -> WindowRows:
-    """The window's sample joined with its labels, as a frame of the model's columns."""
+    """The window's sample joined with its labels, as a frame of the model's columns, in
+    sample key order; `first` keeps only that many of the sample's rows."""
     if total is None:
         total = count_rows(session, deployment_id, start, end)
     for headroom in HEADROOMS:
         sample = _sample(deployment_id, start, end, total, cap, headroom)
         query = (
-            select(sample.c.features, sample.c.prediction, sample.c.probability, Label.value)
+            select(
+                sample.c.sample_key,
+                sample.c.id,
+                Prediction.features,
+                Prediction.prediction,
+                Prediction.probability,
+                Label.value,
+            )
             .select_from(sample)
-            .outerjoin(Label, _label_join(sample, deployment_id))
-            .order_by(sample.c.sample_key, sample.c.id)
+            .join(Prediction, Prediction.id == sample.c.id)
+            .outerjoin(Label, _label_join(deployment_id))
         )
         records = session.execute(query).all()
         if len(records) >= min(cap, total):
             break
-    frame, warnings = to_frame(model, records)
+    records.sort(key=lambda record: (record[0], record[1]))  # cheaper here than in SQL
+    if first is not None:
+        records = records[:first]
+    frame, warnings = to_frame(model, [record[2:] for record in records])
     return WindowRows(frame=frame, total=total, sampled=total > cap, warnings=warnings)
 
 
@@ -133,8 +142,11 @@ def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
     columns: dict[str, pd.Series] = {}
     warnings = []
     for name in model.numerical:
-        raw = pd.Series([row.get(name) for row in features], dtype=object)
-        numbers = pd.to_numeric(raw, errors="coerce").astype(float)
+        raw = pd.Series([row.get(name) for row in features])
+        if raw.dtype.kind in "fiu":
+            columns[name] = raw.astype(float)
+            continue
+        numbers = pd.to_numeric(raw.astype(object), errors="coerce").astype(float)
         bad = int((numbers.isna() & raw.notna()).sum())
         if bad:
             warnings.append(f"{name}: {bad} values are not numbers; counted as missing")

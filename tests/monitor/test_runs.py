@@ -177,3 +177,24 @@ def test_runs_json_lists_what_the_spec_promises(sqlite_url):
     assert ok["drift_share"] == 0.5 and ok["breaches"][0]["rule"] == "drift_share"
     assert ok["estimated_performance"]["estimate"] is True
     assert len(runs) == 24  # the day's other windows are recorded as no_data
+
+
+def test_a_deferred_report_describes_the_first_rows_of_the_sample(sqlite_url):
+    from monitor.report.evidently_report import load_snapshot
+    from monitor.runs.reports import build_pending_reports
+    from monitor.store import get_engine
+
+    engine = get_engine(sqlite_url)
+    deployment_id = deploy(engine, max_rows=200)
+    add_window(engine, deployment_id, DAY, churn_frame(1000, seed=4), "a")
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)
+    assert runs_of(engine, deployment_id)[0].snapshot is None
+
+    assert build_pending_reports(engine, rows=100) == 1
+    assert build_pending_reports(engine, rows=100) == 0
+
+    (run,) = runs_of(engine, deployment_id)
+    assert run.report_rows == 100
+    snapshot = load_snapshot(run.snapshot)
+    assert "first 100 rows by sample key of 1000" in snapshot.dump_dict()["metadata"]["rows"]
+    assert "<html" in snapshot.get_html_str(as_iframe=False)[:2000].lower()

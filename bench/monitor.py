@@ -1,0 +1,364 @@
+"""Monitoring benchmark: one window of 1,000,000 predictions (20 numerical features and one
+categorical) end to end through Driftwise (count, in-database sample, drift, quality,
+estimate, Evidently report, storing, policy), against Evidently's DataDriftPreset and
+NannyML's UnivariateDriftCalculator on the full in-memory frame; then a 10,000,000-row
+window. Each contender runs in its own process on the same data so that its peak memory
+is its own. Writes bench/results/monitor.json.
+
+    python -m bench.monitor                 # everything (about 5 minutes on 2 cores)
+    BENCH_MONITOR_10M=0 python -m bench.monitor   # skip the 10M window
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+
+RESULTS = Path(__file__).parent / "results"
+NUMERICAL = [f"f{index:02d}" for index in range(20)]
+CATEGORICAL = ["segment"]
+FEATURES = [*NUMERICAL, *CATEGORICAL]
+# Location shifts in standard deviations (about the normed Wasserstein distance):
+# clearly below, near (within 0.01, exempt from the verdict check) and above 0.1.
+SHIFTS = [0.0] * 6 + [0.02, 0.05, 0.08, 0.085, 0.095, 0.105, 0.115, 0.13, 0.2, 0.3, 0.5, 1.0]
+SHIFTS += [0.0, 0.0]
+SEGMENTS = ["a", "b", "c", "d", "e"]
+REFERENCE_P = [0.4, 0.25, 0.15, 0.1, 0.1]
+CURRENT_P = [0.33, 0.27, 0.17, 0.12, 0.11]
+REFERENCE_ROWS = 100_000
+MAX_ROWS = 50_000
+DAY_1M = datetime(2026, 3, 1)
+DAY_10M = datetime(2026, 3, 2)
+
+
+def make_frame(rows: int, seed: int, current: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for index, name in enumerate(NUMERICAL):
+        shift = SHIFTS[index] if current else 0.0
+        columns[name] = (rng.normal(shift, 1.0, rows) * (1 + index / 10)).round(4)
+    columns["segment"] = rng.choice(SEGMENTS, rows, p=CURRENT_P if current else REFERENCE_P)
+    logit = 0.8 * columns["f00"] - 0.5 * columns["f01"] + (columns["segment"] == "a") * 0.7
+    probability = (1 / (1 + np.exp(-logit))).round(4)
+    frame = pd.DataFrame(columns)
+    frame["prediction"] = (probability > 0.5).astype(int)
+    frame["probability"] = probability
+    frame["label"] = (rng.random(rows) < probability).astype(int)
+    return frame
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- building the store -------------------------------------------------------------------
+
+
+def build(work: Path) -> dict:
+    from monitor.registry.reference import store_reference
+    from monitor.store import get_engine, schema, session_scope
+    from monitor.store.models import Deployment, Model, ModelVersion
+
+    url = f"sqlite:///{work / 'bench.db'}"
+    engine = get_engine(url)
+    schema.upgrade(engine)
+    reference = make_frame(REFERENCE_ROWS, seed=1, current=False)
+    current = make_frame(1_000_000, seed=2, current=True)
+    current[FEATURES].to_parquet(work / "current.parquet")
+    reference[FEATURES].to_parquet(work / "reference.parquet")
+    with session_scope(engine) as session:
+        model = Model(
+            name="bench",
+            task="classification",
+            target="label",
+            prediction="prediction",
+            probability="probability",
+            numerical=NUMERICAL,
+            categorical=CATEGORICAL,
+            retrain={},
+        )
+        session.add(model)
+        session.flush()
+        version = ModelVersion(model_id=model.id, version=1, artifact=b"x", sha256="0" * 64)
+        session.add(version)
+        session.flush()
+        store_reference(session, version, reference)
+        deployment = Deployment(
+            name="bench",
+            model_id=model.id,
+            mode="batch",
+            active_version_id=version.id,
+            window_seconds=86400,
+            settle_seconds=0,
+            max_rows=MAX_ROWS,
+            min_rows=100,
+            policy={"drift_share": 0.5},
+        )
+        session.add(deployment)
+        session.flush()
+        deployment_id, version_id = deployment.id, version.id
+    engine.dispose()
+    started = time.perf_counter()
+    records = [orjson.dumps(row).decode() for row in current[FEATURES].to_dict("records")]
+    payload = list(
+        zip(records, current["prediction"].tolist(), current["probability"].tolist(), strict=True)
+    )
+    del current
+    connection = sqlite3.connect(work / "bench.db")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=OFF")
+    _insert(connection, deployment_id, version_id, DAY_1M, "a", payload, 1_000_000)
+    built_1m = time.perf_counter() - started
+    built_10m = None
+    if os.environ.get("BENCH_MONITOR_10M", "1") != "0":
+        started = time.perf_counter()
+        _insert(connection, deployment_id, version_id, DAY_10M, "b", payload, 10_000_000)
+        built_10m = time.perf_counter() - started
+    connection.close()
+    return {"url": url, "insert_1m_s": built_1m, "insert_10m_s": built_10m}
+
+
+def _insert(connection, deployment_id, version_id, day, prefix, payload, rows, chunk=500_000):
+    """Rows spread over the day; the 10M window cycles through the 1M window's records."""
+    sql = (
+        "INSERT INTO predictions (deployment_id, model_version_id, request_id, timestamp, "
+        "features, prediction, probability, sample_key, ingested_at) VALUES (?,?,?,?,?,?,?,?,?)"
+    )
+    step = 86_400_000_000 // rows  # microseconds
+    now = datetime(2026, 3, 3).strftime("%Y-%m-%d %H:%M:%S.%f")
+    size = len(payload)
+    for first in range(0, rows, chunk):
+        batch = []
+        for number in range(first, min(rows, first + chunk)):
+            request_id = f"{prefix}{number:09d}"
+            features, prediction, probability = payload[number % size]
+            stamp = (day + timedelta(microseconds=number * step)).strftime("%Y-%m-%d %H:%M:%S.%f")
+            batch.append(
+                (
+                    deployment_id,
+                    version_id,
+                    request_id,
+                    stamp,
+                    features,
+                    str(prediction),
+                    probability,
+                    zlib.crc32(request_id.encode()),
+                    now,
+                )
+            )
+        with connection:
+            connection.executemany(sql, batch)
+
+
+# --- contenders (each in its own process) -------------------------------------------------
+
+
+def run_driftwise(url: str, day: str) -> dict:
+    from sqlalchemy import delete, select
+
+    from monitor.runs.execute import run_window
+    from monitor.store import get_engine, session_scope
+    from monitor.store.models import Deployment, MetricPoint, Run
+
+    engine = get_engine(url)
+    start = datetime.fromisoformat(day)
+    with session_scope(engine) as session:
+        deployment_id = session.scalar(select(Deployment.id))
+    timings = []
+    for _attempt in range(2):  # cold (first in this process), then warm
+        with session_scope(engine) as session:
+            session.execute(delete(MetricPoint))
+            session.execute(delete(Run))
+        began = time.perf_counter()
+        run_id = run_window(engine, deployment_id, start, start + timedelta(days=1))
+        timings.append(time.perf_counter() - began)
+    with session_scope(engine) as session:
+        run = session.get(Run, run_id)
+        result = {
+            "status": run.status,
+            "error": run.error,
+            "rows": run.rows,
+            "sampled_from": run.sampled_from,
+            "reference_rows": run.reference_rows,
+            "report_rows": run.report_rows,
+            "snapshot_bytes": len(run.snapshot or b""),
+            "features": run.features,
+            "drift_share": run.drift_share,
+        }
+    return result | {"cold_s": timings[0], "warm_s": timings[1], "peak_mb": _peak_mb()}
+
+
+def run_evidently(work: str) -> dict:
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    current = pd.read_parquet(Path(work) / "current.parquet")
+    reference = pd.read_parquet(Path(work) / "reference.parquet")
+    definition = DataDefinition(numerical_columns=NUMERICAL, categorical_columns=CATEGORICAL)
+    began = time.perf_counter()
+    snapshot = Report([DataDriftPreset()]).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+    elapsed = time.perf_counter() - began
+    scores = {}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith(":ValueDrift"):
+            scores[config["column"]] = {
+                "score": float(metric["value"]),
+                "method": config["method"],
+                "threshold": config["threshold"],
+            }
+    return {"seconds": elapsed, "features": scores, "peak_mb": _peak_mb()}
+
+
+def run_nannyml(work: str) -> dict:
+    import nannyml
+
+    current = pd.read_parquet(Path(work) / "current.parquet")
+    reference = pd.read_parquet(Path(work) / "reference.parquet")
+    began = time.perf_counter()
+    calculator = nannyml.UnivariateDriftCalculator(
+        column_names=FEATURES,
+        treat_as_categorical=CATEGORICAL,
+        continuous_methods=["wasserstein"],
+        categorical_methods=["jensen_shannon"],
+        chunk_number=1,
+    )
+    calculator.fit(reference)
+    calculator.calculate(current)
+    elapsed = time.perf_counter() - began
+    return {"seconds": elapsed, "version": nannyml.__version__, "peak_mb": _peak_mb()}
+
+
+def _child(*args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.monitor", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONWARNINGS": "ignore"},
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr or done.stdout)[-1500:]}
+    return json.loads(lines[-1])
+
+
+# --- comparison ---------------------------------------------------------------------------
+
+
+def verdicts(driftwise: dict, evidently: dict) -> dict:
+    """Same drift verdict as Evidently's full-data one, for columns at least 0.01 from the
+    threshold (closer ones may go either way on any sample)."""
+    columns = {}
+    for name, full in evidently["features"].items():
+        ours = driftwise["features"][name]
+        threshold = full["threshold"]
+        full_drifted = full["score"] >= threshold
+        columns[name] = {
+            "full_score": full["score"],
+            "sample_score": ours["score"],
+            "method": ours["method"],
+            "threshold": threshold,
+            "same_verdict": full_drifted == ours["drifted"],
+            "checked": abs(full["score"] - threshold) >= 0.01,
+        }
+    checked = [entry for entry in columns.values() if entry["checked"]]
+    return {
+        "columns": columns,
+        "checked": len(checked),
+        "agree": sum(entry["same_verdict"] for entry in checked),
+        "all_agree": all(entry["same_verdict"] for entry in checked),
+    }
+
+
+def main() -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="driftwise-bench-") as work:
+        print("building the store (1M window, then 10M) ...", flush=True)
+        built = build(Path(work))
+        print(f"  inserted 1M in {built['insert_1m_s']:.1f}s, 10M in {built['insert_10m_s']}s")
+        ours = _child("driftwise", built["url"], DAY_1M.isoformat())
+        print(f"driftwise 1M: cold {ours.get('cold_s')}s warm {ours.get('warm_s')}s", flush=True)
+        ours_10m = None
+        if built["insert_10m_s"] is not None:
+            ours_10m = _child("driftwise", built["url"], DAY_10M.isoformat())
+            print(f"driftwise 10M: warm {ours_10m.get('warm_s')}s", flush=True)
+        nanny = _child("nannyml", work)
+        print(f"nannyml 1M: {nanny.get('seconds')}s", flush=True)
+        evidently = _child("evidently", work)
+        print(f"evidently 1M: {evidently.get('seconds')}s", flush=True)
+    result = summarise(built, ours, ours_10m, evidently, nanny)
+    (RESULTS / "monitor.json").write_text(json.dumps(result, indent=2, default=str))
+    for key, value in result["figures"].items():
+        print(f"{key:>36}: {value}")
+
+
+def summarise(built, ours, ours_10m, evidently, nanny) -> dict:
+    figures: dict = {
+        "driftwise_1m_warm_s": ours.get("warm_s"),
+        "driftwise_1m_cold_s": ours.get("cold_s"),
+    }
+    figures["driftwise_peak_mb"] = ours.get("peak_mb")
+    if "seconds" in evidently:
+        figures["evidently_1m_s"] = evidently["seconds"]
+        figures["evidently_peak_mb"] = evidently["peak_mb"]
+        figures["speedup_vs_evidently"] = evidently["seconds"] / ours["warm_s"]
+        figures["speedup_vs_evidently_cold"] = evidently["seconds"] / ours["cold_s"]
+    if "seconds" in nanny:
+        figures["nannyml_1m_s"] = nanny["seconds"]
+        figures["speedup_vs_nannyml"] = nanny["seconds"] / ours["warm_s"]
+        figures["speedup_vs_nannyml_cold"] = nanny["seconds"] / ours["cold_s"]
+    if ours_10m and "warm_s" in ours_10m:
+        figures["driftwise_10m_warm_s"] = ours_10m["warm_s"]
+        figures["ratio_10m_to_1m"] = ours_10m["warm_s"] / ours["warm_s"]
+        figures["driftwise_10m_peak_mb"] = ours_10m["peak_mb"]
+    agreement = (
+        verdicts(ours, evidently) if "features" in evidently and "features" in ours else None
+    )
+    if agreement:
+        figures["verdicts_agree"] = f"{agreement['agree']}/{agreement['checked']}"
+    goals = {
+        "25x_vs_evidently": figures.get("speedup_vs_evidently", 0) >= 25,
+        "2x_vs_nannyml": figures.get("speedup_vs_nannyml", 0) >= 2,
+        "10m_within_1.5x": figures.get("ratio_10m_to_1m", 99) <= 1.5,
+        "peak_under_1gb": max(ours.get("peak_mb", 1e9), (ours_10m or {}).get("peak_mb", 0)) <= 1024,
+        "same_verdicts": bool(agreement and agreement["all_agree"]),
+    }
+    return {
+        "figures": figures,
+        "goals": goals,
+        "build": built,
+        "driftwise_1m": {k: v for k, v in ours.items() if k != "features"},
+        "driftwise_10m": {k: v for k, v in (ours_10m or {}).items() if k != "features"},
+        "evidently": {k: v for k, v in evidently.items() if k != "features"},
+        "nannyml": nanny,
+        "verdicts": agreement,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        part = {"driftwise": run_driftwise, "evidently": run_evidently, "nannyml": run_nannyml}
+        print(json.dumps(part[sys.argv[1]](*sys.argv[2:]), default=str))
+    else:
+        main()

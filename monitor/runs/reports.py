@@ -1,0 +1,76 @@
+"""Evidently's own report for a run, built after the run (by `driftwise monitor`, a worker,
+or the first time someone opens it) so that the numbers the policy acts on never wait for
+it. It describes the first `rows` rows of the run's sample, in sample key order: the same
+rows every time it is built, and its metadata says so."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from monitor.report import profile
+from monitor.report.evidently_report import build_snapshot
+from monitor.runs.window import load_window, sample_threshold
+from monitor.store import session_scope
+from monitor.store.models import Deployment, Model, Run
+
+REPORT_ROWS = 5000
+
+
+def build_report(session: Session, run: Run, rows: int = REPORT_ROWS) -> bytes | None:
+    """Build, store and return the run's snapshot (gzip JSON of `Snapshot.dump_dict()`);
+    None, with a warning on the run, when Evidently cannot describe these rows."""
+    if run.snapshot is not None:
+        return run.snapshot
+    if run.status != "ok":
+        return None
+    deployment = session.get(Deployment, run.deployment_id)
+    model = session.get(Model, deployment.model_id)
+    reference = profile.load(session, model, run.model_version_id, deployment.max_rows)
+    window = load_window(
+        session,
+        model,
+        deployment.id,
+        run.window_start,
+        run.window_end,
+        deployment.max_rows,
+        total=run.sampled_from,
+        first=rows,
+    )
+    threshold = sample_threshold(run.sampled_from or 0, deployment.max_rows)
+    metadata = {
+        "deployment": deployment.name,
+        "run_id": run.id,
+        "kind": run.kind,
+        "window_start": run.window_start,
+        "window_end": run.window_end,
+        "rows": f"the first {window.rows} rows by sample key of {run.sampled_from} in the window",
+        "sample_key_below": threshold if threshold is not None else "all",
+    }
+    try:
+        run.snapshot = build_snapshot(model, reference.frame, window.frame, rows, metadata)
+    except Exception as error:  # noqa: BLE001 - the run's numbers stand without the report
+        run.warnings = [*(run.warnings or []), f"Evidently report not built: {error}"]
+        run.report_rows = 0
+        return None
+    run.report_rows = window.rows
+    return run.snapshot
+
+
+def build_pending_reports(
+    engine: Engine | None,
+    deployment_id: int | None = None,
+    limit: int = 50,
+    rows: int = REPORT_ROWS,
+) -> int:
+    """Build the reports of finished runs that have none yet, newest first; how many."""
+    query = select(Run.id).where(Run.status == "ok", Run.report_rows.is_(None))
+    if deployment_id is not None:
+        query = query.where(Run.deployment_id == deployment_id)
+    with session_scope(engine) as session:
+        ids = list(session.scalars(query.order_by(Run.window_start.desc()).limit(limit)))
+    built = 0
+    for run_id in ids:
+        with session_scope(engine) as session:
+            built += build_report(session, session.get(Run, run_id), rows) is not None
+    return built

@@ -94,15 +94,16 @@ def log_traffic(
     labels: Any = None,
     deployment: str = "churn-online",
     prefix: str = "r",
+    step: timedelta = timedelta(minutes=1),
 ) -> pd.DataFrame:
     """`rows` predictions one minute apart ending now, with their labels, ingested as a
     source would ingest them. Returns the frame with request ids and timestamps."""
     frame = churn_frame(rows, seed, shift)
     if labels is not None:
         frame["churned"] = labels
-    start = start or utcnow() - timedelta(minutes=rows + 1)
+    start = start or utcnow() - step * (rows + 1)
     frame["request_id"] = [f"{prefix}-{n}" for n in range(rows)]
-    frame["timestamp"] = [start + timedelta(minutes=n) for n in range(rows)]
+    frame["timestamp"] = [start + step * n for n in range(rows)]
     predictions, truths = [], []
     for record in frame.to_dict("records"):
         features = {name: record[name] for name in NUMERICAL + CATEGORICAL}

@@ -81,7 +81,7 @@ def overview():
                 "run": run,
                 "health": health(run),
                 "metric": main_metric(run),
-                "trend": series(session, deployment.id, "drift_share").get("", [])[-30:],
+                "trend": series(session, deployment.id, "drift_share", windows=30).get("", []),
                 "events": open_events(session, deployment.id, limit=3),
             }
         )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from monitor.store.models import Deployment, Label, Prediction
 
-SAMPLE = 20_000  # newest predictions looked at: enough for a profile, cheap on any history
+SAMPLE = 5_000  # newest predictions looked at: enough for a profile, cheap on any history
 LOOKBACK = timedelta(days=28)
 MIN_PREDICTIONS = 50
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

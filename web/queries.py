@@ -217,19 +217,36 @@ def runs_page(
 
 
 def series(
-    session: Session, deployment_id: int, metric: str, since: datetime | None = None
+    session: Session,
+    deployment_id: int,
+    metric: str,
+    since: datetime | None = None,
+    windows: int = CHART_POINTS,
 ) -> dict[str, list]:
-    """A metric's newest points per column: {column: [[time, value], ...]} oldest first."""
+    """A metric's points per column over the newest `windows` windows (and from `since`):
+    {column: [[time, value], ...]} oldest first."""
+    cutoff = _cutoff(session, deployment_id, windows)
     query = select(MetricPoint.time, MetricPoint.column, MetricPoint.value).where(
         MetricPoint.deployment_id == deployment_id, MetricPoint.metric == metric
     )
-    if since is not None:
-        query = query.where(MetricPoint.time >= since)
-    rows = session.execute(query.order_by(MetricPoint.time.desc()).limit(CHART_POINTS * 20)).all()
+    for bound in (since, cutoff):
+        if bound is not None:
+            query = query.where(MetricPoint.time >= bound)
     result: dict[str, list] = {}
-    for time, column, value in reversed(rows):
+    for time, column, value in session.execute(query.order_by(MetricPoint.time)):
         result.setdefault(column, []).append([iso(time), value])
-    return {column: points[-CHART_POINTS:] for column, points in result.items()}
+    return result
+
+
+def _cutoff(session: Session, deployment_id: int, windows: int) -> datetime | None:
+    """The start of the `windows`-th newest window: every run writes a `rows` point."""
+    return session.scalar(
+        select(MetricPoint.time)
+        .where(MetricPoint.deployment_id == deployment_id, MetricPoint.metric == "rows")
+        .order_by(MetricPoint.time.desc())
+        .limit(1)
+        .offset(windows - 1)
+    )
 
 
 def metric_names(session: Session, deployment_id: int) -> list[str]:

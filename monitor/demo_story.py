@@ -259,18 +259,19 @@ class Story:
     # ---- the jobs ----
 
     def run_jobs(self, day: int, labels_only: bool = False) -> None:
-        """One pass of what the daemon schedules: ingest, monitor, retrain, notify."""
-        from monitor.ingest.engine import ingest
-        from monitor.runs.job import monitor_all
-        from retrain.jobs import run_pending
+        """One pass of every job the daemon schedules, in its order, each run once by its
+        own task function: ingest each source, monitor each deployment, retrain, notify."""
+        from monitor.daemon import plan, timing_from_env
+        from monitor.executors import run_task
 
-        tallies = ingest(self.engine)
-        predictions = sum(t.inserted for t in tallies if t.role == "predictions")
-        labels = sum(t.inserted for t in tallies if t.role == "labels")
-        monitor_all(self.engine)
-        run_pending(self.engine)
-        sent = send_notifications(self.engine)
-        what = "labels" if labels_only else f"day {day}"
+        with session_scope(self.engine) as session:
+            jobs = plan(session, timing_from_env())
+        results = {job_id: run_task(spec.task, *spec.args) for job_id, spec in jobs.items()}
+        ingested = [result for job_id, result in results.items() if job_id.startswith("ingest:")]
+        predictions = sum(r.get("inserted", 0) for r in ingested if r.get("role") == "predictions")
+        labels = sum(r.get("inserted", 0) for r in ingested if r.get("role") == "labels")
+        sent = results.get("notify", {}).get("sent", 0)
+        what = "the last labels" if labels_only else f"day {day}"
         self.say(
             f"  jobs after {what}: ingested {predictions:,} batch predictions and "
             f"{labels:,} labels; {sent} alert email(s) written"
@@ -300,20 +301,6 @@ class Story:
             lines = [describe_job(job) for job in jobs]
             self.tally.seen_jobs |= {job.id for job in jobs}
         return lines
-
-
-def send_notifications(engine: Engine) -> int:
-    from monitor.notify.dispatch import dispatch_due
-    from monitor.notify.outbox import enqueue_pending
-
-    with session_scope(engine) as session:
-        enqueue_pending(session)
-    sent = 0
-    while True:
-        counts = dispatch_due(engine, limit=100)
-        sent += counts["sent"]
-        if counts["due"] < 100:
-            return sent
 
 
 def describe_run(run: Run, deployment: str, plan: Plan) -> str:

@@ -286,3 +286,48 @@ def test_an_untrusted_artifact_is_refused_on_upload(engine, tmp_path):
     assert len(_versions(engine)) == 1
     with session_scope(engine) as session:
         assert len(session.scalars(select(ReferenceSet)).all()) == 1
+
+
+def test_racing_workers_claim_one_job_per_model(engine):
+    import threading
+
+    model_id = make_model(engine)
+    jobs = [_request(engine, model_id, f"race-{n}") for n in range(4)]
+    barrier = threading.Barrier(4)
+    won: list[int] = []
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        if claim(engine, jobs[n], f"worker-{n}"):
+            won.append(n)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1
+    with session_scope(engine) as session:
+        running = session.scalars(select(RetrainJob).where(RetrainJob.status == "running")).all()
+    assert [job.id for job in running] == [jobs[won[0]]]
+
+
+def test_a_job_whose_worker_keeps_dying_is_given_up(engine):
+    from retrain.jobs import MAX_ATTEMPTS
+
+    model_id = make_model(engine)
+    job_id = _request(engine, model_id)
+    with session_scope(engine) as session:
+        session.execute(
+            update(RetrainJob)
+            .where(RetrainJob.id == job_id)
+            .values(
+                status="running",
+                claimed_by="gone",
+                attempts=MAX_ATTEMPTS,
+                lease_until=utcnow() - timedelta(seconds=1),
+            )
+        )
+    assert run_pending(engine, "worker") == []
+    job = _job(engine, job_id)
+    assert job.status == "failed" and "stopped 3 times" in job.error

@@ -124,8 +124,8 @@ def demo(exit_after: bool, days: int, rows: int, data_dir: Path | None, port: in
     say(f"  data in {folder}, database {engine.url.render_as_string()}")
     summary = tell_story(engine, folder, base_url, days, rows)
     summary["seconds"] = round(time.perf_counter() - started, 1)
+    conclude(summary, folder)
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    conclude(summary, folder, base_url)
     if exit_after:
         server.close()
         return
@@ -258,7 +258,7 @@ def set_up(engine: Engine, folder: Path) -> None:
     )
 
 
-def conclude(summary: dict, folder: Path, base_url: str) -> None:
+def conclude(summary: dict, folder: Path) -> None:
     """What happened, read back from the store."""
     from monitor.demo_story import predictions_by_deployment
     from monitor.store import get_engine, session_scope

@@ -34,6 +34,7 @@ from web import db
 from web import rollback as rollback_writes
 from web.auth import admin_required
 from web.queries import (
+    CHART_POINTS,
     by_id,
     deployment_by_name,
     health,
@@ -43,6 +44,7 @@ from web.queries import (
     open_events,
     runs_page,
     series,
+    window_cutoff,
 )
 
 bp = Blueprint("pages", __name__)
@@ -100,11 +102,16 @@ def deployment(name: str):
         session, found.id, limit=RUNS_PER_PAGE, offset=(page - 1) * RUNS_PER_PAGE
     )
     latest = last_run(session, found.id)
+    since = window_cutoff(session, found.id, CHART_POINTS)
+
+    def points(metric: str) -> dict[str, list]:
+        return series(session, found.id, metric, since=since, windows=None)
+
     charts = {
-        "drift_share": series(session, found.id, "drift_share"),
-        "drift_score": _top_features(series(session, found.id, "drift_score"), latest),
-        "performance": _performance(session, found.id),
-        "rows": series(session, found.id, "rows"),
+        "drift_share": points("drift_share"),
+        "drift_score": _top_features(points("drift_score"), latest),
+        "performance": _performance(session, found.id, points),
+        "rows": points("rows"),
         "coverage": _coverage(runs),
         "threshold": (found.policy or {}).get("drift_share"),
     }
@@ -138,13 +145,13 @@ def _top_features(scores: dict[str, list], latest: Run | None, top: int = 6) -> 
     }
 
 
-def _performance(session, deployment_id: int) -> dict[str, list]:
+def _performance(session, deployment_id: int, points) -> dict[str, list]:
     from web.queries import metric_names
 
     lines: dict[str, list] = {}
     for metric in metric_names(session, deployment_id):
         if metric.startswith(("performance.", "estimated.")):
-            lines[metric] = series(session, deployment_id, metric).get("", [])
+            lines[metric] = points(metric).get("", [])
     return lines
 
 

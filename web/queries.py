@@ -221,11 +221,11 @@ def series(
     deployment_id: int,
     metric: str,
     since: datetime | None = None,
-    windows: int = CHART_POINTS,
+    windows: int | None = CHART_POINTS,
 ) -> dict[str, list]:
     """A metric's points per column over the newest `windows` windows (and from `since`):
     {column: [[time, value], ...]} oldest first."""
-    cutoff = _cutoff(session, deployment_id, windows)
+    cutoff = window_cutoff(session, deployment_id, windows) if windows else None
     query = select(MetricPoint.time, MetricPoint.column, MetricPoint.value).where(
         MetricPoint.deployment_id == deployment_id, MetricPoint.metric == metric
     )
@@ -238,7 +238,7 @@ def series(
     return result
 
 
-def _cutoff(session: Session, deployment_id: int, windows: int) -> datetime | None:
+def window_cutoff(session: Session, deployment_id: int, windows: int) -> datetime | None:
     """The start of the `windows`-th newest window: every run writes a `rows` point."""
     return session.scalar(
         select(MetricPoint.time)
@@ -250,17 +250,12 @@ def _cutoff(session: Session, deployment_id: int, windows: int) -> datetime | No
 
 
 def metric_names(session: Session, deployment_id: int) -> list[str]:
-    # Looking at the newest run's points keeps this cheap on a long history.
-    newest = session.scalar(
-        select(MetricPoint.run_id)
-        .where(MetricPoint.deployment_id == deployment_id)
-        .order_by(MetricPoint.time.desc())
-        .limit(1)
-    )
+    # The newest run's points name every metric; cheap on a long history.
+    newest = last_run(session, deployment_id)
     if newest is None:
         return []
     return sorted(
-        set(session.scalars(select(MetricPoint.metric).where(MetricPoint.run_id == newest)))
+        set(session.scalars(select(MetricPoint.metric).where(MetricPoint.run_id == newest.id)))
     )
 
 

@@ -170,7 +170,11 @@ def test_a_daemon_killed_mid_retrain_finishes_the_job_once(
         session.flush()
         job_id = job.id
     markers = tmp_path / "markers"
-    env = {"DRIFTWISE_TEST_MARKERS": str(markers), "DRIFTWISE_TEST_TRAIN_SECONDS": "4"}
+    env = {
+        "DRIFTWISE_TEST_MARKERS": str(markers),
+        "DRIFTWISE_TEST_TRAIN_SECONDS": "3",
+        "DRIFTWISE_SHUTDOWN_SECONDS": "60",
+    }
 
     def trainings() -> int:
         return len(list(markers.glob("train-*"))) if markers.exists() else 0

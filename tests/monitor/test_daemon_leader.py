@@ -1,0 +1,114 @@
+"""Several real daemons on one database: one leads, the work is done once, and a standby
+takes over within the bound when the leader dies."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from monitor.store import session_scope
+from monitor.store.models import AlertRule, Notification, Run
+from monitor.timeutil import utcnow, window_start
+from tests.factories import churn_frame, make_deployment
+from tests.monitor.daemon_support import (
+    FAST,
+    WebhookReceiver,
+    daemon,
+    holder_pid,
+    leader,
+    wait_for,
+)
+from tests.monitor.runs_support import add_window
+
+pytestmark = pytest.mark.slow
+
+HOUR = timedelta(hours=1)
+LEASE = float(FAST["DRIFTWISE_SCHEDULER_LEASE_SECONDS"])
+HEARTBEAT = float(FAST["DRIFTWISE_SCHEDULER_HEARTBEAT_SECONDS"])
+
+
+def test_two_daemons_run_every_window_once_and_send_every_notification_once(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    receiver = WebhookReceiver()
+    first_window = window_start(utcnow(), 3600) - 3 * HOUR
+    with session_scope(engine) as session:
+        deployment = make_deployment(
+            session,
+            min_rows=10,
+            policy={"drift_share": 0.1, "consecutive": 1, "actions": ["alert"]},
+        )
+        deployment.created_at = first_window
+        deployment.schedule_seconds = 1
+        deployment_id = deployment.id
+        session.add(
+            AlertRule(
+                channel="webhook", targets=[receiver.url], events=["*"], config={"secret": "s"}
+            )
+        )
+    for hour in range(3):
+        frame = churn_frame(400, seed=hour, shift=2.0)
+        add_window(engine, deployment_id, first_window + hour * HOUR, frame, f"w{hour}")
+
+    def settled() -> bool:
+        with session_scope(engine) as session:
+            runs = session.scalar(
+                select(func.count()).select_from(Run).where(Run.status.in_(["ok", "no_data"]))
+            )
+            statuses = set(session.scalars(select(Notification.status)))
+        return runs == 3 and statuses == {"sent"}
+
+    daemons = [daemon(db_url, tmp_path / f"daemon{n}.log") for n in range(2)]
+    try:
+        wait_for(settled, 120, "every window run and every notification sent", tuple(daemons))
+        holder = leader(engine)
+        assert holder_pid(holder) in {process.pid for process in daemons}
+        time.sleep(2 * HEARTBEAT)  # the standby keeps standing by
+        assert leader(engine) == holder
+    finally:
+        codes = [process.terminate() for process in daemons]
+        receiver.close()
+    assert codes == [0, 0]
+    with session_scope(engine) as session:
+        runs = session.scalars(select(Run)).all()
+        sent = session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.status == "sent")
+        )
+    assert len(runs) == len({(run.window_start, run.kind) for run in runs}) == 3
+    assert sent >= 3, "each drifting window is an event with a notification"
+    assert len(receiver.deliveries) == sent
+    assert set(receiver.deliveries.values()) == {1}, receiver.deliveries
+    assert leader(engine) is None
+
+
+def test_a_standby_leads_within_the_bound_after_the_leader_is_killed(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    daemons = [daemon(db_url, tmp_path / f"daemon{n}.log") for n in range(2)]
+    try:
+        first = wait_for(lambda: leader(engine), 60, "a leader", tuple(daemons))
+        killed = next(process for process in daemons if process.pid == holder_pid(first))
+        standby = next(process for process in daemons if process is not killed)
+        wait_for(lambda: "starting" in standby.output(), 60, "the standby", (standby,))
+        time.sleep(2 * HEARTBEAT)
+        assert leader(engine) == first, "the standby must not take a live lease"
+        killed.kill()
+        died = time.monotonic()
+        second = wait_for(
+            lambda: holder_pid(leader(engine)) == standby.pid, 30, "the standby to lead", (standby,)
+        )
+        took = time.monotonic() - died
+        assert second
+        # The lease may have just been renewed: it lapses `LEASE` later; the standby
+        # notices at its next poll. One second of slack for a busy machine.
+        assert took <= LEASE + HEARTBEAT + 1.0, f"took {took:.1f}s"
+        assert "is the leader" in standby.output()
+    finally:
+        for process in daemons:
+            if process.alive():
+                assert process.terminate() == 0
+    assert leader(engine) is None

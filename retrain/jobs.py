@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from monitor.errors import DriftwiseError
 from monitor.events import emit
 from monitor.registry.artifacts import load_artifact
-from monitor.store import session_scope
+from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Model, ModelVersion, RetrainJob
 from monitor.timeutil import utcnow
 from retrain import recipes
@@ -122,8 +122,9 @@ def claimable(session: Session, now=None) -> list[RetrainJob]:
     ).all()
 
 
-def run_pending(engine: Engine, worker_id: str | None = None) -> list[int]:
+def run_pending(engine: Engine | None = None, worker_id: str | None = None) -> list[int]:
     """Claim and run every job that can run now; then let canaries decide. The ids run."""
+    engine = engine or get_engine()
     worker = worker_id or worker_name()
     done: list[int] = []
     with session_scope(engine) as session:
@@ -231,21 +232,17 @@ def _prepare(session: Session, job: RetrainJob) -> Prepared:
         retrain_job_id=job.id,
         data={"trigger": job.trigger, "recipe": settings["recipe"]},
     )
-    champion_estimator = load_artifact(champion.artifact) if settings["recipe"] == "clone" else None
-    if champion_estimator is None:
-        champion_estimator = _try_load(champion.artifact)
+    try:
+        champion_estimator = load_artifact(champion.artifact)
+    except DriftwiseError:
+        if settings["recipe"] == "clone":
+            raise  # nothing to clone
+        champion_estimator = None  # an unusable champion loses the comparison instead
     challenger = None
     if job.challenger_version_id is not None:
         challenger = load_artifact(session.get(ModelVersion, job.challenger_version_id).artifact)
     training = assemble(session, model, champion.id, settings)
     return Prepared(model, settings, champion, champion_estimator, challenger, training)
-
-
-def _try_load(artifact: bytes) -> Any:
-    try:
-        return load_artifact(artifact)
-    except DriftwiseError:
-        return None  # an unusable champion loses the comparison rather than failing the job
 
 
 def _context(prepared: Prepared, job_id: int) -> recipes.TrainContext:

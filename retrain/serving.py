@@ -9,6 +9,7 @@ assignment. Only the first request of a deployment waits for a load.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -29,6 +30,7 @@ from retrain.canary import routes_to_candidate
 from retrain.evaluate import predict as score_rows
 
 REFRESH_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class ModelCache:
         def load() -> None:
             try:
                 self._load(name)
+            except Exception:  # noqa: BLE001 - requests go on with the old snapshot
+                log.exception("cannot load the new version of %s; still serving the old", name)
             finally:
                 with self._lock:
                     self._loading.discard(name)

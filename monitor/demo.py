@@ -8,9 +8,11 @@ Then it prints the UI's address and an admin login and serves until Ctrl-C.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
+import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -115,6 +117,10 @@ def demo(exit_after: bool, days: int, rows: int, data_dir: Path | None, port: in
     """Run the whole story on simulated traffic: drift, alert, retrain, recovery."""
     from monitor.settings import load_settings
 
+    if importlib.util.find_spec("time_machine") is None:
+        raise click.ClickException(
+            "the demo's simulated clock needs time-machine: pip install time-machine"
+        )
     started = time.perf_counter()
     folder = fresh_folder((data_dir or load_settings().data_dir / "demo").resolve())
     configure(folder)
@@ -129,12 +135,22 @@ def demo(exit_after: bool, days: int, rows: int, data_dir: Path | None, port: in
     if exit_after:
         server.close()
         return
-    say(f"\nWeb UI: {base_url}/  log in as {ADMIN_EMAIL} / {ADMIN_PASSWORD}  (Ctrl-C stops)")
+    say(f"\nWeb UI: {base_url}/  log in as {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
+    say("  Overview: both deployments; churn-online: drift and accuracy by day, its runs and")
+    say("  Evidently reports; model churn: retrain job 1, champion vs challenger; Events: the")
+    say("  alerts and the redeploy. Ctrl-C stops.")
+    serve_until_stopped(server)
+
+
+def serve_until_stopped(server) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while True:
-            time.sleep(3600)
+        while not stop.wait(1):
+            pass
     except KeyboardInterrupt:
-        server.close()
+        pass
+    server.close()
 
 
 def say(line: str) -> None:

@@ -90,9 +90,7 @@ class Clock:
 class WebClient:
     """A logged-in browser-like client of the demo's web server: the real HTTP path.
 
-    It logs in with a session cookie rather than an API token: on SQLite a token request
-    that writes (its last-used time) and then logs predictions on a second connection
-    waits on its own lock (see the demo's report to the lead)."""
+    It logs in with a session cookie, as the browser does (an API token works as well)."""
 
     def __init__(self, base_url: str, email: str, password: str) -> None:
         self.base_url = base_url
@@ -193,7 +191,9 @@ class Story:
 
     def _predict(self, rows: list[dict], request_id: str) -> list[dict]:
         body = json.dumps({"features": rows, "request_id": request_id}).encode()
-        return self.client.post_json(f"/api/v1/deployments/{ONLINE}/predict", body)
+        reply = self.client.post_json(f"/api/v1/deployments/{ONLINE}/predict", body)
+        # {"deployment": ..., "predictions": [...]}; a bare list from older builds.
+        return reply["predictions"] if isinstance(reply, dict) else reply
 
     def score_batch(self, day: int, customers: pd.DataFrame) -> int:
         """The nightly job: score with the batch deployment's active version, write a CSV

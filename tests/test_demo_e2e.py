@@ -180,4 +180,6 @@ def _the_endpoint_serves(version: int) -> None:
         headers={"X-CSRF-Token": csrf},
     )
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.get_json()[0]["model_version"] == version
+    reply = response.get_json()
+    predictions = reply["predictions"] if isinstance(reply, dict) else reply
+    assert predictions[0]["model_version"] == version

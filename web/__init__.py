@@ -26,7 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         BASE_URL=settings.base_url,
         RETRAIN_WEBHOOK_SECRET=os.environ.get("DRIFTWISE_RETRAIN_WEBHOOK_SECRET", ""),
-        MAX_PUSH_RECORDS=10_000,
+        MAX_PUSH_RECORDS=_positive_int("DRIFTWISE_MAX_PUSH_RECORDS", 10_000),
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -82,6 +82,17 @@ def rollback() -> None:
     if session is not None:
         session.rollback()
         g.db_failed = True
+
+
+def _positive_int(key: str, default: int) -> int:
+    from monitor.errors import SettingsError
+
+    raw = os.environ.get(key, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) == 0:
+        raise SettingsError(f"{key}: must be a positive integer, not {raw!r}")
+    return int(raw)
 
 
 def _stored_secret(data_dir: Path) -> str:

@@ -4,7 +4,6 @@ answers 503 with a message instead of failing to start."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from typing import Any
@@ -149,9 +148,12 @@ def push_labels(name: str):
         "required": ["features"],
         "properties": {
             "features": {"oneOf": [RECORD, {"type": "array", "items": RECORD}]},
-            "request_id": {"type": "string"},
+            "request_id": {
+                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+            },
         },
     },
+    responses={200: "Predictions, probabilities, versions and request ids"},
     tag="serve",
 )
 def predict(name: str):
@@ -164,19 +166,19 @@ def predict(name: str):
     except ImportError as error:
         return _unavailable("real-time scoring", error)
     request_id = body.get("request_id")
-    if request_id is not None and not isinstance(request_id, str):
-        abort(400, description="request_id: expected a string")
+    if not (
+        request_id is None
+        or isinstance(request_id, str)
+        or (isinstance(request_id, list) and all(isinstance(r, str) for r in request_id))
+    ):
+        abort(400, description="request_id: expected a string or a list of strings")
     from monitor.store import get_engine
 
+    # Scoring logs predictions in its own transaction: end ours first (SQLite has one writer).
+    db().commit()
     engine = get_engine(current_app.config["DATABASE_URL"])
     result = serve(engine, name, body["features"], request_id=request_id)
-    return jsonify(_plain(result))
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return value
+    return jsonify(deployment=name, predictions=result)
 
 
 @table.route(

@@ -12,6 +12,7 @@ from monitor.errors import (
     DeploymentNotFound,
     DriftwiseError,
     ModelNotFound,
+    ScoringInputInvalid,
     VersionNotFound,
 )
 
@@ -70,7 +71,7 @@ def _http_error(error: HTTPException):
 def _domain_error(error: DriftwiseError):
     if isinstance(error, DeploymentNotFound | ModelNotFound | VersionNotFound):
         return _respond(404, str(error))
-    if isinstance(error, BadRecord):
+    if isinstance(error, BadRecord | ScoringInputInvalid):
         return _respond(400, str(error))
     return _respond(409, str(error))
 

@@ -159,16 +159,58 @@ def _active_version(url: str, deployment_id: int) -> int:
         return session.get(ModelVersion, deployment.active_version_id).version
 
 
-def test_predict_scores_or_says_scoring_is_unavailable(client, tokens, sqlite_url):
-    add_history(sqlite_url)
-    response = client.post(
+def _artifact() -> bytes:
+    from monitor.registry.artifacts import dump_artifact
+    from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline
+
+    frame = churn_frame(400, seed=5)
+    return dump_artifact(churn_pipeline().fit(frame[NUMERICAL + CATEGORICAL], frame["churned"]))
+
+
+def test_upload_promote_and_predict_with_the_new_version(client, tokens, sqlite_url):
+    deployment_id, _ = add_history(sqlite_url)
+    admin = bearer(tokens["admin"])
+    uploaded = client.post(
+        "/api/v1/models/churn-online-model/versions",
+        data=_artifact(),
+        content_type="application/octet-stream",
+        headers=admin,
+    )
+    assert uploaded.status_code == 201, uploaded.json
+    number = uploaded.json["version"]
+    assert uploaded.json["status"] == "candidate"
+    promoted = client.post(
+        f"/api/v1/models/churn-online-model/versions/{number}/promote", headers=admin
+    )
+    assert promoted.status_code == 200, promoted.json
+    assert _active_version(sqlite_url, deployment_id) == number
+    features = {"tenure": 5.0, "charges": 70.0, "plan": "pro", "region": "eu"}
+    scored = client.post(
         "/api/v1/deployments/churn-online/predict",
-        json={"features": {"tenure": 5.0, "charges": 70.0, "plan": "pro", "region": "eu"}},
+        json={"features": features, "request_id": "live-1"},
         headers=bearer(tokens["viewer"]),
     )
-    # The seeded version's artifact is not a model, so scoring must fail cleanly either way.
-    assert response.status_code in (409, 503, 400), response.json
-    assert "error" in response.json and "Traceback" not in response.json["error"]
+    assert scored.status_code == 200, scored.json
+    assert scored.json["predictions"][0]["request_id"] == "live-1"
+    assert _count(sqlite_url, Prediction) == 1
+    bad = client.post(
+        "/api/v1/deployments/churn-online/predict",
+        json={"features": {"tenure": "x"}},
+        headers=bearer(tokens["viewer"]),
+    )
+    assert bad.status_code == 400 and "features" in bad.json["error"]
+
+
+def test_an_upload_that_is_not_a_skops_file_is_refused(client, tokens, sqlite_url):
+    add_history(sqlite_url)
+    response = client.post(
+        "/api/v1/models/churn-online-model/versions",
+        data=b"\x80\x04not a skops file",
+        content_type="application/octet-stream",
+        headers=bearer(tokens["admin"]),
+    )
+    assert response.status_code in (400, 409) and "error" in response.json
+    assert _count(sqlite_url, ModelVersion) == 2
 
 
 def test_errors_are_json_without_stack_traces(client, tokens):

@@ -63,8 +63,6 @@ class Tally:
     batch: int = 0
     labels: int = 0
     served_versions: dict[int, int] = field(default_factory=dict)  # version -> predictions
-    seen_runs: set[int] = field(default_factory=set)
-    seen_jobs: set[int] = field(default_factory=set)
 
 
 class Clock:
@@ -137,6 +135,7 @@ class Story:
         self.client, self.say = client, say
         self.tally = Tally()
         self._estimators: dict[int, Any] = {}
+        self._shown_run, self._shown_job = 0, 0  # the newest ids already told
 
     # ---- one simulated day ----
 
@@ -283,24 +282,20 @@ class Story:
         with session_scope(self.engine) as session:
             runs = session.scalars(
                 select(Run)
-                .where(Run.id.notin_(self.tally.seen_runs or {0}))
+                .where(Run.id > self._shown_run)
                 .order_by(Run.window_start, Run.deployment_id, Run.id)
             ).all()
             names = dict(session.execute(select(Deployment.id, Deployment.name)).all())
-            lines = [describe_run(run, names[run.deployment_id], self.plan) for run in runs]
-            self.tally.seen_runs |= {run.id for run in runs}
-        return lines
+            self._shown_run = max([run.id for run in runs], default=self._shown_run)
+            return [describe_run(run, names[run.deployment_id], self.plan) for run in runs]
 
     def _new_jobs(self) -> list[str]:
         with session_scope(self.engine) as session:
             jobs = session.scalars(
-                select(RetrainJob)
-                .where(RetrainJob.id.notin_(self.tally.seen_jobs or {0}))
-                .order_by(RetrainJob.id)
+                select(RetrainJob).where(RetrainJob.id > self._shown_job).order_by(RetrainJob.id)
             ).all()
-            lines = [describe_job(job) for job in jobs]
-            self.tally.seen_jobs |= {job.id for job in jobs}
-        return lines
+            self._shown_job = max([job.id for job in jobs], default=self._shown_job)
+            return [describe_job(job) for job in jobs]
 
 
 def describe_run(run: Run, deployment: str, plan: Plan) -> str:
@@ -321,9 +316,10 @@ def describe_run(run: Run, deployment: str, plan: Plan) -> str:
     acted = [b for b in run.breaches or [] if b.get("acted")]
     held = [b for b in run.breaches or [] if not b.get("acted")]
     if acted:
-        parts.append("BREACH: " + "; ".join(b["message"] for b in acted))
+        parts.append("ACTED ON: " + "; ".join(b["message"] for b in acted))
     if held:
-        parts.append("held: " + "; ".join(f"{b['message']} ({b.get('held')})" for b in held))
+        reasons = sorted({b.get("held") or "held" for b in held})
+        parts.append(f"waiting ({', '.join(reasons)}): " + "; ".join(b["message"] for b in held))
     return f"{head} " + " · ".join(parts)
 
 

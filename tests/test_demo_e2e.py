@@ -29,8 +29,6 @@ from monitor.store.models import (
 )
 from tests.conftest import create_postgres_database, drop_postgres_database
 
-pytestmark = pytest.mark.slow
-
 DRIFTWISE = str(Path(sys.executable).parent / "driftwise")
 DEPLOYMENTS = ("churn-online", "churn-nightly")
 STORY_SECONDS = 180
@@ -73,6 +71,7 @@ def story(database_url: str | None, tmp_path: Path, monkeypatch) -> dict:
     return summary | {"folder": folder, "url": url, "output": result.stdout}
 
 
+@pytest.mark.slow
 def test_the_demo_closes_the_loop(story: dict) -> None:
     engine = store_db.get_engine(story["url"])
     assert story["seconds"] < STORY_SECONDS, story["seconds"]
@@ -183,3 +182,29 @@ def _the_endpoint_serves(version: int) -> None:
     reply = response.get_json()
     predictions = reply["predictions"] if isinstance(reply, dict) else reply
     assert predictions[0]["model_version"] == version
+
+
+def test_it_never_empties_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    from click import ClickException
+
+    from monitor.demo import fresh_folder
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ClickException, match="not made by `driftwise demo`"):
+        fresh_folder(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    demo = fresh_folder(tmp_path / "demo")
+    (demo / "old.csv").write_text("stale")
+    assert list(fresh_folder(demo).iterdir()) == [demo / ".driftwise-demo"]
+
+
+def test_it_refuses_a_database_that_holds_models(sqlite_url: str) -> None:
+    from click import ClickException
+
+    from monitor.demo import prepare_database
+    from tests.factories import make_deployment
+
+    with session_scope(store_db.get_engine(sqlite_url)) as session:
+        make_deployment(session)
+    with pytest.raises(ClickException, match="already holds models"):
+        prepare_database()

@@ -5,19 +5,34 @@ from __future__ import annotations
 import click
 
 
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
-def web(host: str, port: int, threads: int) -> None:
-    """Serve the web UI and API with waitress."""
-    from waitress import serve
+def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 8, proxy: str = "") -> None:
+    """Serve the app with waitress until interrupted (also what `driftwise run` calls)."""
+    import waitress
 
     from web import create_app
 
     app = create_app()
+    options: dict = {"threads": threads, "ident": "driftwise"}
+    if proxy:
+        # Trust the proxy's forwarded scheme and host, so https is known and cookies are secure.
+        options |= {
+            "trusted_proxy": proxy,
+            "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
+        }
     click.echo(f"Driftwise web on http://{host}:{port}")
-    serve(app, host=host, port=port, threads=threads, ident="driftwise")
+    waitress.serve(app, host=host, port=port, **options)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option(
+    "--proxy", default="", help="Address of a reverse proxy whose X-Forwarded-* to trust."
+)
+def web(host: str, port: int, threads: int, proxy: str) -> None:
+    """Serve the web UI and API with waitress."""
+    serve(host, port, threads, proxy)
 
 
 @click.group()

@@ -26,6 +26,7 @@ bench: $(STAMP)
 	mkdir -p bench/results
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.monitor
+	$(BIN)/python -m bench.retrain
 
 clean:
 	rm -rf $(VENV) build *.egg-info

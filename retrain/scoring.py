@@ -77,18 +77,23 @@ def score(engine: Engine, deployment: str, input_path: str, output_path: str) ->
     output[model.prediction] = scored.prediction
     if model.probability and scored.probability is not None:
         output[model.probability] = scored.probability
-    output["model_version"] = version_id  # the version's row id, as the store keeps it
+    output["model_version"] = number  # the version number people see; the store keeps the id
     if "request_id" not in output.columns:
         digest = hashlib.sha256(Path(input_path).read_bytes()).hexdigest()
         output["request_id"] = [f"{digest}:{n}" for n in range(len(output))]
     if "timestamp" not in output.columns:
         output["timestamp"] = utcnow()
-    logged = _write_and_log(engine, deployment_id, model, output, Path(output_path))
+    logged = _write_and_log(engine, deployment_id, model, output, Path(output_path), version_id)
     return ScoreResult(deployment, number, len(output), logged, str(output_path))
 
 
 def _write_and_log(
-    engine: Engine, deployment_id: int, model: Model, output: pd.DataFrame, path: Path
+    engine: Engine,
+    deployment_id: int,
+    model: Model,
+    output: pd.DataFrame,
+    path: Path,
+    version_id: int,
 ) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -101,7 +106,7 @@ def _write_and_log(
         with engine.begin() as connection:
             for start in range(0, len(output), LOG_CHUNK):
                 chunk = output.iloc[start : start + LOG_CHUNK]
-                records = _records(chunk, model, int(output["model_version"].iloc[0]))
+                records = _records(chunk, model, version_id)
                 logged += insert_predictions(connection, deployment_id, records)
             os.replace(temporary, path)
         return logged

@@ -244,3 +244,20 @@ def test_an_unreadable_source_is_recorded_on_the_source(engine: Engine, tmp_path
     assert tally.errors and "nowhere.jsonl" in tally.errors[0]
     with session_scope(engine) as session:
         assert "nowhere.jsonl" in session.scalar(select(Source.last_error))
+
+
+def test_a_logged_version_number_is_stored_as_that_version_s_row(
+    engine: Engine, tmp_path: Path
+) -> None:
+    jsonl(
+        tmp_path / "p.jsonl",
+        [record(1), record(2, model_version=99), record(3, model_version=None)],
+    )
+    add_source(engine, "predictions", "jsonl", {"path": str(tmp_path / "p.jsonl")})
+    ingest(engine)
+    with session_scope(engine) as session:
+        version_id = session.scalar(text("SELECT id FROM model_versions WHERE version = 1"))
+        stored = dict(
+            session.execute(select(Prediction.request_id, Prediction.model_version_id)).all()
+        )
+    assert stored == {"r-1": version_id, "r-2": None, "r-3": None}

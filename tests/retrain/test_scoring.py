@@ -44,7 +44,8 @@ def test_batch_scoring_uses_whichever_version_is_active(engine, tmp_path):
 
     out1, out2 = pd.read_csv(tmp_path / "out1.csv"), pd.read_parquet(tmp_path / "out2.parquet")
     assert list(out2["request_id"][:2]) == ["b-0", "b-1"]
-    assert set(out2["model_version"]) == {second_id}
+    assert set(out2["model_version"]) == {2}  # the number people see
+    assert _logged(engine)[second_id] == 300  # the store keeps the version's row id
     expected = estimator.predict_proba(frame)[:, 1]
     assert out2["probability"].to_numpy() == pytest.approx(expected)
     assert (out1["probability"] - out2["probability"]).abs().max() > 0.1

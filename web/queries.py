@@ -49,15 +49,18 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def health(run: Run | None) -> str:
-    """One word for a window: healthy, drift, performance, no data, error or running."""
+    """A word or two for a window: healthy, drift, performance, no data, too few rows,
+    error or running."""
     if run is None:
         return "no data"
     if run.status in ("failed", "error"):
         return "error"
     if run.status == "running":
         return "running"
-    if not run.rows:
+    if run.status == "no_data" or not run.rows:
         return "no data"
+    if run.status == "insufficient_data":
+        return "too few rows"
     types = {str(entry.get("type", "")) for entry in run.breaches or [] if isinstance(entry, dict)}
     if types & {"performance", "estimated_performance"}:
         return "performance"

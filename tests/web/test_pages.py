@@ -132,3 +132,20 @@ def test_profile_calls_steady_single_records_on_a_batch_deployment_real_time_tra
     assert profile["hours_active"] == 24
     assert "looks like real-time traffic" in verdict("batch", profile)
     assert verdict("realtime", profile) == "The traffic fits real-time serving."
+
+
+def test_health_names_each_kind_of_window():
+    from monitor.store.models import Run
+    from web.queries import health
+
+    def run(**fields) -> Run:
+        return Run(**({"status": "ok", "rows": 100, "breaches": []} | fields))
+
+    assert health(None) == "no data"
+    assert health(run()) == "healthy"
+    assert health(run(status="no_data", rows=0)) == "no data"
+    assert health(run(status="insufficient_data", rows=12)) == "too few rows"
+    assert health(run(status="error")) == "error"
+    assert health(run(breaches=[{"type": "drift"}])) == "drift"
+    assert health(run(breaches=[{"type": "drift"}, {"type": "performance"}])) == "performance"
+    assert health(run(breaches=[{"type": "estimated_performance"}])) == "performance"

@@ -97,7 +97,7 @@ def deployment(name: str):
 
     session = db()
     found = deployment_by_name(session, name)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
     runs, total = runs_page(
         session, found.id, limit=RUNS_PER_PAGE, offset=(page - 1) * RUNS_PER_PAGE
     )

@@ -59,6 +59,12 @@ def test_deployment_page_has_chart_data_runs_profile_and_escapes(admin, sqlite_u
     assert "<b>evil" not in page
 
 
+def test_a_page_beyond_the_last_shows_no_runs(admin, sqlite_url):
+    add_history(sqlite_url)
+    response = admin.get("/deployments/churn-online?page=" + "9" * 40)
+    assert response.status_code == 200 and "No runs yet." in response.get_data(as_text=True)
+
+
 def test_run_page_escapes_feature_names_and_frames_the_report(admin, sqlite_url, snapshot):
     _, run_id = add_history(sqlite_url, snapshot=snapshot)
     page = admin.get(f"/runs/{run_id}").get_data(as_text=True)
@@ -103,6 +109,7 @@ def test_unknown_things_are_404_pages(admin):
     assert admin.get("/deployments/nope").status_code == 404
     assert admin.get("/runs/999999999999").status_code == 404
     assert admin.get("/models/nope").status_code == 404
+    assert admin.get("/deployments/nope?page=" + "9" * 40).status_code == 404
 
 
 def test_plotly_is_served_locally(client):

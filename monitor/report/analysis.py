@@ -101,4 +101,5 @@ def _drift(
         categorical,
         cleaned_reference=True,
         reference_unique=reference.unique.get(name),
+        prepared=reference.prepared.get(name),
     )

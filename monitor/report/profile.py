@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import ReferenceInvalid
 from monitor.registry.reference import load_reference
-from monitor.report.drift import clean
+from monitor.report.drift import SortedReference, clean, prepare_numerical
 from monitor.report.estimate import calibration_map, estimate_performance
 from monitor.report.performance import classes_of, realized_performance
 from monitor.store.models import Model, ReferenceSet
@@ -32,6 +32,7 @@ class Reference:
     frame: pd.DataFrame  # at most `cap` rows, a deterministic sample of the set
     columns: dict[str, pd.Series]  # cleaned (what Evidently compares) per present column
     unique: dict[str, int]  # distinct values of each cleaned column
+    prepared: dict[str, SortedReference]  # numerical features, sorted once
     profile: dict
     rows: int  # rows in the whole reference set
 
@@ -113,7 +114,12 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
     wanted = [*model.features, model.prediction]
     columns = {name: clean(frame[name]) for name in wanted if name in frame.columns}
     unique = {name: int(values.nunique()) for name, values in columns.items()}
-    reference = Reference(frame, columns, unique, profile, rows=len(full))
+    prepared = {
+        name: prepare_numerical(columns[name])
+        for name in model.numerical
+        if name in columns and pd.api.types.is_numeric_dtype(columns[name])
+    }
+    reference = Reference(frame, columns, unique, prepared, profile, rows=len(full))
     if len(_REFERENCES) >= 8:
         _REFERENCES.pop(next(iter(_REFERENCES)))
     _REFERENCES[key] = reference

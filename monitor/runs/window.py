@@ -112,18 +112,18 @@ def load_window(
         total = count_rows(session, deployment_id, start, end)
     for headroom in HEADROOMS:
         sample = _sample(deployment_id, start, end, total, cap, headroom)
+        # `id IN (...)` lets the database fetch the sample's rows in table order.
         query = (
             select(
-                sample.c.sample_key,
-                sample.c.id,
+                Prediction.sample_key,
+                Prediction.id,
                 Prediction.features,
                 Prediction.prediction,
                 Prediction.probability,
                 Label.value,
             )
-            .select_from(sample)
-            .join(Prediction, Prediction.id == sample.c.id)
             .outerjoin(Label, _label_join(deployment_id))
+            .where(Prediction.id.in_(select(sample.c.id)))
         )
         records = session.execute(query).all()
         if len(records) >= min(cap, total):
@@ -139,10 +139,11 @@ def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
     """Decode stored JSON (features, prediction, label) into typed columns."""
     loads = orjson.loads
     features = [loads(record[0]) for record in records]
+    table = pd.DataFrame(features, columns=model.features) if features else None
     columns: dict[str, pd.Series] = {}
     warnings = []
     for name in model.numerical:
-        raw = pd.Series([row.get(name) for row in features])
+        raw = table[name] if table is not None else pd.Series([], dtype=float)
         if raw.dtype.kind in "fiu":
             columns[name] = raw.astype(float)
             continue
@@ -152,7 +153,9 @@ def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
             warnings.append(f"{name}: {bad} values are not numbers; counted as missing")
         columns[name] = numbers
     for name in model.categorical:
-        columns[name] = pd.Series([row.get(name) for row in features], dtype=object)
+        columns[name] = (
+            table[name].astype(object) if table is not None else pd.Series([], dtype=object)
+        )
     missing = [
         name
         for name in model.features

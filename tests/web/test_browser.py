@@ -52,7 +52,7 @@ def server(sqlite_url: str) -> Iterator[str]:
         numerical=CHURN_NUMERICAL,
         categorical=CHURN_CATEGORICAL,
     )
-    snapshot = build_snapshot(model, churn_frame(300), churn_frame(200, 3, 1.0), 300, {})
+    snapshot = build_snapshot(model, churn_frame(300, 1), churn_frame(200, 2, 1.0), 300, {})
     app = build_app(sqlite_url)
     deployment_id, _ = add_history(sqlite_url, "churn-online", windows=24, snapshot=snapshot)
     add_history(sqlite_url, "churn-nightly-batch", windows=8, peak=0.3, mode="batch")

@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.monitor
 	$(BIN)/python -m bench.retrain
+	$(BIN)/python -m bench.web
 
 clean:
 	rm -rf $(VENV) build *.egg-info

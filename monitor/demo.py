@@ -8,7 +8,6 @@ Then it prints the UI's address and an admin login and serves until Ctrl-C.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -117,10 +116,6 @@ def demo(exit_after: bool, days: int, rows: int, data_dir: Path | None, port: in
     """Run the whole story on simulated traffic: drift, alert, retrain, recovery."""
     from monitor.settings import load_settings
 
-    if importlib.util.find_spec("time_machine") is None:
-        raise click.ClickException(
-            "the demo's simulated clock needs time-machine: pip install time-machine"
-        )
     started = time.perf_counter()
     folder = fresh_folder((data_dir or load_settings().data_dir / "demo").resolve())
     configure(folder)

@@ -1,7 +1,7 @@
 """The demo's simulated days: traffic through the real paths, late labels, and the jobs.
 
-Every component runs its own code under a simulated clock (time-machine moves the process's
-wall clock), so a prediction logged by the real-time endpoint, a promotion, an event and a
+Every component runs its own code under a simulated clock (`monitor.timeutil.set_clock`, which
+every store time reads), so a prediction logged by the real-time endpoint, a promotion, an event and a
 retrain cooldown all carry the simulated day's time, as they would have lived it. The days
 end before today, so their windows are closed and monitoring runs them at once.
 
@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy import Engine, func, select
 from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame
 from monitor.store import session_scope
 from monitor.store.models import Deployment, ModelVersion, Prediction, RetrainJob, Run
+from monitor.timeutil import set_clock
 
 ONLINE, NIGHTLY, MODEL = "churn-online", "churn-nightly", "churn"
 FEATURES = NUMERICAL + CATEGORICAL
@@ -66,23 +67,20 @@ class Tally:
 
 
 class Clock:
-    """The process's wall clock, moved to simulated moments (always forward)."""
+    """Driftwise's clock (`monitor.timeutil.utcnow`), moved to simulated moments."""
 
     def __init__(self, start: datetime) -> None:
-        import time_machine
-
-        self._travel = time_machine.travel(start.replace(tzinfo=UTC), tick=True)
-        self._shift = None
+        self.start = start
 
     def __enter__(self) -> Clock:
-        self._shift = self._travel.start()
+        set_clock(self.start)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._travel.stop()
+        set_clock(None)
 
     def move_to(self, moment: datetime) -> None:
-        self._shift.move_to(moment.replace(tzinfo=UTC))
+        set_clock(moment)
 
 
 class WebClient:

@@ -10,9 +10,21 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
 
+_offset = timedelta(0)
+
+
 def utcnow() -> datetime:
     """Naive UTC now: every time in the store is naive UTC."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None) + _offset
+
+
+def set_clock(moment: datetime | None) -> None:
+    """Make `utcnow()` read `moment` from now on, ticking forward; None: the real clock.
+
+    Only the demo, which replays simulated days through the real code paths, uses it.
+    """
+    global _offset
+    _offset = timedelta(0) if moment is None else moment - datetime.now(UTC).replace(tzinfo=None)
 
 
 def parse_duration(text: str) -> int:

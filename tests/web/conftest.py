@@ -226,7 +226,3 @@ def add_history(
             )
         )
         return deployment.id, run.id
-
-
-def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "browser: drives a real headless Chromium")

@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium (Debian's package, driven by Playwright):
 log in, see the overview, a deployment's charts, a run's Evidently report, press retrain.
-Screenshots go to docs/screenshots/ for the README. Any browser console error fails."""
+Screenshots go to a temporary folder, or to docs/screenshots/ for the README when
+DRIFTWISE_UPDATE_SCREENSHOTS=1. Any browser console error fails."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.web.conftest import ADMIN, PASSWORD, add_history, build_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -95,8 +96,10 @@ def add_nightly_traffic(url: str, deployment_id: int) -> None:
                 )
 
 
-def test_a_person_logs_in_reads_the_history_and_requests_a_retrain(server, sqlite_url):
+def test_a_person_logs_in_reads_the_history_and_requests_a_retrain(server, sqlite_url, tmp_path):
     executable = chromium_path()
+    update = os.environ.get("DRIFTWISE_UPDATE_SCREENSHOTS") == "1"
+    SCREENSHOTS = DOCS_SCREENSHOTS if update else tmp_path  # noqa: N806
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -64,10 +64,11 @@ def page_url(base_url: str, event: Event, deployment: str | None, model: str | N
 
 
 def subject(alert: Alert) -> str:
-    what = alert.event.title
+    where = alert.deployment or alert.model or "Driftwise"
+    # Event titles often start with the deployment already; say it once.
+    what = alert.event.title.removeprefix(f"{where}: ")
     if alert.occurrences > 1:
         what += f", {alert.occurrences} times"
-    where = alert.deployment or alert.model or "Driftwise"
     text = f"[Driftwise] {where}: {what} ({alert.event.severity})"
     return " ".join(text.split())  # no line breaks in a header
 

@@ -215,3 +215,16 @@ def test_a_permanent_refusal_is_marked_failed(sqlite_url, tmp_path, code, status
         smtp.stop()
     row = _notification(None, notification_id)
     assert row.status == "failed" and "no such user" in row.last_error
+
+
+def test_a_subject_names_the_deployment_once_even_when_the_title_does_too():
+    from monitor.notify.message import Alert, subject
+    from monitor.store.models import Event
+
+    event = Event(
+        type="retrain.requested", severity="info", title="churn-online: retrain requested"
+    )
+    alert = Alert(
+        event=event, deployment="churn-online", model="churn", url="http://x", occurrences=2
+    )
+    assert subject(alert) == "[Driftwise] churn-online: retrain requested, 2 times (info)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import click
 from sqlalchemy import select
@@ -58,11 +59,12 @@ def monitor(name: str | None, start: str | None, end: str | None, reports: bool)
             click.echo(f"built {built} Evidently report(s)")
     with session_scope() as session:
         for deployment, result in passes.items():
-            runs = [session.get(Run, run_id) for run_id in result.runs]
-            statuses = ", ".join(
-                f"{run.kind} {run.window_start:%Y-%m-%d %H:%M} {run.status}" for run in runs
+            statuses = Counter(
+                f"{run.kind} {run.status}" if run.kind != "monitor" else run.status
+                for run in (session.get(Run, run_id) for run_id in result.runs)
             )
-            click.echo(f"{deployment}: {len(runs)} run(s){': ' + statuses if runs else ''}")
+            shown = ", ".join(f"{count} {status}" for status, count in statuses.most_common())
+            click.echo(f"{deployment}: {len(result.runs)} run(s){': ' + shown if shown else ''}")
 
 
 def run_json(run: Run) -> dict:

@@ -8,6 +8,7 @@ SQLite and PostgreSQL alike, and at most `cap` of them.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,7 @@ KEY_SPACE = 2**32
 # Over-sample so that the key bound yields at least `cap` rows (LIMIT trims the rest); a
 # window whose keys happen to fall short is read again with a wider bound.
 HEADROOMS = (1.1, 1.5, 3.0, None)
+SPLIT_ROWS = 200_000  # windows larger than this are scanned as two halves at once
 
 
 @dataclass
@@ -36,10 +38,34 @@ class WindowRows:
         return len(self.frame)
 
 
+def _halves(start: datetime, end: datetime, parts: int) -> list[tuple[datetime, datetime]]:
+    if parts == 1:
+        return [(start, end)]
+    middle = start + (end - start) / 2
+    return [(start, middle), (middle, end)]
+
+
+def _run_all(session: Session, statements: list) -> list[list]:
+    """Each statement's rows; two or more run at once on their own connections, since a
+    window's index scan is the one cost that grows with the window."""
+    engine = session.get_bind()
+    if len(statements) == 1 or engine.url.database in (None, "", ":memory:"):
+        return [session.execute(statement).all() for statement in statements]
+
+    def run(statement) -> list:
+        with engine.connect() as connection:
+            return connection.execute(statement).all()
+
+    with ThreadPoolExecutor(max_workers=len(statements)) as pool:
+        return list(pool.map(run, statements))
+
+
 def count_rows(session: Session, deployment_id: int, start: datetime, end: datetime) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Prediction).where(*_in_window(deployment_id, start, end))
-    )
+    statements = [
+        select(func.count()).select_from(Prediction).where(*_in_window(deployment_id, *half))
+        for half in _halves(start, end, 2)
+    ]
+    return sum(rows[0][0] for rows in _run_all(session, statements))
 
 
 def sample_threshold(total: int, cap: int, headroom: float | None = HEADROOMS[0]) -> int | None:
@@ -110,29 +136,36 @@ def load_window(
     sample key order; `first` keeps only that many of the sample's rows."""
     if total is None:
         total = count_rows(session, deployment_id, start, end)
+    parts = 2 if total > SPLIT_ROWS else 1
     for headroom in HEADROOMS:
-        sample = _sample(deployment_id, start, end, total, cap, headroom)
-        # `id IN (...)` lets the database fetch the sample's rows in table order.
-        query = (
-            select(
-                Prediction.sample_key,
-                Prediction.id,
-                Prediction.features,
-                Prediction.prediction,
-                Prediction.probability,
-                Label.value,
-            )
-            .outerjoin(Label, _label_join(deployment_id))
-            .where(Prediction.id.in_(select(sample.c.id)))
-        )
-        records = session.execute(query).all()
+        # Each half of the window gives its lowest keys; together they hold the window's.
+        statements = [
+            _rows(deployment_id, *half, total, cap, headroom) for half in _halves(start, end, parts)
+        ]
+        records = [record for rows in _run_all(session, statements) for record in rows]
         if len(records) >= min(cap, total):
             break
     records.sort(key=lambda record: (record[0], record[1]))  # cheaper here than in SQL
-    if first is not None:
-        records = records[:first]
+    records = records[: min(cap, first) if first is not None else cap]
     frame, warnings = to_frame(model, [record[2:] for record in records])
     return WindowRows(frame=frame, total=total, sampled=total > cap, warnings=warnings)
+
+
+def _rows(deployment_id: int, start: datetime, end: datetime, total: int, cap: int, headroom):
+    """The sample's rows with their labels; `id IN (...)` fetches them in table order."""
+    sample = _sample(deployment_id, start, end, total, cap, headroom)
+    return (
+        select(
+            Prediction.sample_key,
+            Prediction.id,
+            Prediction.features,
+            Prediction.prediction,
+            Prediction.probability,
+            Label.value,
+        )
+        .outerjoin(Label, _label_join(deployment_id))
+        .where(Prediction.id.in_(select(sample.c.id)))
+    )
 
 
 def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -134,6 +134,13 @@ def run_job(task: str, *args: Any, expires: float | None = None) -> str:
     if _executor is None:
         raise RuntimeError("no daemon is running in this process")
     return _executor.submit(task, *args, expires=expires)
+
+
+def next_after(scheduled: datetime, seconds: float) -> datetime:
+    """The first run of an interval job after now (naive UTC), as coalescing runs it."""
+    scheduled = scheduled.astimezone(UTC).replace(tzinfo=None)
+    late = max((utcnow() - scheduled).total_seconds(), 0.0)
+    return scheduled + timedelta(seconds=(late // seconds + 1) * seconds)
 
 
 def default_holder() -> str:
@@ -258,8 +265,7 @@ class Daemon:
         )
 
     def _next(self, job_id: str) -> datetime | None:
-        scheduler = self.scheduler
-        job = scheduler.get_job(job_id) if scheduler is not None else None
+        job = self.scheduler.get_job(job_id)
         if job is None or job.next_run_time is None:
             return None
         return job.next_run_time.astimezone(UTC).replace(tzinfo=None)
@@ -270,11 +276,13 @@ class Daemon:
             outcome = f"error: {type(event.exception).__name__}: {event.exception}"
         else:
             outcome = str(event.retval)
+        # Not scheduler.get_job(): a shutting-down scheduler holds its lock while it waits
+        # for this very job, so asking it would deadlock.
+        spec = self.specs.get(event.job_id)
+        next_run = next_after(event.scheduled_run_time, spec.seconds) if spec else None
         try:
             with session_scope(self.engine) as session:
-                schedule_info.record(
-                    session, event.job_id, outcome, utcnow(), self._next(event.job_id)
-                )
+                schedule_info.record(session, event.job_id, outcome, utcnow(), next_run)
         except SQLAlchemyError as error:
             log.warning("could not record the run of %s: %s", event.job_id, error)
 

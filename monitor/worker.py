@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 from celery import Celery
+from celery.signals import worker_process_init
 
 from monitor.errors import SettingsError
 from monitor.executors import TASKS, run_task
@@ -58,7 +59,12 @@ def make_app(broker_url: str | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         task_time_limit=time_limit,
         task_soft_time_limit=time_limit * 0.95,
-        broker_transport_options={"visibility_timeout": visibility},
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            # Redis: look for a dead worker's messages this often (kombu: every 100 s).
+            "unacked_restore_interval": max(1, min(60, int(visibility / 4))),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         task_default_queue=QUEUE,
         task_ignore_result=True,
@@ -79,6 +85,15 @@ def _runner(name: str):
     run.__name__ = name
     run.__doc__ = TASKS[name].__doc__
     return run
+
+
+@worker_process_init.connect
+def _allow_helper_processes(**_: Any) -> None:
+    """Ingest parses large files in a helper process, but Celery's pool processes are
+    daemonic and multiprocessing forbids those children. The helper dies with its parent."""
+    import multiprocessing
+
+    multiprocessing.current_process()._config["daemon"] = False
 
 
 @click.command()

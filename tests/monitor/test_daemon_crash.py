@@ -173,7 +173,7 @@ def test_a_daemon_killed_mid_retrain_finishes_the_job_once(
     env = {
         "DRIFTWISE_TEST_MARKERS": str(markers),
         "DRIFTWISE_TEST_TRAIN_SECONDS": "3",
-        "DRIFTWISE_SHUTDOWN_SECONDS": "60",
+        "DRIFTWISE_SHUTDOWN_SECONDS": "30",
     }
 
     def trainings() -> int:

@@ -1,0 +1,195 @@
+"""Celery workers, real ones against Redis: a task survives the death of its worker and is
+done once, and workers compute what the local executor computes."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from monitor.executors import CeleryExecutor, LocalExecutor
+from monitor.store import get_engine, session_scope
+from monitor.store import schema as store_schema
+from monitor.store.models import IngestedFile, Prediction, Run, Source
+from monitor.timeutil import utcnow, window_start
+from monitor.worker import make_app
+from tests.conftest import IN_CI
+from tests.factories import churn_frame, make_deployment
+from tests.monitor.daemon_support import Process, wait_for
+from tests.monitor.runs_support import add_window
+from tests.monitor.test_daemon_crash import write_log
+
+pytestmark = pytest.mark.slow
+
+REDIS_URL = os.environ.get("DRIFTWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+RECORDS = 120_000
+HOUR = timedelta(hours=1)
+# Short, so that the task of a dead worker comes back within the test.
+BROKER = {"DRIFTWISE_BROKER_VISIBILITY_TIMEOUT": "8", "DRIFTWISE_TASK_TIME_LIMIT": "7"}
+
+
+@pytest.fixture
+def redis_url(monkeypatch) -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI: {error}")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}: {error}")
+    client.flushdb()
+    for key, value in BROKER.items():
+        monkeypatch.setenv(key, value)
+    yield REDIS_URL
+    client.flushdb()
+
+
+def worker(db_url: str, redis_url: str, log: Path) -> Process:
+    return Process(
+        ["worker", "--concurrency", "1", "--hostname", f"{log.stem}@%h"],
+        db_url,
+        log,
+        DRIFTWISE_BROKER_URL=redis_url,
+        **BROKER,
+    )
+
+
+def count(engine: Engine, query) -> int:
+    with session_scope(engine) as session:
+        return session.scalar(query) or 0
+
+
+def test_a_task_of_a_killed_worker_is_delivered_again_and_done_once(
+    engine: Engine, db_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "predictions.jsonl"
+    write_log(log, RECORDS)
+    with session_scope(engine) as session:
+        deployment = make_deployment(session, window_seconds=7 * 86400)
+        source = Source(
+            deployment_id=deployment.id,
+            role="predictions",
+            name="log",
+            kind="jsonl",
+            config={"path": str(log)},
+        )
+        session.add(source)
+        session.flush()
+        source_id = source.id
+    first = worker(db_url, redis_url, tmp_path / "first.log")
+    CeleryExecutor(make_app(redis_url)).submit("ingest_source", source_id)
+    try:
+        wait_for(
+            lambda: count(engine, select(func.max(IngestedFile.offset))) > 0,
+            90,
+            "the first chunk",
+            (first,),
+            interval=0.02,
+        )
+    finally:
+        first.kill()
+    partial = count(engine, select(func.count()).select_from(Prediction))
+    assert 0 < partial < RECORDS, "the worker must be killed part-way through the file"
+
+    second = worker(db_url, redis_url, tmp_path / "second.log")
+    try:
+        wait_for(
+            lambda: count(engine, select(func.max(IngestedFile.offset))) == log.stat().st_size,
+            90,
+            "the task to be delivered again and finish",
+            (second,),
+        )
+    finally:
+        assert second.terminate() == 0
+    rows = count(engine, select(func.count()).select_from(Prediction))
+    distinct = count(engine, select(func.count(func.distinct(Prediction.request_id))))
+    assert rows == distinct == RECORDS
+    with session_scope(engine) as session:
+        assert session.get(Source, source_id).last_error is None
+
+
+def seed(url: str) -> tuple[str, list]:
+    """The same deployment and traffic in the database at `url`; its name and windows."""
+    engine = get_engine(url)
+    store_schema.upgrade(engine)
+    first = window_start(utcnow(), 3600) - 3 * HOUR
+    with session_scope(engine) as session:
+        deployment = make_deployment(session, min_rows=10, policy={"drift_share": 0.3})
+        deployment.created_at = first
+        deployment_id, name = deployment.id, deployment.name
+    windows = []
+    for hour in range(3):
+        frame = churn_frame(500, seed=hour, shift=hour * 0.7)
+        add_window(engine, deployment_id, first + hour * HOUR, frame, f"w{hour}", labels=True)
+        windows.append(first + hour * HOUR)
+    return name, windows
+
+
+def rounded(value):
+    """Floats to 9 places: category order follows the process's hash seed, which moves the
+    last bits of a Jensen-Shannon distance."""
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(item) for item in value]
+    return value
+
+
+def results(url: str, windows: list) -> list[tuple]:
+    with session_scope(get_engine(url)) as session:
+        runs = session.scalars(
+            select(Run).where(Run.window_start.in_(windows)).order_by(Run.window_start, Run.kind)
+        ).all()
+        return [
+            rounded(
+                [
+                    run.window_start,
+                    run.kind,
+                    run.status,
+                    run.rows,
+                    run.sampled_from,
+                    run.labeled_rows,
+                    run.drift_share,
+                    run.features,
+                    run.performance,
+                    run.estimated_performance,
+                    [breach["rule"] for breach in run.breaches],
+                ]
+            )
+            for run in runs
+        ]
+
+
+def test_celery_workers_compute_what_the_local_executor_computes(
+    redis_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    local_url = f"sqlite:///{tmp_path / 'local.db'}"
+    celery_url = f"sqlite:///{tmp_path / 'celery.db'}"
+    name, windows = seed(local_url)
+    assert seed(celery_url) == (name, windows)
+
+    monkeypatch.setenv("DRIFTWISE_DATABASE_URL", local_url)
+    LocalExecutor().submit("monitor_deployment", name)
+
+    process = worker(celery_url, redis_url, tmp_path / "worker.log")
+    CeleryExecutor(make_app(redis_url)).submit("monitor_deployment", name)
+    try:
+        wait_for(
+            lambda: len(results(celery_url, windows)) == len(windows),
+            120,
+            "the worker's runs",
+            (process,),
+        )
+    finally:
+        assert process.terminate() == 0
+    local = results(local_url, windows)
+    assert [row[2] for row in local] == ["ok", "ok", "ok"]
+    assert all(row[7] for row in local), "every run has per-feature drift results"
+    assert results(celery_url, windows) == local

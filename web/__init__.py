@@ -26,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         BASE_URL=settings.base_url,
         RETRAIN_WEBHOOK_SECRET=os.environ.get("DRIFTWISE_RETRAIN_WEBHOOK_SECRET", ""),
+        LABELS_WEBHOOK_SECRET=os.environ.get("DRIFTWISE_LABELS_WEBHOOK_SECRET", ""),
         MAX_PUSH_RECORDS=_positive_int("DRIFTWISE_MAX_PUSH_RECORDS", 10_000),
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,

@@ -1,21 +1,27 @@
 """Inbound webhooks, authenticated by Standard Webhooks signatures instead of a login.
 
-`POST /hooks/retrain` with a JSON body `{"model": "churn", "deployment": "churn-online",
-"reason": "..."}`: the signature is checked over the raw body (constant time, 5-minute
-tolerance), and `webhook-id` is the idempotency key, so a replayed delivery answers with
-the job it already started and starts nothing new.
+`POST /hooks/retrain` with `{"model": "churn", "deployment": "churn-online", "reason": ...}`
+starts a retrain job. `POST /hooks/labels-ready` with `{"deployment": "churn-online"}`
+schedules reading that deployment's label sources and the backfill of the windows the
+new labels cover. Each endpoint has its own secret (several, separated by spaces or
+commas, while one is rotated); the signature is checked over the raw body in constant
+time with a 5-minute tolerance, and `webhook-id` is the idempotency key, so a replayed
+delivery answers as the first did and starts nothing new.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from monitor.store.models import Deployment, Model, WebhookReceipt
+from monitor.store.models import Deployment, Model, Source, WebhookReceipt
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
@@ -23,48 +29,87 @@ MAX_BODY = 64 * 1024
 TOLERANCE = 300
 
 
-def _secrets() -> list[str]:
-    # Several secrets, separated by spaces or commas, are all accepted while one is rotated.
-    configured = current_app.config.get("RETRAIN_WEBHOOK_SECRET") or ""
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _secrets(setting: str) -> list[str]:
+    configured = current_app.config.get(setting) or ""
     return [part for part in re.split(r"[\s,]+", configured) if part]
+
+
+def _signed_body(setting: str) -> tuple[str, dict[str, Any]]:
+    """The delivery's webhook-id and JSON body, or Refused saying why not."""
+    from monitor.errors import WebhookSignatureError
+    from monitor.notify.signing import verify
+
+    secrets = _secrets(setting)
+    if not secrets:
+        raise Refused(503, f"this webhook is off: set DRIFTWISE_{setting}")
+    if (request.content_length or 0) > MAX_BODY:
+        raise Refused(413, f"body larger than {MAX_BODY} bytes")
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY:
+        raise Refused(413, f"body larger than {MAX_BODY} bytes")
+    try:
+        webhook_id = verify(request.headers, raw, secrets, tolerance=TOLERANCE)
+    except WebhookSignatureError as error:
+        raise Refused(401, f"signature refused: {error}") from None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    return webhook_id, body
+
+
+def _earlier(webhook_id: str) -> WebhookReceipt | None:
+    from web import db
+
+    return db().scalar(select(WebhookReceipt).where(WebhookReceipt.webhook_id == webhook_id))
+
+
+def _remember(webhook_id: str, job_id: int | None = None) -> None:
+    from web import db
+
+    try:
+        with db().begin_nested():
+            db().add(WebhookReceipt(webhook_id=webhook_id[:300], retrain_job_id=job_id))
+    except IntegrityError:
+        pass  # the same delivery raced in; what it asked for is keyed the same way
+
+
+def _handle(setting: str, handler: Callable[[str, dict], Any]):
+    try:
+        webhook_id, body = _signed_body(setting)
+        return handler(webhook_id, body)
+    except Refused as refused:
+        return jsonify(error=refused.message), refused.status
 
 
 @bp.post("/retrain")
 def retrain():
-    from monitor.errors import WebhookSignatureError
-    from monitor.notify.signing import verify
+    return _handle("RETRAIN_WEBHOOK_SECRET", _retrain)
+
+
+def _retrain(webhook_id: str, body: Any):
     from web import db
 
-    secrets = _secrets()
-    if not secrets:
-        return _error(503, "the retrain webhook is off: set DRIFTWISE_RETRAIN_WEBHOOK_SECRET")
-    if (request.content_length or 0) > MAX_BODY:
-        return _error(413, f"body larger than {MAX_BODY} bytes")
-    raw = request.get_data(cache=True)
-    if len(raw) > MAX_BODY:
-        return _error(413, f"body larger than {MAX_BODY} bytes")
-    try:
-        webhook_id = verify(request.headers, raw, secrets, tolerance=TOLERANCE)
-    except WebhookSignatureError as error:
-        return _error(401, f"signature refused: {error}")
-    session = db()
-    receipt = session.scalar(select(WebhookReceipt).where(WebhookReceipt.webhook_id == webhook_id))
+    receipt = _earlier(webhook_id)
     if receipt is not None:
         return jsonify(job_id=receipt.retrain_job_id, replayed=True), 202
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return _error(400, "body is not JSON")
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
-        return _error(400, 'body must be a JSON object with "model" (a model name)')
+        raise Refused(400, 'body must be a JSON object with "model" (a model name)')
+    session = db()
     model = session.scalar(select(Model).where(Model.name == body["model"]))
     if model is None:
-        return _error(404, f"no model named {body['model']!r}")
+        raise Refused(404, f"no model named {body['model']!r}")
     deployment_id = None
     if isinstance(body.get("deployment"), str):
         deployment = session.scalar(select(Deployment).where(Deployment.name == body["deployment"]))
         if deployment is None or deployment.model_id != model.id:
-            return _error(404, f"no deployment {body['deployment']!r} of model {model.name!r}")
+            raise Refused(404, f"no deployment {body['deployment']!r} of model {model.name!r}")
         deployment_id = deployment.id
     return _start_job(webhook_id, model, deployment_id, body.get("reason"))
 
@@ -84,13 +129,54 @@ def _start_job(webhook_id: str, model: Model, deployment_id: int | None, reason)
         requested_by="webhook",
     )
     session.flush()
-    try:
-        with session.begin_nested():
-            session.add(WebhookReceipt(webhook_id=webhook_id[:300], retrain_job_id=job.id))
-    except IntegrityError:
-        pass  # the same delivery raced in; the job is the same one by its idempotency key
+    _remember(webhook_id, job.id)
     return jsonify(job_id=job.id, status=job.status, replayed=False), 202
 
 
-def _error(status: int, message: str):
-    return jsonify(error=message), status
+@bp.post("/labels-ready")
+def labels_ready():
+    return _handle("LABELS_WEBHOOK_SECRET", _labels_ready)
+
+
+def _labels_ready(webhook_id: str, body: Any):
+    from web import db
+
+    if _earlier(webhook_id) is not None:
+        return jsonify(scheduled=[], replayed=True), 202
+    if not isinstance(body, dict) or not isinstance(body.get("deployment"), str):
+        raise Refused(400, 'body must be a JSON object with "deployment" (a deployment name)')
+    session = db()
+    deployment = session.scalar(select(Deployment).where(Deployment.name == body["deployment"]))
+    if deployment is None:
+        raise Refused(404, f"no deployment named {body['deployment']!r}")
+    sources = session.scalars(
+        select(Source.id).where(
+            Source.deployment_id == deployment.id,
+            Source.role == "labels",
+            Source.enabled.is_(True),
+        )
+    ).all()
+    tasks = [("ingest_source", source_id) for source_id in sources]
+    tasks.append(("monitor_deployment", deployment.name))  # runs the backfills
+    _remember(webhook_id)
+    session.commit()  # the receipt is kept before any work starts
+    _schedule(tasks)
+    return jsonify(scheduled=[f"{name}:{arg}" for name, arg in tasks], replayed=False), 202
+
+
+def _schedule(tasks: list[tuple[str, Any]]) -> None:
+    """Hand the tasks to the configured executor; the local one runs them off the request."""
+    from monitor.executors import make_executor
+    from monitor.settings import load_settings
+
+    executor = make_executor(load_settings().executor)
+    if executor.name != "local":
+        for name, arg in tasks:
+            executor.submit(name, arg)
+        return
+
+    def run() -> None:
+        for name, arg in tasks:
+            executor.submit(name, arg)
+
+    threading.Thread(target=run, name="labels-ready", daemon=True).start()

@@ -198,17 +198,3 @@ def test_a_deferred_report_describes_the_first_rows_of_the_sample(sqlite_url):
     snapshot = load_snapshot(run.snapshot)
     assert "first 100 rows by sample key of 1000" in snapshot.dump_dict()["metadata"]["rows"]
     assert "<html" in snapshot.get_html_str(as_iframe=False)[:2000].lower()
-
-
-def test_a_window_scanned_in_halves_gives_the_same_sample(engine, monkeypatch):
-    from monitor.runs import window
-
-    deployment_id = deploy(engine, max_rows=200)
-    add_window(engine, deployment_id, DAY, churn_frame(1000, seed=5), "a")
-    with session_scope(engine) as session:
-        model = session.scalars(select(Model)).one()
-        whole = load_window(session, model, deployment_id, DAY, DAY + HOUR, 200)
-        monkeypatch.setattr(window, "SPLIT_ROWS", 100)
-        halves = load_window(session, model, deployment_id, DAY, DAY + HOUR, 200)
-    assert whole.total == halves.total == 1000
-    assert len(halves.frame) == 200 and halves.frame.equals(whole.frame)

@@ -34,25 +34,29 @@ def _when(value: str | None):
     "--reports/--no-reports",
     default=True,
     show_default=True,
-    help="Then build the Evidently reports of runs that have none yet.",
+    help="Then build Evidently's reports of the new runs and of any run still without one.",
 )
 def monitor(name: str | None, start: str | None, end: str | None, reports: bool) -> None:
     """Run every due monitoring window once; a second call does nothing new."""
     require_schema()
     from monitor.runs.job import monitor_all, monitor_deployment
-    from monitor.runs.reports import build_pending_reports
+    from monitor.runs.reports import REPORT_ROWS, build_pending_reports
 
     if start is None and end is not None:
         raise click.BadParameter("--end needs --start")
+    rows = REPORT_ROWS if reports else 0
     if name is None and start is None:
-        passes = monitor_all()
+        passes = monitor_all(report_rows=rows)
     else:
         if name is None:
             with session_scope() as session:
                 names = list(session.scalars(select(Deployment.name).order_by(Deployment.name)))
         else:
             names = [name]
-        passes = {each: monitor_deployment(None, each, _when(start), _when(end)) for each in names}
+        passes = {
+            each: monitor_deployment(None, each, _when(start), _when(end), report_rows=rows)
+            for each in names
+        }
     if reports:
         built = build_pending_reports(None)
         if built:

@@ -10,7 +10,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from monitor.errors import DeploymentNotFound
-from monitor.runs.execute import REPORT_ROWS, run_window
+from monitor.runs.execute import run_window
+from monitor.runs.reports import REPORT_ROWS, build_report
 from monitor.runs.window import count_labeled, count_rows
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Label, Prediction, Run
@@ -105,7 +106,9 @@ def monitor_deployment(
     now: datetime | None = None,
     report_rows: int = REPORT_ROWS,
 ) -> Pass:
-    """Run the deployment's due windows (or those between `start` and `end`), then backfills."""
+    """Run the deployment's due windows (or those between `start` and `end`), then backfills,
+    then build Evidently's reports of the runs made (on `report_rows` rows; 0: none), so
+    that no policy decision waits for a report."""
     now = now or utcnow()
     with session_scope(engine) as session:
         deployment = session.scalar(select(Deployment).where(Deployment.name == name))
@@ -118,27 +121,28 @@ def monitor_deployment(
             windows = due_windows(session, deployment, now)
     result = Pass()
     for window in windows:
-        _record(result, run_window(engine, deployment_id, *window, report_rows=report_rows))
+        _record(result, run_window(engine, deployment_id, *window))
     with session_scope(engine) as session:
         backfills = backfill_windows(session, session.get(Deployment, deployment_id))
     for window_from, window_to, labeled in backfills:
-        run_id = run_window(
-            engine,
-            deployment_id,
-            window_from,
-            window_to,
-            "backfill",
-            labeled,
-            report_rows=report_rows,
+        _record(
+            result, run_window(engine, deployment_id, window_from, window_to, "backfill", labeled)
         )
-        _record(result, run_id)
+    if report_rows > 0:
+        for run_id in result.runs:
+            with session_scope(engine) as session:
+                build_report(session, session.get(Run, run_id), report_rows)
     return result
 
 
-def monitor_all(engine: Engine | None = None, now: datetime | None = None) -> dict[str, Pass]:
+def monitor_all(
+    engine: Engine | None = None, now: datetime | None = None, report_rows: int = REPORT_ROWS
+) -> dict[str, Pass]:
     with session_scope(engine) as session:
         names = list(session.scalars(select(Deployment.name).order_by(Deployment.name)))
-    return {name: monitor_deployment(engine, name, now=now) for name in names}
+    return {
+        name: monitor_deployment(engine, name, now=now, report_rows=report_rows) for name in names
+    }
 
 
 def _record(result: Pass, run_id: int | None) -> None:

@@ -178,12 +178,23 @@ def run(run_id: int):
 @bp.get("/runs/<int:run_id>/report")
 def run_report(run_id: int):
     """Evidently's own HTML, served alone so the page's CSP can sandbox it."""
-    found = by_id(db(), Run, run_id)
-    if found is None or found.snapshot is None:
-        abort(404, description="this run has no Evidently report")
+    from monitor.errors import DriftwiseError
     from monitor.report.evidently_report import load_snapshot
+    from monitor.runs.reports import build_report
 
-    html = load_snapshot(found.snapshot).get_html_str(as_iframe=False)
+    session = db()
+    found = by_id(session, Run, run_id)
+    if found is None:
+        abort(404, description=f"no run {run_id}")
+    # A report the monitor pass has not built yet is built the first time someone opens it.
+    try:
+        snapshot = found.snapshot or build_report(session, found)
+    except DriftwiseError as error:
+        abort(404, description=f"this run has no Evidently report: {error}")
+    if snapshot is None:
+        abort(404, description="this run has no Evidently report")
+    session.commit()
+    html = load_snapshot(snapshot).get_html_str(as_iframe=False)
     return Response(html, mimetype="text/html")
 
 

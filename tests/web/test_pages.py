@@ -156,3 +156,20 @@ def test_health_names_each_kind_of_window():
     assert health(run(breaches=[{"type": "drift"}])) == "drift"
     assert health(run(breaches=[{"type": "drift"}, {"type": "performance"}])) == "performance"
     assert health(run(breaches=[{"type": "estimated_performance"}])) == "performance"
+
+
+def test_a_report_not_built_yet_is_built_and_kept_the_first_time_it_is_opened(admin, sqlite_url):
+    from monitor.runs.job import monitor_deployment
+    from monitor.store import get_engine
+    from tests.monitor.runs_support import DAY, HOUR, add_window, deploy, runs_of
+
+    engine = get_engine(sqlite_url)
+    deployment_id = deploy(engine)
+    add_window(engine, deployment_id, DAY, churn_frame(400, seed=4), "a")
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)
+    (run,) = runs_of(engine, deployment_id)
+    assert run.snapshot is None
+    response = admin.get(f"/runs/{run.id}/report")
+    assert response.status_code == 200 and "tenure" in response.get_data(as_text=True)
+    (run,) = runs_of(engine, deployment_id)
+    assert run.snapshot is not None and run.report_rows == 400

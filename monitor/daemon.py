@@ -138,7 +138,8 @@ def run_job(task: str, *args: Any, expires: float | None = None) -> str:
 
 def next_after(scheduled: datetime, seconds: float) -> datetime:
     """The first run of an interval job after now (naive UTC), as coalescing runs it."""
-    scheduled = scheduled.astimezone(UTC).replace(tzinfo=None)
+    if scheduled.tzinfo is not None:
+        scheduled = scheduled.astimezone(UTC).replace(tzinfo=None)
     late = max((utcnow() - scheduled).total_seconds(), 0.0)
     return scheduled + timedelta(seconds=(late // seconds + 1) * seconds)
 
@@ -205,17 +206,22 @@ class Daemon:
         """Bring the scheduler's jobs in line with the database."""
         with session_scope(self.engine) as session:
             wanted = plan(session, self.timing)
-            if wanted == self.specs:
-                return
-            for job_id in set(self.specs) - set(wanted):
-                self.scheduler.remove_job(job_id)
-            for job_id, spec in wanted.items():
-                if self.specs.get(job_id) != spec:
-                    self._add(job_id, spec)
-                    schedule_info.record(session, job_id, "scheduled", None, self._next(job_id))
+        if wanted == self.specs:
+            return
+        # No transaction may stay open while the scheduler's lock is sought: a job
+        # finishing meanwhile records its run under that lock, and would wait for ours.
+        for job_id in set(self.specs) - set(wanted):
+            self.scheduler.remove_job(job_id)
+        changed = [job_id for job_id, spec in wanted.items() if self.specs.get(job_id) != spec]
+        for job_id in changed:
+            self._add(job_id, wanted[job_id])
+        next_runs = {job_id: self._next(job_id) for job_id in changed}
+        self.specs = wanted
+        with session_scope(self.engine) as session:
+            for job_id, next_run in next_runs.items():
+                schedule_info.record(session, job_id, "scheduled", None, next_run)
             schedule_info.forget(session, set(wanted))
         log.info("schedule: %d jobs", len(wanted))
-        self.specs = wanted
 
     def shutdown(self) -> bool:
         """Stop scheduling, wait (bounded) for running jobs, release the lease."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Lease
@@ -27,14 +28,28 @@ def record(
     last_run: datetime | None,
     next_run: datetime | None,
 ) -> None:
-    row = session.get(Lease, PREFIX + job_id)
-    if row is None:
-        row = Lease(name=PREFIX + job_id, holder="", expires_at=FAR, heartbeat_at=FAR)
-        session.add(row)
-    row.holder = outcome[:200]
-    row.expires_at = next_run or FAR
+    """Write the job's row; the leader's threads may race to create it, so insert-or-update."""
+    values: dict[str, Any] = {"holder": outcome[:200], "expires_at": next_run or FAR}
     if last_run is not None:
-        row.heartbeat_at = last_run
+        values["heartbeat_at"] = last_run
+    name = PREFIX + job_id
+    for _ in range(2):
+        changed = session.execute(
+            update(Lease)
+            .where(Lease.name == name)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed:
+            return
+        try:
+            with session.begin_nested():
+                session.execute(
+                    insert(Lease).values(**{"name": name, "heartbeat_at": FAR, **values})
+                )
+            return
+        except IntegrityError:
+            continue
 
 
 def forget(session: Session, keep: set[str]) -> None:
@@ -55,5 +70,14 @@ def jobs(session: Session) -> list[dict[str, Any]]:
             "next_run": None if row.expires_at >= FAR else row.expires_at.isoformat(),
             "outcome": row.holder or None,
         }
+        for row in rows
+    ]
+
+
+def lines(rows: list[dict[str, Any]]) -> list[str]:
+    """`driftwise status` text: one line per scheduled job."""
+    return [
+        f"  {row['job']}: last {row['last_run'] or 'never'} ({row['outcome'] or '-'}), "
+        f"next {row['next_run'] or '-'}"
         for row in rows
     ]

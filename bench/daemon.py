@@ -1,0 +1,295 @@
+"""One round of monitoring for 100 deployments of 10,000 predictions per window: with the
+local executor (the daemon's thread pool) and with 2 Celery worker processes; then the
+idle daemon's CPU and memory.
+
+`python -m bench.daemon [--deployments N] [--rows N] [--postgres URL] [--redis URL]`
+prints the figures and writes bench/results/daemon.json. Without --postgres the store is
+SQLite. The Celery round needs Redis (default redis://127.0.0.1:6379/15); it is skipped,
+and says so, when Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+from sqlalchemy import Engine, create_engine, delete, func, select, text
+
+from monitor.daemon import Timing
+from monitor.ingest.records import PredictionRow, sample_key
+from monitor.ingest.store import insert_predictions
+from monitor.registry.reference import store_reference
+from monitor.store import db as store_db
+from monitor.store import schema, session_scope
+from monitor.store.models import Deployment, MetricPoint, Model, ModelVersion, Run
+from monitor.timeutil import utcnow, window_start
+from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame
+
+RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+HOUR = timedelta(hours=1)
+
+
+def setup(engine: Engine, deployments: int, rows: int) -> list[str]:
+    """One model, `deployments` deployments of it, `rows` predictions each in the last
+    closed hour. Returns the deployments' names."""
+    schema.upgrade(engine)
+    window = window_start(utcnow(), 3600) - HOUR
+    with session_scope(engine) as session:
+        model = Model(
+            name="bench",
+            task="classification",
+            target="churned",
+            prediction="prediction",
+            probability="probability",
+            numerical=CHURN_NUMERICAL,
+            categorical=CHURN_CATEGORICAL,
+            retrain={},
+        )
+        session.add(model)
+        session.flush()
+        version = ModelVersion(
+            model_id=model.id, version=1, artifact=b"", sha256="0" * 64, status="champion"
+        )
+        session.add(version)
+        session.flush()
+        store_reference(session, version, churn_frame(10_000, seed=999))
+        ids = []
+        for n in range(deployments):
+            deployment = Deployment(
+                name=f"bench-{n:03d}",
+                model_id=model.id,
+                mode="realtime",
+                active_version_id=version.id,
+                window_seconds=3600,
+                settle_seconds=0,
+                created_at=window,
+            )
+            session.add(deployment)
+            session.flush()
+            ids.append((deployment.id, deployment.name))
+    step = HOUR / (rows + 1)
+    features = [*CHURN_NUMERICAL, *CHURN_CATEGORICAL]
+    for n, (deployment_id, _) in enumerate(ids):
+        frame = churn_frame(rows, seed=n, shift=0.2 * (n % 5))
+        records = frame[features].to_dict("records")
+        batch = [
+            PredictionRow(
+                request_id=f"d{n}-{i}",
+                timestamp=window + step * (i + 1),
+                features=orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+                prediction=str(int(prediction)),
+                probability=float(probability),
+                model_version=1,
+                sample_key=sample_key(f"d{n}-{i}"),
+            )
+            for i, (record, prediction, probability) in enumerate(
+                zip(records, frame["prediction"], frame["probability"], strict=True)
+            )
+        ]
+        with engine.begin() as connection:
+            insert_predictions(connection, deployment_id, batch)
+    return [name for _, name in ids]
+
+
+def finished_runs(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return session.scalar(
+            select(func.count())
+            .select_from(Run)
+            .where(Run.status != "running", Run.kind == "monitor")
+        )
+
+
+def forget_runs(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        session.execute(delete(MetricPoint))
+        session.execute(delete(Run))
+
+
+def local_round(engine: Engine, names: list[str], threads: int) -> float:
+    from monitor.executors import LocalExecutor
+
+    executor = LocalExecutor()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda name: executor.submit("monitor_deployment", name), names))
+    return time.perf_counter() - started
+
+
+def start(command: list[str], url: str, log: Path, **env: str) -> subprocess.Popen:
+    environment = {**os.environ, "DRIFTWISE_DATABASE_URL": url, "PYTHONPATH": str(ROOT), **env}
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from monitor.cli import main; main()", *command],
+            env=environment,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def celery_round(
+    engine: Engine, url: str, redis_url: str, names: list[str], workers: int, logs: Path
+) -> float | None:
+    import redis
+
+    from monitor.executors import CeleryExecutor
+    from monitor.worker import make_app
+
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=1).flushdb()
+    except redis.RedisError as error:
+        print(f"celery round skipped: {error}")
+        return None
+    env = {"DRIFTWISE_BROKER_URL": redis_url}
+    processes = [
+        start(["worker", "-c", "1", "-n", f"bench{n}@%h"], url, logs / f"worker{n}.log", **env)
+        for n in range(workers)
+    ]
+    executor = CeleryExecutor(make_app(redis_url))
+    try:
+        # Warm-up: each worker imports the monitoring code once, as a running one has.
+        for _ in processes:
+            executor.submit("monitor_deployment", "no-such-deployment")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            done = sum(
+                (logs / f"worker{n}.log").read_text().count("succeeded") for n in range(workers)
+            )
+            if done >= workers:
+                break
+            time.sleep(0.2)
+        started = time.perf_counter()
+        for name in names:
+            executor.submit("monitor_deployment", name)
+        while finished_runs(engine) < len(names):
+            time.sleep(0.2)
+        return time.perf_counter() - started
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(60)
+
+
+def idle_daemon(url: str, logs: Path, settle: float, measure: float) -> dict:
+    """CPU share and resident memory of a daemon with nothing new to do."""
+    process = start(["daemon"], url, logs / "daemon.log")
+    try:
+        time.sleep(settle)
+        ticks = os.sysconf("SC_CLK_TCK")
+        before = _cpu_ticks(process.pid)
+        time.sleep(measure)
+        used = (_cpu_ticks(process.pid) - before) / ticks
+        rss = _rss_kib(process.pid)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
+    return {
+        "settle_seconds": settle,
+        "measured_seconds": measure,
+        "cpu_percent": round(100 * used / measure, 2),
+        "rss_mib": round(rss / 1024, 1),
+    }
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deployments", type=int, default=100)
+    parser.add_argument("--rows", type=int, default=10_000, help="predictions per window")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--postgres", help="a PostgreSQL URL (a database is created beside it)")
+    parser.add_argument(
+        "--redis", default=os.environ.get("DRIFTWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    )
+    parser.add_argument("--idle-seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    with tempfile.TemporaryDirectory() as scratch:
+        logs = Path(scratch)
+        url, cleanup = _database(args.postgres, logs)
+        os.environ["DRIFTWISE_DATABASE_URL"] = url
+        try:
+            engine = store_db.get_engine(url)
+            started = time.perf_counter()
+            names = setup(engine, args.deployments, args.rows)
+            setup_seconds = time.perf_counter() - started
+            import monitor.runs.job  # noqa: F401 - imported once, as in a running daemon
+
+            threads = Timing().threads
+            local = local_round(engine, names, threads)
+            assert finished_runs(engine) >= len(names)
+            forget_runs(engine)
+            celery = celery_round(engine, url, args.redis, names, args.workers, logs)
+            idle = idle_daemon(url, logs, settle=20.0, measure=args.idle_seconds)
+        finally:
+            store_db.reset_engines()
+            cleanup()
+    result = {
+        "database": "postgres" if args.postgres else "sqlite",
+        "deployments": args.deployments,
+        "predictions_per_window": args.rows,
+        "setup_seconds": round(setup_seconds, 1),
+        "local": {
+            "threads": threads,
+            "round_seconds": round(local, 1),
+            "seconds_per_deployment": round(local / len(names), 2),
+        },
+        "celery": None
+        if celery is None
+        else {
+            "workers": args.workers,
+            "round_seconds": round(celery, 1),
+            "seconds_per_deployment": round(celery / len(names), 2),
+        },
+        "idle_daemon": idle,
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(result, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "daemon.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _database(postgres: str | None, scratch: Path):
+    if not postgres:
+        return f"sqlite:///{scratch / 'bench.db'}", lambda: None
+    name = f"driftwise_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return f"{postgres.rsplit('/', 1)[0]}/{name}", drop
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from monitor.store import session_scope
+from monitor.store import get_engine, session_scope
 from monitor.store.models import AlertRule, Notification, Run
 from monitor.timeutil import utcnow, window_start
 from tests.factories import churn_frame, make_deployment
@@ -111,4 +111,33 @@ def test_a_standby_leads_within_the_bound_after_the_leader_is_killed(
         for process in daemons:
             if process.alive():
                 assert process.terminate() == 0
+    assert leader(engine) is None
+
+
+def test_run_serves_the_web_and_leads_in_one_process(sqlite_url: str, tmp_path: Path) -> None:
+    import urllib.request
+
+    from tests.monitor.daemon_support import Process
+    from tests.monitor.notify_support import free_port
+
+    port = free_port()
+    engine = get_engine(sqlite_url)
+    process = Process(
+        ["run", "--port", str(port)], sqlite_url, tmp_path / "run.log", DRIFTWISE_SECRET_KEY="k"
+    )
+    try:
+        holder = wait_for(lambda: leader(engine), 60, "the daemon to lead", (process,))
+        assert holder_pid(holder) == process.pid
+
+        def page() -> int | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as reply:
+                    return reply.status
+            except OSError:
+                return None
+
+        assert wait_for(page, 60, "the web server", (process,)) == 200
+    finally:
+        code = process.terminate()
+    assert code == 0
     assert leader(engine) is None

@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from monitor.store.models import Label, Model, Prediction
+from monitor.store.models import BUCKET_SIZE, Label, Model, Prediction
 
 KEY_SPACE = 2**32
 # Over-sample so that the key bound yields at least `cap` rows (LIMIT trims the rest); a
@@ -92,7 +92,10 @@ def _sample(
     conditions = _in_window(deployment_id, start, end)
     threshold = sample_threshold(total, cap, headroom)
     if threshold is not None:
-        conditions.append(Prediction.sample_key < threshold)
+        # Naming the buckets lets the database seek straight to the sample's index entries
+        # instead of walking every row of the window.
+        buckets = list(range(threshold // BUCKET_SIZE + 1))
+        conditions += [Prediction.sample_bucket.in_(buckets), Prediction.sample_key < threshold]
     return (
         select(Prediction.id, Prediction.sample_key)
         .where(*conditions)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -35,6 +36,8 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+BUCKET_SIZE = 2**24  # 256 sample buckets over the 32-bit sample key
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -187,6 +190,8 @@ class Prediction(Base):
     __table_args__ = (
         UniqueConstraint("deployment_id", "request_id"),
         Index(None, "deployment_id", "timestamp", "sample_key"),
+        # Sampling a large window reads only the buckets its sample falls in.
+        Index(None, "deployment_id", "sample_bucket", "timestamp", "sample_key"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
@@ -197,6 +202,10 @@ class Prediction(Base):
     prediction: Mapped[str | None] = mapped_column(Text)  # JSON scalar
     probability: Mapped[float | None] = mapped_column(Float)
     sample_key: Mapped[int] = mapped_column(BigInteger)  # CRC32 of request_id
+    # The key's top 8 bits, computed by the database (virtual on SQLite, stored on PostgreSQL).
+    sample_bucket: Mapped[int | None] = mapped_column(
+        Integer, Computed(f"sample_key / {BUCKET_SIZE}")
+    )
     ingested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -193,3 +193,41 @@ def test_celery_workers_compute_what_the_local_executor_computes(
     assert [row[2] for row in local] == ["ok", "ok", "ok"]
     assert all(row[7] for row in local), "every run has per-feature drift results"
     assert results(celery_url, windows) == local
+
+
+def test_a_daemon_with_the_celery_executor_only_enqueues_and_workers_run(
+    sqlite_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    from tests.monitor.daemon_support import daemon
+
+    engine = get_engine(sqlite_url)
+    first = window_start(utcnow(), 3600) - 2 * HOUR
+    with session_scope(engine) as session:
+        deployment = make_deployment(session, min_rows=10)
+        deployment.created_at = first
+        deployment.schedule_seconds = 1
+        deployment_id = deployment.id
+    add_window(engine, deployment_id, first, churn_frame(300), "w")
+    process = worker(sqlite_url, redis_url, tmp_path / "worker.log")
+    scheduler = daemon(
+        sqlite_url,
+        tmp_path / "daemon.log",
+        DRIFTWISE_EXECUTOR="celery",
+        DRIFTWISE_BROKER_URL=redis_url,
+    )
+    try:
+        wait_for(
+            lambda: (
+                count(engine, select(func.count()).select_from(Run).where(Run.status != "running"))
+                == 2
+            ),
+            120,
+            "both windows run by the worker",
+            (process, scheduler),
+        )
+    finally:
+        assert scheduler.terminate() == 0
+        assert process.terminate() == 0
+    with session_scope(engine) as session:
+        runners = set(session.scalars(select(Run.claimed_by)))
+    assert runners and str(scheduler.pid) not in {runner.split(":")[1] for runner in runners}

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from monitor import leases, schedule_info
 from monitor.errors import SettingsError
-from monitor.executors import Executor, make_executor, scheduled_models
+from monitor.executors import Executor, make_executor, retention_days, scheduled_models
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Source
 from monitor.timeutil import utcnow
@@ -316,6 +316,10 @@ def build_daemon() -> Daemon:
 
     settings = load_settings()
     timing = timing_from_env()
+    try:
+        retention_days()  # a bad retention fails now, not at the first housekeeping
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
     require_schema()
     return Daemon(get_engine(settings.database_url), make_executor(settings.executor), timing)
 

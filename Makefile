@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.monitor
 	$(BIN)/python -m bench.retrain
 	$(BIN)/python -m bench.web
+	$(BIN)/python -m bench.daemon
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,6 +9,7 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor import schedule_info
 from monitor.cli import require_schema
 from monitor.store.models import (
     Deployment,
@@ -91,6 +92,7 @@ def collect(session: Session) -> dict[str, Any]:
         "leader": None
         if leader is None
         else {"holder": leader.holder, "expires_at": leader.expires_at.isoformat()},
+        "jobs": schedule_info.jobs(session),
         "deployments": [deployment_status(session, deployment) for deployment in deployments],
     }
 
@@ -109,6 +111,8 @@ def status(as_json: bool) -> None:
         return
     leader = report["leader"]
     click.echo(f"scheduler leader: {leader['holder'] if leader else 'none'}")
+    for line in schedule_info.lines(report["jobs"]):
+        click.echo(line)
     for d in report["deployments"]:
         click.echo(
             f"{d['name']} ({d['mode']}, model {d['model']} v{d['active_version']}): "

@@ -31,7 +31,8 @@ from retrain.training import TrainingSet, assemble, retrain_settings
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 3600
+# Renewed while a job trains; a crashed worker's job is taken over after it expires.
+LEASE_SECONDS = int(os.environ.get("DRIFTWISE_RETRAIN_LEASE_SECONDS", "3600"))
 MAX_ATTEMPTS = 3
 FINISHED = ("succeeded", "rejected", "failed", "skipped", "cancelled")
 

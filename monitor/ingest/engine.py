@@ -122,6 +122,7 @@ def load_jobs(session: Session, deployment: str | None = None) -> list[Job]:
                 source.kind,
                 config,
                 ParseContext(schema, config),
+                holder(),
             )
         )
     return jobs

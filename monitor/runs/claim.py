@@ -4,6 +4,7 @@ over by compare-and-set."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 from monitor.store.models import Run
 from monitor.timeutil import utcnow
 
-LEASE_SECONDS = 900
+# How long a claimed run is protected; a crashed worker's run is taken over after it.
+LEASE_SECONDS = int(os.environ.get("DRIFTWISE_RUN_LEASE_SECONDS", "900"))
 
 
 def claim(

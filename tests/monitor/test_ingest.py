@@ -261,3 +261,20 @@ def test_a_logged_version_number_is_stored_as_that_version_s_row(
             session.execute(select(Prediction.request_id, Prediction.model_version_id)).all()
         )
     assert stored == {"r-1": version_id, "r-2": None, "r-3": None}
+
+
+def test_a_source_another_reader_holds_is_skipped_not_read_twice(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from monitor import leases
+
+    jsonl(tmp_path / "p.jsonl", [record(1)])
+    add_source(engine, "predictions", "jsonl", {"path": str(tmp_path / "p.jsonl")})
+    with session_scope(engine) as session:
+        source_id = session.scalar(select(Source.id))
+        assert leases.acquire(session, f"ingest:{source_id}", "other-host:1", 60)
+    [tally] = ingest(engine)
+    assert tally.inserted == 0 and "another process" in tally.errors[0]
+    with session_scope(engine) as session:
+        leases.release(session, f"ingest:{source_id}", "other-host:1")
+    assert ingest(engine)[0].inserted == 1

@@ -29,12 +29,11 @@ from sqlalchemy import Engine, create_engine, delete, func, select, text
 from monitor.daemon import Timing
 from monitor.ingest.records import PredictionRow, sample_key
 from monitor.ingest.store import insert_predictions
-from monitor.registry.reference import store_reference
 from monitor.store import db as store_db
 from monitor.store import schema, session_scope
-from monitor.store.models import Deployment, MetricPoint, Model, ModelVersion, Run
+from monitor.store.models import Deployment, MetricPoint, Run
 from monitor.timeutil import utcnow, window_start
-from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame
+from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame, make_model
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,29 +46,12 @@ def setup(engine: Engine, deployments: int, rows: int) -> list[str]:
     schema.upgrade(engine)
     window = window_start(utcnow(), 3600) - HOUR
     with session_scope(engine) as session:
-        model = Model(
-            name="bench",
-            task="classification",
-            target="churned",
-            prediction="prediction",
-            probability="probability",
-            numerical=CHURN_NUMERICAL,
-            categorical=CHURN_CATEGORICAL,
-            retrain={},
-        )
-        session.add(model)
-        session.flush()
-        version = ModelVersion(
-            model_id=model.id, version=1, artifact=b"", sha256="0" * 64, status="champion"
-        )
-        session.add(version)
-        session.flush()
-        store_reference(session, version, churn_frame(10_000, seed=999))
+        version = make_model(session, "bench", churn_frame(10_000, seed=999))
         ids = []
         for n in range(deployments):
             deployment = Deployment(
                 name=f"bench-{n:03d}",
-                model_id=model.id,
+                model_id=version.model_id,
                 mode="realtime",
                 active_version_id=version.id,
                 window_seconds=3600,

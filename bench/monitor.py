@@ -79,9 +79,9 @@ def _peak_mb() -> float:
 
 
 def build(work: Path) -> dict:
-    from monitor.registry.reference import store_reference
     from monitor.store import get_engine, schema, session_scope
-    from monitor.store.models import Deployment, Model, ModelVersion
+    from monitor.store.models import Deployment
+    from tests.factories import make_model
 
     url = f"sqlite:///{work / 'bench.db'}"
     engine = get_engine(url)
@@ -91,25 +91,10 @@ def build(work: Path) -> dict:
     current[FEATURES].to_parquet(work / "current.parquet")
     reference[FEATURES].to_parquet(work / "reference.parquet")
     with session_scope(engine) as session:
-        model = Model(
-            name="bench",
-            task="classification",
-            target="label",
-            prediction="prediction",
-            probability="probability",
-            numerical=NUMERICAL,
-            categorical=CATEGORICAL,
-            retrain={},
-        )
-        session.add(model)
-        session.flush()
-        version = ModelVersion(model_id=model.id, version=1, artifact=b"x", sha256="0" * 64)
-        session.add(version)
-        session.flush()
-        store_reference(session, version, reference)
+        version = make_model(session, "bench", reference, NUMERICAL, CATEGORICAL, target="label")
         deployment = Deployment(
             name="bench",
-            model_id=model.id,
+            model_id=version.model_id,
             mode="batch",
             active_version_id=version.id,
             window_seconds=86400,

@@ -30,6 +30,36 @@ def churn_frame(rows: int, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
     return frame
 
 
+def make_model(
+    session: Session,
+    name: str,
+    reference: pd.DataFrame,
+    numerical: list[str] = CHURN_NUMERICAL,
+    categorical: list[str] = CHURN_CATEGORICAL,
+    target: str = "churned",
+) -> ModelVersion:
+    """A classification model with version 1 (a placeholder artifact) and its reference set."""
+    model = Model(
+        name=name,
+        task="classification",
+        target=target,
+        prediction="prediction",
+        probability="probability",
+        numerical=numerical,
+        categorical=categorical,
+        retrain={},
+    )
+    session.add(model)
+    session.flush()
+    version = ModelVersion(
+        model_id=model.id, version=1, artifact=b"test", sha256="0" * 64, status="champion"
+    )
+    session.add(version)
+    session.flush()
+    store_reference(session, version, reference)
+    return version
+
+
 def make_deployment(
     session: Session,
     name: str = "churn-online",
@@ -41,27 +71,12 @@ def make_deployment(
     max_rows: int = 50000,
 ) -> Deployment:
     """A churn model with version 1 (placeholder artifact) and a deployment serving it."""
-    model = Model(
-        name=f"{name}-model",
-        task="classification",
-        target="churned",
-        prediction="prediction",
-        probability="probability",
-        numerical=CHURN_NUMERICAL,
-        categorical=CHURN_CATEGORICAL,
-        retrain={},
+    version = make_model(
+        session, f"{name}-model", churn_frame(2000) if reference is None else reference
     )
-    session.add(model)
-    session.flush()
-    version = ModelVersion(
-        model_id=model.id, version=1, artifact=b"test", sha256="0" * 64, status="champion"
-    )
-    session.add(version)
-    session.flush()
-    store_reference(session, version, churn_frame(2000) if reference is None else reference)
     deployment = Deployment(
         name=name,
-        model_id=model.id,
+        model_id=version.model_id,
         mode=mode,
         active_version_id=version.id,
         window_seconds=window_seconds,

@@ -38,7 +38,9 @@ def _sql(connection: Connection, table: str, columns: str, skip_conflicts: bool 
 def _time(connection: Connection):
     """SQLAlchemy's SQLite DateTime stores this exact text; PostgreSQL takes datetimes."""
     if _is_sqlite(connection):
-        return lambda moment: None if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return lambda moment: (
+            None if moment is None else moment.isoformat(" ", timespec="microseconds")
+        )
     return lambda moment: moment
 
 

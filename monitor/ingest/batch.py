@@ -58,29 +58,27 @@ class Batch:
             self.guard(session)
         if self.halves:
             self._pair_halves(session, join)
-        self._version_ids(session)
         connection = session.connection()
-        inserted = store.insert_predictions(connection, self.deployment_id, self.predictions)
+        inserted = store.insert_predictions(
+            connection, self.deployment_id, self.predictions, self._version_ids(session)
+        )
         inserted += store.insert_labels(connection, self.deployment_id, self.labels)
         store.insert_quarantine(connection, self.deployment_id, self.source_id, self.bad)
         read = len(self.predictions) + len(self.labels) + len(self.bad)
         return read, inserted, len(self.bad)
 
-    def _version_ids(self, session: Session) -> None:
+    def _version_ids(self, session: Session) -> dict[int, int] | None:
         """Logs name a model version by its number; the store keeps the version's row id.
         A number the registry does not know is kept as unknown (null), not guessed."""
         if all(row.model_version is None for row in self.predictions):
-            return
-        numbers = dict(
+            return None
+        return dict(
             session.execute(
                 select(ModelVersion.version, ModelVersion.id)
                 .join(Deployment, Deployment.model_id == ModelVersion.model_id)
                 .where(Deployment.id == self.deployment_id)
             ).all()
         )
-        self.predictions = [
-            row._replace(model_version=numbers.get(row.model_version)) for row in self.predictions
-        ]
 
     def _pair_halves(self, session: Session, join) -> None:
         """Join each half with its other half, from this batch or from earlier reads."""

@@ -21,7 +21,11 @@ from monitor.ingest.batch import Batch
 from monitor.ingest.kinds import load_kind
 from monitor.store.db import session_scope
 
-CHUNK_BYTES = 8 * 1024 * 1024
+
+def chunk_bytes() -> int:
+    """Input read per transaction: tens of thousands of records by default, since each
+    commit (and the WAL checkpoints that follow) costs about as much as many inserts."""
+    return int(os.environ.get("DRIFTWISE_INGEST_CHUNK_BYTES", 32 * 1024 * 1024))
 
 
 def read_file(engine: Engine, job, fs, path: str, tally) -> None:
@@ -37,11 +41,12 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
         offset, line_no = 0, 0
     if size == offset:
         return
-    pool = _pool() if size - offset > 2 * CHUNK_BYTES else None
+    chunk = chunk_bytes()
+    pool = _pool() if size - offset > 2 * chunk else None
     pending: deque[tuple[Future | Batch, int, int]] = deque()
     try:
         with fs.open(path, "rb") as handle:
-            for data, end, first_line in _chunks(handle, offset, line_no):
+            for data, end, first_line in _chunks(handle, offset, line_no, chunk):
                 lines = data.count(b"\n")
                 if pool is None:
                     parsed: Future | Batch = parse_chunk(job, data, path, first_line)
@@ -72,15 +77,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def _chunks(handle, offset: int, line_no: int) -> Iterator[tuple[bytes, int, int]]:
+def _chunks(handle, offset: int, line_no: int, chunk: int) -> Iterator[tuple[bytes, int, int]]:
     """Blocks of whole lines: (bytes, offset after them, number of the line before them)."""
     handle.seek(offset)
     while True:
-        data = handle.read(CHUNK_BYTES)
+        data = handle.read(chunk)
         end = data.rfind(b"\n")
         if end < 0:
-            if len(data) == CHUNK_BYTES:
-                raise BadRecord(f"line {line_no + 1} is longer than {CHUNK_BYTES} bytes")
+            if len(data) == chunk:
+                raise BadRecord(f"line {line_no + 1} is longer than {chunk} bytes")
             return  # nothing complete yet: a truncated last line waits
         consumed = data[: end + 1]
         offset += len(consumed)

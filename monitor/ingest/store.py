@@ -56,14 +56,19 @@ def _executemany(connection: Connection, sql: str, rows: list[tuple]) -> int:
 
 
 def insert_predictions(
-    connection: Connection, deployment_id: int, rows: Sequence[PredictionRow]
+    connection: Connection,
+    deployment_id: int,
+    rows: Sequence[PredictionRow],
+    version_ids: dict[int, int] | None = None,
 ) -> int:
-    """Insert rows, skipping request ids the deployment already has; returns how many were new."""
+    """Insert rows, skipping request ids the deployment already has; returns how many were new.
+    With `version_ids`, each row's model_version is a version number mapped to its row id."""
     stamp, now = _time(connection), _time(connection)(utcnow())
+    version = (lambda number: number) if version_ids is None else version_ids.get
     values = [
         (
             deployment_id,
-            row.model_version,
+            version(row.model_version),
             row.request_id,
             stamp(row.timestamp),
             row.features,

@@ -55,6 +55,7 @@ def worker(db_url: str, redis_url: str, log: Path) -> Process:
         db_url,
         log,
         DRIFTWISE_BROKER_URL=redis_url,
+        DRIFTWISE_INGEST_CHUNK_BYTES=str(1024 * 1024),  # many transactions to die between
         **BROKER,
     )
 

@@ -64,7 +64,7 @@ def test_a_daemon_killed_mid_ingest_loses_and_repeats_nothing(
                 config={"path": str(log)},
             )
         )
-    first = daemon(db_url, tmp_path / "first.log")
+    first = daemon(db_url, tmp_path / "first.log", DRIFTWISE_INGEST_CHUNK_BYTES=str(1024 * 1024))
     try:
         wait_for(
             lambda: count(engine, select(func.max(IngestedFile.offset))) > 0,
@@ -120,7 +120,7 @@ def test_a_daemon_killed_mid_monitor_run_runs_every_window_once(
             select(func.count()).select_from(Run).where(Run.status == "running"),
         )
 
-    first = daemon(db_url, tmp_path / "first.log")
+    first = daemon(db_url, tmp_path / "first.log", DRIFTWISE_INGEST_CHUNK_BYTES=str(1024 * 1024))
     try:
         wait_for(running, 120, "a monitor run in progress", (first,), interval=0.02)
     finally:

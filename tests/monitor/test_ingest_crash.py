@@ -56,7 +56,12 @@ def test_a_reader_killed_mid_ingest_loses_and_duplicates_nothing(
                 config={"path": str(log)},
             )
         )
-    env = {**os.environ, "DRIFTWISE_DATABASE_URL": db_url, "DRIFTWISE_INGEST_LEASE_SECONDS": "1"}
+    env = {
+        **os.environ,
+        "DRIFTWISE_DATABASE_URL": db_url,
+        "DRIFTWISE_INGEST_LEASE_SECONDS": "1",
+        "DRIFTWISE_INGEST_CHUNK_BYTES": str(1024 * 1024),  # many transactions to die between
+    }
     reader = subprocess.Popen(
         [sys.executable, "-c", "from monitor.cli import main; main()", "ingest"],
         env=env,

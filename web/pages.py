@@ -156,11 +156,15 @@ def _performance(session, deployment_id: int, points) -> dict[str, list]:
 
 
 def _coverage(runs: list[Run]) -> list:
+    """Labeled share per window, from its newest run (a backfill counts the late labels)."""
     from web.queries import iso
 
+    newest: dict = {}
+    for run in sorted(runs, key=lambda run: run.id):
+        newest[run.window_start] = run
     return [
-        [iso(run.window_start), (run.labeled_rows or 0) / run.rows]
-        for run in reversed(runs)
+        [iso(start), (run.labeled_rows or 0) / run.rows]
+        for start, run in sorted(newest.items())
         if run.rows
     ]
 

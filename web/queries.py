@@ -253,12 +253,20 @@ def window_cutoff(session: Session, deployment_id: int, windows: int) -> datetim
 
 
 def metric_names(session: Session, deployment_id: int) -> list[str]:
-    # The newest run's points name every metric; cheap on a long history.
-    newest = last_run(session, deployment_id)
+    """Every metric of the newest window with points (a backfill's replace its monitor run's)."""
+    newest = session.scalar(
+        select(func.max(MetricPoint.time)).where(MetricPoint.deployment_id == deployment_id)
+    )
     if newest is None:
         return []
     return sorted(
-        set(session.scalars(select(MetricPoint.metric).where(MetricPoint.run_id == newest.id)))
+        set(
+            session.scalars(
+                select(MetricPoint.metric).where(
+                    MetricPoint.deployment_id == deployment_id, MetricPoint.time == newest
+                )
+            )
+        )
     )
 
 

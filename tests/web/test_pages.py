@@ -173,3 +173,26 @@ def test_a_report_not_built_yet_is_built_and_kept_the_first_time_it_is_opened(ad
     assert response.status_code == 200 and "tenure" in response.get_data(as_text=True)
     (run,) = runs_of(engine, deployment_id)
     assert run.snapshot is not None and run.report_rows == 400
+
+
+def test_late_labels_show_in_the_performance_chart_and_the_label_coverage(admin, sqlite_url):
+    import json
+    import re
+
+    from monitor.runs.job import monitor_deployment
+    from monitor.store import get_engine
+    from tests.monitor.runs_support import DAY, HOUR, add_labels, add_window, deploy
+
+    engine = get_engine(sqlite_url)
+    deployment_id = deploy(engine)
+    frame = churn_frame(300, seed=4)
+    ids = add_window(engine, deployment_id, DAY, frame, "a")
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)
+    add_labels(engine, deployment_id, list(zip(ids, frame["churned"].tolist(), strict=True)))
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)  # the backfill
+    page = admin.get("/deployments/churn-online").get_data(as_text=True)
+    raw = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page, re.S)
+    charts = json.loads(raw.group(1))
+    assert charts["performance"]["performance.accuracy"][0][1] > 0.5
+    assert "estimated.accuracy" in charts["performance"]
+    assert [value for _, value in charts["coverage"]] == [1.0]

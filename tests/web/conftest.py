@@ -222,7 +222,12 @@ def add_history(
                 idempotency_key=f"seed:{name}",
                 status="done",
                 decision="rejected",
-                evaluation={"champion": {"roc_auc": 0.8}, "challenger": {"roc_auc": 0.79}},
+                evaluation={
+                    "metric": "roc_auc",
+                    "champion": {"metrics": {"roc_auc": 0.8, "f1": 0.61}, "problems": []},
+                    "challenger": {"metrics": {"roc_auc": 0.79, "f1": 0.6}, "problems": []},
+                    "reason": "challenger roc_auc 0.7900 vs champion 0.8000: no improvement",
+                },
             )
         )
         return deployment.id, run.id

@@ -95,7 +95,9 @@ def test_model_page_shows_versions_jobs_and_champion_vs_challenger(admin, sqlite
     page = admin.get("/models/churn-online-model").get_data(as_text=True)
     assert "v2" in page and "candidate" in page and "rejected" in page
     assert "Promote" in page and "Roll back churn-online" in page
-    assert "challenger" in page
+    assert '<tr class="decisive"><td>roc_auc (decides)</td><td>0.8</td><td>0.79</td></tr>' in page
+    assert "<td>f1</td><td>0.61</td><td>0.6</td>" in page
+    assert "no improvement" in page
 
 
 def test_events_page_shows_notifications_and_failed_attempts(admin, sqlite_url):

@@ -27,15 +27,15 @@ from sklearn.base import clone
 from monitor.ingest.records import ModelSchema, validate_label, validate_prediction
 from monitor.ingest.store import insert_labels, insert_predictions
 from monitor.jobs import request_retrain
-from monitor.registry.artifacts import dump_artifact, sha256
-from monitor.registry.reference import store_reference
+from monitor.registry.artifacts import dump_artifact
 from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
 from monitor.store import db as store_db
 from monitor.store import schema, session_scope
-from monitor.store.models import Deployment, Model, ModelVersion
+from monitor.store.models import Deployment, ModelVersion
 from monitor.timeutil import utcnow
 from retrain import serving
 from retrain.jobs import run_job
+from tests.factories import make_model
 
 FEATURES = NUMERICAL + CATEGORICAL
 RESULTS = Path(__file__).parent / "results"
@@ -48,14 +48,13 @@ def setup(engine, rows: int):
     reference = churn_frame(5000, seed=1)
     champion = churn_pipeline().fit(reference[FEATURES], reference["churned"])
     with session_scope(engine) as session:
-        model = Model(
-            name="churn",
-            task="classification",
-            target="churned",
-            prediction="prediction",
-            probability="probability",
-            numerical=NUMERICAL,
-            categorical=CATEGORICAL,
+        version = make_model(
+            session,
+            "churn",
+            scored(reference, champion),
+            NUMERICAL,
+            CATEGORICAL,
+            artifact=dump_artifact(champion),
             retrain={
                 "include_reference": False,
                 "holdout": HOLDOUT,
@@ -63,25 +62,15 @@ def setup(engine, rows: int):
                 "training_window": "365d",
             },
         )
-        session.add(model)
-        session.flush()
-        artifact = dump_artifact(champion)
-        version = ModelVersion(
-            model_id=model.id,
-            version=1,
-            artifact=artifact,
-            sha256=sha256(artifact),
-            status="champion",
-        )
-        session.add(version)
-        session.flush()
-        store_reference(session, version, scored(reference, champion))
         deployment = Deployment(
-            name="churn-online", model_id=model.id, mode="realtime", active_version_id=version.id
+            name="churn-online",
+            model_id=version.model_id,
+            mode="realtime",
+            active_version_id=version.id,
         )
         session.add(deployment)
         session.flush()
-        deployment_id, model_id = deployment.id, model.id
+        deployment_id, model_id = deployment.id, version.model_id
     total = round(rows / (1 - HOLDOUT))
     frame = churn_frame(total, seed=2, shift=1.0)
     start = utcnow() - timedelta(seconds=total + 10)

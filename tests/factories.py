@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from monitor.registry.artifacts import sha256
 from monitor.registry.reference import store_reference
 from monitor.sample_data import CATEGORICAL, NUMERICAL
 from monitor.sample_data import churn_frame as customers
@@ -37,8 +38,11 @@ def make_model(
     numerical: list[str] = CHURN_NUMERICAL,
     categorical: list[str] = CHURN_CATEGORICAL,
     target: str = "churned",
+    artifact: bytes = b"test",
+    retrain: dict | None = None,
 ) -> ModelVersion:
-    """A classification model with version 1 (a placeholder artifact) and its reference set."""
+    """A classification model with version 1 (a placeholder artifact unless one is given)
+    and its reference set."""
     model = Model(
         name=name,
         task="classification",
@@ -47,12 +51,12 @@ def make_model(
         probability="probability",
         numerical=numerical,
         categorical=categorical,
-        retrain={},
+        retrain=retrain or {},
     )
     session.add(model)
     session.flush()
     version = ModelVersion(
-        model_id=model.id, version=1, artifact=b"test", sha256="0" * 64, status="champion"
+        model_id=model.id, version=1, artifact=artifact, sha256=sha256(artifact), status="champion"
     )
     session.add(version)
     session.flush()

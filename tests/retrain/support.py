@@ -11,11 +11,11 @@ from sqlalchemy import Engine, select
 from monitor.ingest.records import ModelSchema, validate_label, validate_prediction
 from monitor.ingest.store import insert_labels, insert_predictions
 from monitor.registry.artifacts import dump_artifact
-from monitor.registry.reference import store_reference
 from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
 from monitor.store import session_scope
-from monitor.store.models import Deployment, DeploymentHistory, Model, ModelVersion
+from monitor.store.models import Deployment, DeploymentHistory
 from monitor.timeutil import utcnow
+from tests import factories
 
 SCHEMA = ModelSchema(tuple(NUMERICAL), tuple(CATEGORICAL))
 RETRAIN = {
@@ -42,42 +42,26 @@ def make_model(engine: Engine, retrain: dict | None = None, batch: bool = True) 
     `churn-nightly`); returns the model id."""
     estimator, frame = fitted()
     with session_scope(engine) as session:
-        model = Model(
-            name="churn",
-            task="classification",
-            target="churned",
-            prediction="prediction",
-            probability="probability",
-            numerical=NUMERICAL,
-            categorical=CATEGORICAL,
+        version = factories.make_model(
+            session,
+            "churn",
+            scored(frame, estimator),
+            NUMERICAL,
+            CATEGORICAL,
+            artifact=dump_artifact(estimator),
             retrain={**RETRAIN, **(retrain or {})},
         )
-        session.add(model)
-        session.flush()
-        artifact = dump_artifact(estimator)
-        from monitor.registry.artifacts import sha256
-
-        version = ModelVersion(
-            model_id=model.id,
-            version=1,
-            artifact=artifact,
-            sha256=sha256(artifact),
-            status="champion",
-        )
-        session.add(version)
-        session.flush()
-        store_reference(session, version, scored(frame, estimator))
         names = [("churn-online", "realtime")] + ([("churn-nightly", "batch")] if batch else [])
         for name, mode in names:
             deployment = Deployment(
-                name=name, model_id=model.id, mode=mode, active_version_id=version.id
+                name=name, model_id=version.model_id, mode=mode, active_version_id=version.id
             )
             session.add(deployment)
             session.flush()
             session.add(
                 DeploymentHistory(deployment_id=deployment.id, version_id=version.id, reason="spec")
             )
-        return model.id
+        return version.model_id
 
 
 def deployment_id(engine: Engine, name: str = "churn-online") -> int:

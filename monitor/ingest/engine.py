@@ -16,14 +16,14 @@ import fsspec
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from monitor import leases
 from monitor.errors import BadRecord, LeaseLost
-from monitor.ingest import lines as line_reader
-from monitor.ingest import sql as sql_reader
-from monitor.ingest import table as table_reader
 from monitor.ingest.batch import Batch
 from monitor.ingest.kinds import kind_style
+from monitor.ingest.readers import lines as line_reader
+from monitor.ingest.readers import sql as sql_reader
+from monitor.ingest.readers import table as table_reader
 from monitor.ingest.records import ModelSchema, ParseContext
+from monitor.service import leases
 from monitor.store.db import session_scope
 from monitor.store.models import Deployment, IngestedFile, Model, Source
 from monitor.timeutil import utcnow

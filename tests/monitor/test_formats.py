@@ -12,7 +12,12 @@ import orjson
 import pytest
 
 from monitor.errors import BadRecord
-from monitor.ingest import azureml_collector, kserve, sagemaker_capture, sagemaker_ground_truth
+from monitor.ingest.kinds import (
+    azureml_collector,
+    kserve,
+    sagemaker_capture,
+    sagemaker_ground_truth,
+)
 from monitor.ingest.records import (
     Half,
     ModelSchema,

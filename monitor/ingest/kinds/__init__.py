@@ -13,18 +13,26 @@ from types import ModuleType
 
 KINDS: dict[str, tuple[str, str, frozenset[str]]] = {
     # name: (module, style, roles it can serve)
-    "jsonl": ("monitor.ingest.jsonl", "lines", frozenset({"predictions", "labels"})),
-    "sagemaker-capture": ("monitor.ingest.sagemaker_capture", "lines", frozenset({"predictions"})),
-    "azureml-collector": ("monitor.ingest.azureml_collector", "lines", frozenset({"predictions"})),
-    "kserve": ("monitor.ingest.kserve", "lines", frozenset({"predictions"})),
+    "jsonl": ("monitor.ingest.kinds.jsonl", "lines", frozenset({"predictions", "labels"})),
+    "sagemaker-capture": (
+        "monitor.ingest.kinds.sagemaker_capture",
+        "lines",
+        frozenset({"predictions"}),
+    ),
+    "azureml-collector": (
+        "monitor.ingest.kinds.azureml_collector",
+        "lines",
+        frozenset({"predictions"}),
+    ),
+    "kserve": ("monitor.ingest.kinds.kserve", "lines", frozenset({"predictions"})),
     "sagemaker-ground-truth": (
-        "monitor.ingest.sagemaker_ground_truth",
+        "monitor.ingest.kinds.sagemaker_ground_truth",
         "lines",
         frozenset({"labels"}),
     ),
-    "csv": ("monitor.ingest.table", "table", frozenset({"predictions", "labels"})),
-    "parquet": ("monitor.ingest.table", "table", frozenset({"predictions", "labels"})),
-    "sql": ("monitor.ingest.sql", "sql", frozenset({"predictions", "labels"})),
+    "csv": ("monitor.ingest.readers.table", "table", frozenset({"predictions", "labels"})),
+    "parquet": ("monitor.ingest.readers.table", "table", frozenset({"predictions", "labels"})),
+    "sql": ("monitor.ingest.readers.sql", "sql", frozenset({"predictions", "labels"})),
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.errors import BadRecord
-from monitor.ingest import payloads
+from monitor.ingest.kinds import payloads
 from monitor.ingest.records import Half, ParseContext, loads
 
 

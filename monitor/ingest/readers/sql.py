@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from monitor.ingest.table import canonical
+from monitor.ingest.readers.table import canonical
 from monitor.store.db import session_scope
 from monitor.store.models import Source
 

@@ -1,0 +1,1 @@
+"""The running service: the daemon, its tasks, the executors, the worker, leases."""

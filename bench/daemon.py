@@ -26,9 +26,9 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Engine, create_engine, delete, func, select, text
 
-from monitor.daemon import Timing
 from monitor.ingest.records import PredictionRow, sample_key
 from monitor.ingest.store import insert_predictions
+from monitor.service.daemon import Timing
 from monitor.store import db as store_db
 from monitor.store import schema, session_scope
 from monitor.store.models import Deployment, MetricPoint, Run
@@ -101,7 +101,7 @@ def forget_runs(engine: Engine) -> None:
 
 
 def local_round(engine: Engine, names: list[str], threads: int) -> float:
-    from monitor.executors import LocalExecutor
+    from monitor.service.tasks import LocalExecutor
 
     executor = LocalExecutor()
     started = time.perf_counter()
@@ -128,8 +128,8 @@ def celery_round(
 ) -> float | None:
     import redis
 
-    from monitor.executors import CeleryExecutor
-    from monitor.worker import make_app
+    from monitor.service.tasks import CeleryExecutor
+    from monitor.service.worker import make_app
 
     try:
         redis.Redis.from_url(redis_url, socket_connect_timeout=1).flushdb()

@@ -24,11 +24,11 @@ from pathlib import Path
 import pandas as pd
 from sklearn.base import clone
 
+from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
 from monitor.ingest.records import ModelSchema, validate_label, validate_prediction
 from monitor.ingest.store import insert_labels, insert_predictions
 from monitor.jobs import request_retrain
 from monitor.registry.artifacts import dump_artifact
-from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
 from monitor.store import db as store_db
 from monitor.store import schema, session_scope
 from monitor.store.models import Deployment, ModelVersion

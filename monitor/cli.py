@@ -26,13 +26,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("retrain.cli:promote", "Promote a candidate version."),
     "rollback": ("retrain.cli:rollback", "Put a deployment's previous version back."),
     "score": ("retrain.cli:score", "Score a CSV or Parquet file with the active version."),
-    "daemon": ("monitor.daemon:daemon", "Run the scheduler: ingest, monitor, retrain, notify."),
-    "worker": ("monitor.worker:worker", "Run a Celery worker."),
-    "run": ("monitor.daemon:run", "Daemon and web server in one process."),
+    "daemon": (
+        "monitor.service.daemon:daemon",
+        "Run the scheduler: ingest, monitor, retrain, notify.",
+    ),
+    "worker": ("monitor.service.worker:worker", "Run a Celery worker."),
+    "run": ("monitor.service.daemon:run", "Daemon and web server in one process."),
     "web": ("web.cli:web", "Serve the web UI and API."),
     "users": ("web.cli:users", "Manage web users."),
     "tokens": ("web.cli:tokens", "Manage API tokens."),
-    "demo": ("monitor.demo:demo", "Run the whole story on simulated traffic."),
+    "demo": ("monitor.demo.command:demo", "Run the whole story on simulated traffic."),
 }
 
 

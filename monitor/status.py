@@ -9,8 +9,8 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor import schedule_info
 from monitor.cli import require_schema
+from monitor.service import schedule_info
 from monitor.store.models import (
     Deployment,
     Label,

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from monitor.demo.sample_data import CATEGORICAL, NUMERICAL
+from monitor.demo.sample_data import churn_frame as customers
 from monitor.registry.artifacts import sha256
 from monitor.registry.reference import store_reference
-from monitor.sample_data import CATEGORICAL, NUMERICAL
-from monitor.sample_data import churn_frame as customers
 from monitor.store.models import Deployment, Model, ModelVersion
 
 CHURN_NUMERICAL = NUMERICAL

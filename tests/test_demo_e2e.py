@@ -187,7 +187,7 @@ def _the_endpoint_serves(version: int) -> None:
 def test_it_never_empties_a_folder_it_did_not_make(tmp_path: Path) -> None:
     from click import ClickException
 
-    from monitor.demo import fresh_folder
+    from monitor.demo.command import fresh_folder
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ClickException, match="not made by `driftwise demo`"):
@@ -201,7 +201,7 @@ def test_it_never_empties_a_folder_it_did_not_make(tmp_path: Path) -> None:
 def test_it_refuses_a_database_that_holds_models(sqlite_url: str) -> None:
     from click import ClickException
 
-    from monitor.demo import prepare_database
+    from monitor.demo.command import prepare_database
     from tests.factories import make_deployment
 
     with session_scope(store_db.get_engine(sqlite_url)) as session:

@@ -6,8 +6,8 @@ The files it writes are committed; this script says how they were made.
 
 from pathlib import Path
 
+from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
 from monitor.registry.artifacts import dump_artifact
-from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
 
 HERE = Path(__file__).parent
 

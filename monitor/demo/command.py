@@ -2,7 +2,7 @@
 
 It trains a churn model on data made in code, applies a spec with a real-time and a batch
 deployment, serves the web UI and API, replays days of traffic whose customers change
-half-way (monitor/demo_story.py), and lets the jobs notice, alert, retrain and redeploy.
+half-way (monitor/demo/story.py), and lets the jobs notice, alert, retrain and redeploy.
 Then it prints the UI's address and an admin login and serves until Ctrl-C.
 """
 
@@ -210,7 +210,7 @@ def start_server(port: int):
 
 
 def tell_story(engine: Engine, folder: Path, base_url: str, days: int, rows: int) -> dict:
-    from monitor.demo_story import Clock, Plan, Story, WebClient
+    from monitor.demo.story import Clock, Plan, Story, WebClient
 
     today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
     # The story ends the morning after its last day, which must be in the past.
@@ -242,8 +242,8 @@ def tell_story(engine: Engine, folder: Path, base_url: str, days: int, rows: int
 
 def set_up(engine: Engine, folder: Path) -> None:
     """Train the first model, write and apply the spec, create the admin user."""
+    from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
     from monitor.registry.artifacts import dump_artifact
-    from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
     from monitor.spec.apply import apply_spec, load_files
     from monitor.spec.parse import load_spec
     from monitor.store import session_scope
@@ -271,7 +271,7 @@ def set_up(engine: Engine, folder: Path) -> None:
 
 def conclude(summary: dict, folder: Path) -> None:
     """What happened, read back from the store."""
-    from monitor.demo_story import predictions_by_deployment
+    from monitor.demo.story import predictions_by_deployment
     from monitor.store import get_engine, session_scope
     from monitor.store.models import Deployment, ModelVersion, RetrainJob
 

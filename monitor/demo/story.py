@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame
+from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame
 from monitor.store import session_scope
 from monitor.store.models import Deployment, ModelVersion, Prediction, RetrainJob, Run
 from monitor.timeutil import set_clock
@@ -258,8 +258,8 @@ class Story:
     def run_jobs(self, day: int, labels_only: bool = False) -> None:
         """One pass of every job the daemon schedules, in its order, each run once by its
         own task function: ingest each source, monitor each deployment, retrain, notify."""
-        from monitor.daemon import plan, timing_from_env
-        from monitor.executors import run_task
+        from monitor.service.daemon import plan, timing_from_env
+        from monitor.service.tasks import run_task
 
         with session_scope(self.engine) as session:
             jobs = plan(session, timing_from_env())

@@ -34,9 +34,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from monitor import leases, schedule_info
 from monitor.errors import SettingsError
-from monitor.executors import Executor, make_executor, retention_days, scheduled_models
+from monitor.service import leases, schedule_info
+from monitor.service.tasks import Executor, make_executor, retention_days, scheduled_models
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Source
 from monitor.timeutil import utcnow
@@ -130,7 +130,7 @@ def plan(session: Session, timing: Timing) -> dict[str, JobSpec]:
 
 
 def run_job(task: str, *args: Any, expires: float | None = None) -> str:
-    """What every scheduled job calls (by the textual reference `monitor.daemon:run_job`)."""
+    """What every scheduled job calls (by the textual reference `monitor.service.daemon:run_job`)."""
     if _executor is None:
         raise RuntimeError("no daemon is running in this process")
     return _executor.submit(task, *args, expires=expires)
@@ -260,7 +260,7 @@ class Daemon:
 
     def _add(self, job_id: str, spec: JobSpec) -> None:
         self.scheduler.add_job(
-            "monitor.daemon:run_job",
+            "monitor.service.daemon:run_job",
             IntervalTrigger(seconds=spec.seconds, timezone=UTC),
             args=[spec.task, *spec.args],
             kwargs={"expires": spec.seconds},

@@ -183,7 +183,7 @@ class CeleryExecutor:
 
     def __init__(self, app: Any = None) -> None:
         if app is None:
-            from monitor.worker import make_app
+            from monitor.service.worker import make_app
 
             app = make_app()
         self.app = app

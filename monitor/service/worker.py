@@ -19,7 +19,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from monitor.errors import SettingsError
-from monitor.executors import TASKS, run_task
+from monitor.service.tasks import TASKS, run_task
 
 QUEUE = "driftwise"
 TIME_LIMIT = 3600.0  # a retrain job's lease: no task may outlive it

@@ -118,7 +118,7 @@ def holder_pid(holder: str | None) -> int | None:
 def slow_recipe(frame, context):
     """A user recipe that says it started (a file in DRIFTWISE_TEST_MARKERS) and then
     takes long enough to be killed in the middle of."""
-    from monitor.sample_data import churn_pipeline
+    from monitor.demo.sample_data import churn_pipeline
 
     markers = Path(os.environ["DRIFTWISE_TEST_MARKERS"])
     markers.mkdir(parents=True, exist_ok=True)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from monitor.executors import CeleryExecutor, LocalExecutor
+from monitor.service.tasks import CeleryExecutor, LocalExecutor
+from monitor.service.worker import make_app
 from monitor.store import get_engine, session_scope
 from monitor.store import schema as store_schema
 from monitor.store.models import IngestedFile, Prediction, Run, Source
 from monitor.timeutil import utcnow, window_start
-from monitor.worker import make_app
 from tests.conftest import IN_CI
 from tests.factories import churn_frame, make_deployment
 from tests.monitor.daemon_support import Process, wait_for

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from monitor import executors, schedule_info
-from monitor.daemon import Daemon, Timing, next_after, timing_from_env
 from monitor.errors import SettingsError
+from monitor.service import schedule_info, tasks
+from monitor.service.daemon import Daemon, Timing, next_after, timing_from_env
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Lease, Model, Prediction, RetrainJob, Run, Source
 from monitor.timeutil import utcnow
@@ -162,13 +162,13 @@ def test_housekeeping_forgets_rows_and_snapshots_past_retention(
             )
     monkeypatch.setenv("DRIFTWISE_RETENTION_DAYS", "30")
     monkeypatch.setenv("DRIFTWISE_SNAPSHOT_RETENTION_DAYS", "7")
-    result = executors.housekeeping()
+    result = tasks.housekeeping()
     assert result["predictions"] == 20 and result["snapshots"] == 1
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(Prediction)) == 30
         snapshots = session.scalars(select(Run.snapshot).order_by(Run.window_start)).all()
     assert snapshots == [None, b"new"]
-    assert executors.housekeeping() == {
+    assert tasks.housekeeping() == {
         "predictions": 0,
         "labels": 0,
         "quarantine": 0,
@@ -179,10 +179,10 @@ def test_housekeeping_forgets_rows_and_snapshots_past_retention(
 def test_housekeeping_keeps_everything_by_default(engine: Engine, monkeypatch) -> None:
     monkeypatch.delenv("DRIFTWISE_RETENTION_DAYS", raising=False)
     monkeypatch.delenv("DRIFTWISE_SNAPSHOT_RETENTION_DAYS", raising=False)
-    assert executors.housekeeping() == {}
+    assert tasks.housekeeping() == {}
     monkeypatch.setenv("DRIFTWISE_RETENTION_DAYS", "a month")
     with pytest.raises(ValueError, match="DRIFTWISE_RETENTION_DAYS"):
-        executors.housekeeping()
+        tasks.housekeeping()
 
 
 def test_a_scheduled_retrain_is_requested_once_per_period(engine: Engine) -> None:
@@ -192,12 +192,12 @@ def test_a_scheduled_retrain_is_requested_once_per_period(engine: Engine) -> Non
         model.retrain = {"schedule": "1h"}
         model.created_at = utcnow() - timedelta(hours=3)
         model_id = model.id
-    first = executors.scheduled_retrain(model_id)
-    again = executors.scheduled_retrain(model_id)
+    first = tasks.scheduled_retrain(model_id)
+    again = tasks.scheduled_retrain(model_id)
     assert first["job"] == again["job"]
     with session_scope(engine) as session:
         jobs = session.scalars(select(RetrainJob)).all()
-        planned = executors.scheduled_models(session)
+        planned = tasks.scheduled_models(session)
     assert len(jobs) == 1
     assert jobs[0].trigger == "schedule"
     assert jobs[0].idempotency_key.startswith("schedule:churn-online-model:")
@@ -209,7 +209,7 @@ def test_a_model_created_this_period_waits_for_the_next(engine: Engine) -> None:
         deployment = make_deployment(session)
         session.get(Model, deployment.model_id).retrain = {"schedule": "7d"}
         model_id = deployment.model_id
-    assert "skipped" in executors.scheduled_retrain(model_id)
+    assert "skipped" in tasks.scheduled_retrain(model_id)
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(RetrainJob)) == 0
         assert session.scalar(select(func.count()).select_from(Deployment)) == 1

@@ -266,7 +266,7 @@ def test_a_logged_version_number_is_stored_as_that_version_s_row(
 def test_a_source_another_reader_holds_is_skipped_not_read_twice(
     engine: Engine, tmp_path: Path
 ) -> None:
-    from monitor import leases
+    from monitor.service import leases
 
     jsonl(tmp_path / "p.jsonl", [record(1)])
     add_source(engine, "predictions", "jsonl", {"path": str(tmp_path / "p.jsonl")})

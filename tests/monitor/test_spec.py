@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from monitor.cli import main
+from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline
 from monitor.errors import SpecError
 from monitor.registry.artifacts import dump_artifact
-from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline
 from monitor.spec.apply import apply_spec, load_files
 from monitor.spec.parse import load_spec
 from monitor.store import get_engine, session_scope

@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
 from monitor.ingest.records import ModelSchema, validate_label, validate_prediction
 from monitor.ingest.store import insert_labels, insert_predictions
 from monitor.registry.artifacts import dump_artifact
-from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
 from monitor.store import session_scope
 from monitor.store.models import Deployment, DeploymentHistory
 from monitor.timeutil import utcnow

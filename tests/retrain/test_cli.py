@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.sample_data import churn_frame
+from monitor.demo.sample_data import churn_frame
 from monitor.store import get_engine
 from tests.retrain.support import log_traffic, make_model
 

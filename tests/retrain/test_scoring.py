@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from monitor.demo.sample_data import churn_frame
 from monitor.errors import ScoringInputInvalid
 from monitor.registry.artifacts import dump_artifact
-from monitor.sample_data import churn_frame
 from monitor.store import session_scope
 from monitor.store.models import Model, ModelVersion, Prediction
 from retrain.registry import promote, rollback, upload_version

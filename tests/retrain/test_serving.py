@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame
 from monitor.errors import BadRecord
 from monitor.registry.artifacts import dump_artifact
-from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Model, ModelVersion, Prediction
 from retrain import serving

@@ -160,8 +160,8 @@ def _active_version(url: str, deployment_id: int) -> int:
 
 
 def _artifact() -> bytes:
+    from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline
     from monitor.registry.artifacts import dump_artifact
-    from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline
 
     frame = churn_frame(400, seed=5)
     return dump_artifact(churn_pipeline().fit(frame[NUMERICAL + CATEGORICAL], frame["churned"]))

@@ -265,7 +265,7 @@ def events():
 @bp.post("/models/<name>/retrain")
 @admin_required
 def retrain(name: str):
-    from web.api_actions import request_job
+    from web.api.actions import request_job
 
     found = model_by_name(db(), name)
     job = request_job(
@@ -278,7 +278,7 @@ def retrain(name: str):
 @bp.post("/models/<name>/versions/<int:number>/promote")
 @admin_required
 def promote(name: str, number: int):
-    from web.api_actions import promote_version
+    from web.api.actions import promote_version
 
     try:
         result = promote_version(model_by_name(db(), name), number)
@@ -293,7 +293,7 @@ def promote(name: str, number: int):
 @bp.post("/deployments/<name>/rollback")
 @admin_required
 def rollback(name: str):
-    from web.api_actions import rollback_deployment
+    from web.api.actions import rollback_deployment
 
     found = deployment_by_name(db(), name)
     try:

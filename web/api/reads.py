@@ -17,7 +17,7 @@ from monitor.store.models import (
     Run,
 )
 from web import db
-from web.openapi import Query, RouteTable
+from web.api.openapi import Query, RouteTable
 from web.queries import (
     by_id,
     deployment_by_name,
@@ -253,4 +253,4 @@ def job(job_id: int):
     return jsonify(job_dict(found))
 
 
-from web import api_actions  # noqa: E402,F401 - registers the action routes on `table`
+from web.api import actions  # noqa: E402,F401 - registers the action routes on `table`

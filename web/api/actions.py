@@ -14,7 +14,7 @@ from sqlalchemy import select
 from monitor.errors import BadRecord
 from monitor.store.models import Deployment, Model, Prediction
 from web import db
-from web.api import table
+from web.api.reads import table
 from web.auth import admin_required, current
 from web.queries import deployment_by_name, job_dict, model_by_name, version_dict
 

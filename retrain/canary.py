@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from monitor.events import emit
 from monitor.ingest.records import sample_key
+from monitor.registry.versions import promote
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Label, Model, ModelVersion, Prediction
 from retrain.evaluate import Scored, compute_metrics, improvement
-from retrain.registry import promote
 from retrain.training import retrain_settings
 
 

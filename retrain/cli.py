@@ -92,8 +92,8 @@ def retrain(model: str, key: str | None, reason: str | None, wait: bool, as_json
     require_schema()
     from monitor.jobs import request_retrain
     from monitor.store import get_engine, session_scope
+    from monitor.store.lookup import model_named
     from retrain.jobs import run_job
-    from retrain.registry import model_named
 
     engine = get_engine()
     with session_scope(engine) as session:
@@ -123,7 +123,7 @@ def jobs(model: str, as_json: bool) -> None:
     """List MODEL's retrain jobs, newest first, with their evaluation and decision."""
     require_schema()
     from monitor.store import session_scope
-    from retrain.registry import model_named
+    from monitor.store.lookup import model_named
 
     with session_scope() as session:
         row = model_named(session, model)
@@ -147,7 +147,7 @@ def versions(model: str, as_json: bool) -> None:
     """List MODEL's versions with lineage, training rows and holdout metrics."""
     require_schema()
     from monitor.store import session_scope
-    from retrain.registry import model_named
+    from monitor.store.lookup import model_named
 
     with session_scope() as session:
         row = model_named(session, model)
@@ -177,9 +177,10 @@ def versions(model: str, as_json: bool) -> None:
 def promote(model: str, version: int) -> None:
     """Make VERSION of MODEL the champion every deployment of MODEL serves."""
     require_schema()
+    from monitor.registry.versions import promote as promote_version
+    from monitor.registry.versions import version_of
     from monitor.store import session_scope
-    from retrain.registry import model_named, version_of
-    from retrain.registry import promote as promote_version
+    from monitor.store.lookup import model_named
 
     with session_scope() as session:
         row = model_named(session, model)
@@ -193,8 +194,8 @@ def promote(model: str, version: int) -> None:
 def rollback(deployment: str) -> None:
     """Put back the version DEPLOYMENT served before its current one."""
     require_schema()
+    from monitor.registry.versions import rollback as rollback_deployment
     from monitor.store import session_scope
-    from retrain.registry import rollback as rollback_deployment
 
     with session_scope() as session:
         row = rollback_deployment(session, deployment, by="cli")

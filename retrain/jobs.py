@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session, aliased
 
 from monitor.errors import DriftwiseError
 from monitor.events import emit
-from monitor.registry.artifacts import load_artifact
+from monitor.registry.artifacts import dump_artifact, load_artifact
+from monitor.registry.versions import champion_of, promote, register_version
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Model, ModelVersion, RetrainJob
 from monitor.timeutil import utcnow
 from retrain import recipes
 from retrain.evaluate import evaluate
-from retrain.registry import champion_of, dump, promote, reference_frame, register_version
-from retrain.training import TrainingSet, assemble, retrain_settings
+from retrain.training import TrainingSet, assemble, reference_frame, retrain_settings
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ def _decide(
         version = register_version(
             session,
             model,
-            dump(challenger),
+            dump_artifact(challenger),
             reference_frame(challenger, training.train, model),
             origin="retrain",
             parent=prepared.champion,

@@ -26,7 +26,9 @@ from monitor.registry.reference import load_reference
 from monitor.spec.parse import RETRAIN_DEFAULTS
 from monitor.store.models import Deployment, Label, Model, Prediction
 from monitor.timeutil import parse_duration, utcnow
+from retrain.evaluate import predict
 
+REFERENCE_ROWS = 50_000
 ID_SEPARATOR = "\x1f"  # ASCII unit separator: not in any sane request id
 
 
@@ -200,3 +202,17 @@ def _reference_rows(
 
 def features_and_target(frame: pd.DataFrame, model: Model) -> tuple[pd.DataFrame, pd.Series]:
     return frame[model.features], frame[model.target]
+
+
+def reference_frame(estimator: Any, frame: pd.DataFrame, model: Model) -> pd.DataFrame:
+    """Training rows as a reference set: features, target, and the version's own outputs.
+    A deterministic sample above REFERENCE_ROWS: monitoring never reads more than that."""
+    reference = frame[[*model.features, model.target]]
+    if len(reference) > REFERENCE_ROWS:
+        reference = reference.sample(n=REFERENCE_ROWS, random_state=0)
+    reference = reference.reset_index(drop=True)
+    scored = predict(estimator, reference[model.features], model.task)
+    reference[model.prediction] = scored.prediction
+    if model.probability:
+        reference[model.probability] = scored.probability
+    return reference

@@ -2,7 +2,8 @@
 
 Everything is checked first (the spec, every artifact, every reference file); only then
 is anything written, in the caller's one transaction. A changed artifact registers a new
-version and makes it the active version of the model's deployments.
+version and promotes it (monitor/registry/versions.py), so the model's deployments switch
+to it with their history written and `model.promoted` / `deployment.updated` emitted.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.errors import ArtifactRefused, ReferenceInvalid, SpecError
@@ -21,11 +22,11 @@ from monitor.registry.reference import (
     to_parquet_bytes,
     validate_reference,
 )
+from monitor.registry.versions import model_champion, promote, register_version, switch_version
 from monitor.spec.parse import AlertSpec, DeploymentSpec, ModelSpec, Spec
 from monitor.store.models import (
     AlertRule,
     Deployment,
-    DeploymentHistory,
     Model,
     ModelVersion,
     ReferenceSet,
@@ -117,10 +118,12 @@ def _apply_model(session: Session, spec: ModelSpec, loaded: Loaded, changes: Cha
         .order_by(ModelVersion.version.desc())
     )
     if version is None:
-        version = _register_version(session, row, loaded.artifact, digest)
+        parent = model_champion(session, row)
+        version = register_version(
+            session, row, loaded.artifact, loaded.reference, origin="spec", parent=parent
+        )
         changes.add(f"model {spec.name}: version {version.version} registered ({digest[:12]})")
-        store_reference(session, version, loaded.reference)
-        _activate(session, row, version)
+        promote(session, version, reason="spec")
         return
     reference = session.scalar(
         select(ReferenceSet).where(ReferenceSet.model_version_id == version.id)
@@ -130,53 +133,10 @@ def _apply_model(session: Session, spec: ModelSpec, loaded: Loaded, changes: Cha
         changes.add(f"model {spec.name}: version {version.version} reference replaced")
 
 
-def _register_version(session: Session, model: Model, artifact: bytes, digest: str) -> ModelVersion:
-    latest = session.scalar(
-        select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
-    )
-    champion = session.scalar(
-        select(ModelVersion).where(
-            ModelVersion.model_id == model.id, ModelVersion.status == "champion"
-        )
-    )
-    version = ModelVersion(
-        model_id=model.id,
-        version=(latest or 0) + 1,
-        artifact=artifact,
-        sha256=digest,
-        status="champion",
-        origin="spec",
-        parent_version_id=champion.id if champion else None,
-    )
-    if champion is not None:
-        champion.status = "archived"
-    session.add(version)
-    session.flush()
-    return version
-
-
-def _activate(session: Session, model: Model, version: ModelVersion) -> None:
-    deployments = session.scalars(select(Deployment).where(Deployment.model_id == model.id))
-    for deployment in deployments:
-        session.add(
-            DeploymentHistory(
-                deployment_id=deployment.id,
-                version_id=version.id,
-                previous_version_id=deployment.active_version_id,
-                reason="spec",
-            )
-        )
-        deployment.active_version_id = version.id
-
-
 def _apply_deployment(session: Session, spec: DeploymentSpec, changes: Changes) -> None:
     model = session.scalar(select(Model).where(Model.name == spec.model))
     row = session.scalar(select(Deployment).where(Deployment.name == spec.name))
-    champion = session.scalar(
-        select(ModelVersion).where(
-            ModelVersion.model_id == model.id, ModelVersion.status == "champion"
-        )
-    )
+    champion = model_champion(session, model)
     values = {
         "model_id": model.id,
         "mode": spec.mode,
@@ -188,24 +148,25 @@ def _apply_deployment(session: Session, spec: DeploymentSpec, changes: Changes) 
         "policy": spec.policy,
     }
     if row is None:
-        row = Deployment(
-            name=spec.name, active_version_id=champion.id if champion else None, **values
-        )
+        row = Deployment(name=spec.name, **values)
         session.add(row)
         session.flush()
         if champion is not None:
-            session.add(
-                DeploymentHistory(deployment_id=row.id, version_id=champion.id, reason="spec")
-            )
+            switch_version(session, row, champion, "spec")
         changes.add(f"deployment {spec.name}: created")
     else:
-        if row.model_id != model.id:
-            row.active_version_id = champion.id if champion else None
+        moved = row.model_id != model.id
         for key, value in values.items():
             if getattr(row, key) != value:
                 setattr(row, key, value)
         if session.is_modified(row):
             changes.add(f"deployment {spec.name}: updated")
+        if moved:
+            session.flush()
+            if champion is not None:
+                switch_version(session, row, champion, "spec")
+            else:
+                row.active_version_id = None
     session.flush()
     _apply_sources(session, row, spec, changes)
 

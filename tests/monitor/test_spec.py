@@ -213,3 +213,40 @@ class Exploit:
 
     def __reduce__(self):
         return (Path.touch, (Path(self.path),))
+
+
+def test_a_changed_artifact_tells_the_webhooks_that_the_deployments_switched(
+    db_url: str, spec_dir: Path
+) -> None:
+    from tests.monitor.notify_support import Receiver
+
+    with Receiver() as receiver:
+        hook = (
+            f'\n[[webhooks]]\nurl = "{receiver.url}"\nsecret = "whsec_c2VjcmV0"\n'
+            'events = ["deployment.updated", "model.promoted"]\n'
+        )
+        path = spec_dir / "spec.toml"
+        path.write_text(path.read_text() + hook)
+        runner = CliRunner()
+        assert runner.invoke(main, ["apply", str(path)]).exit_code == 0
+        assert runner.invoke(main, ["notify"]).exit_code == 0
+        receiver.deliveries.clear()
+        train = churn_frame(500, seed=5)
+        model = churn_pipeline().fit(train[NUMERICAL + CATEGORICAL], train["churned"])
+        (spec_dir / "churn.skops").write_bytes(dump_artifact(model))
+
+        applied = runner.invoke(main, ["apply", str(path)])
+        assert applied.exit_code == 0, applied.output
+        sent = runner.invoke(main, ["notify"])
+        assert sent.exit_code == 0, sent.output
+
+    bodies = [delivery.json for delivery in receiver.deliveries]
+    updated = {
+        b["data"]["deployment"]: b["data"] for b in bodies if b["type"] == "deployment.updated"
+    }
+    assert set(updated) == {"churn-online", "churn-nightly"}
+    for data in updated.values():
+        assert (data["version"], data["previous_version"], data["reason"]) == (2, 1, "spec")
+    promoted = [b["data"] for b in bodies if b["type"] == "model.promoted"]
+    assert [(data["model"], data["version"]) for data in promoted] == [("churn", 2)]
+    assert all(d.headers["webhook-signature"].startswith("v1,") for d in receiver.deliveries)

@@ -222,7 +222,7 @@ def test_the_holdout_is_never_trained_on(sqlite_url):
 
 
 def test_auto_promote_off_leaves_the_candidate_waiting(engine):
-    from retrain.registry import promote
+    from monitor.registry.versions import promote
 
     model_id = make_model(engine, {"auto_promote": False})
     log_traffic(engine, 600, shift=1.5)
@@ -243,7 +243,7 @@ def test_auto_promote_off_leaves_the_candidate_waiting(engine):
 
 def test_an_external_recipe_waits_for_an_upload_then_is_evaluated(engine):
     from monitor.registry.artifacts import dump_artifact
-    from retrain.registry import upload_version
+    from retrain.upload import upload_version
 
     model_id = make_model(engine, {"recipe": "external"})
     log_traffic(engine, 600, shift=1.5)
@@ -273,7 +273,7 @@ def test_an_untrusted_artifact_is_refused_on_upload(engine, tmp_path):
 
     from monitor.errors import ArtifactRefused
     from monitor.store.models import Model
-    from retrain.registry import upload_version
+    from retrain.upload import upload_version
 
     model_id = make_model(engine)
     untrusted = sio.dumps(support.RecordingThing())

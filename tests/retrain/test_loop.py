@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from monitor.registry.versions import rollback
 from monitor.runs.job import monitor_deployment
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, ModelVersion, ReferenceSet, RetrainJob, Run
 from monitor.timeutil import utcnow, window_start
 from retrain.jobs import run_pending
-from retrain.registry import rollback
 from tests.retrain.support import log_traffic, make_model
 
 

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from monitor.errors import PromotionError
 from monitor.registry.artifacts import dump_artifact
 from monitor.registry.reference import load_reference
+from monitor.registry.versions import promote, rollback
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Event, Model, ModelVersion
-from retrain.registry import promote, rollback, upload_version
+from retrain.upload import upload_version
 from tests.retrain import support
 from tests.retrain.support import make_model
 

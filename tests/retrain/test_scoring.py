@@ -9,10 +9,11 @@ from sqlalchemy import func, select
 from monitor.demo.sample_data import churn_frame
 from monitor.errors import ScoringInputInvalid
 from monitor.registry.artifacts import dump_artifact
+from monitor.registry.versions import promote, rollback
 from monitor.store import session_scope
 from monitor.store.models import Model, ModelVersion, Prediction
-from retrain.registry import promote, rollback, upload_version
 from retrain.scoring import score
+from retrain.upload import upload_version
 from tests.retrain import support
 from tests.retrain.support import make_model
 

@@ -13,11 +13,12 @@ from sqlalchemy import select
 from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame
 from monitor.errors import BadRecord
 from monitor.registry.artifacts import dump_artifact
+from monitor.registry.versions import promote
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Model, ModelVersion, Prediction
 from retrain import serving
 from retrain.canary import decide_all, routes_to_candidate
-from retrain.registry import promote, upload_version
+from retrain.upload import upload_version
 from tests.retrain import support
 from tests.retrain.support import make_model
 

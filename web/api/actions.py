@@ -260,7 +260,7 @@ def upload(name: str):
     if not artifact:
         abort(400, description="body must be the skops artifact's bytes")
     try:
-        from retrain.registry import upload_version
+        from retrain.upload import upload_version
     except ImportError as error:
         return _unavailable("version upload", error)
     version = upload_version(db(), model, artifact, job_id=job_id)
@@ -283,8 +283,8 @@ def promote(name: str, number: int):
 
 def promote_version(model: Model, number: int) -> dict:
     try:
-        from retrain.registry import promote as promote_
-        from retrain.registry import version_of
+        from monitor.registry.versions import promote as promote_
+        from monitor.registry.versions import version_of
     except ImportError as error:
         abort(503, description=f"promotion is not available in this build: {error}")
     version = version_of(db(), model, min(number, 2**31 - 1))
@@ -308,7 +308,7 @@ def rollback(name: str):
 
 def rollback_deployment(name: str) -> dict:
     try:
-        from retrain.registry import rollback as rollback_
+        from monitor.registry.versions import rollback as rollback_
     except ImportError as error:
         abort(503, description=f"rollback is not available in this build: {error}")
     deployment_by_name(db(), name)

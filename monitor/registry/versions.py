@@ -1,9 +1,9 @@
-"""Model versions after the first: registration with lineage, promotion, rollback, upload.
+"""A model's versions: registering one, switching a deployment to one, promoting, rolling back.
 
-A version's reference set is its own training data scored by itself, so promoting a version
-re-baselines monitoring: the monitor always compares against the active version's reference.
-Every switch of a deployment's active version writes a `deployment_history` row; rollback
-replays that history to find what was active before.
+This is the only place a deployment's active version changes. `switch_version` writes a
+`deployment_history` row and emits `deployment.updated`, so serving systems listening to
+our webhooks hear of every change, whether it came from `driftwise apply`, a promotion, a
+rollback, a retrain or a canary. Rollback replays that history to find what was active before.
 """
 
 from __future__ import annotations
@@ -14,33 +14,12 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.errors import (
-    ArtifactRefused,
-    DeploymentNotFound,
-    ModelNotFound,
-    PromotionError,
-    VersionNotFound,
-)
+from monitor.errors import PromotionError, VersionNotFound
 from monitor.events import emit
-from monitor.registry.artifacts import dump_artifact, load_artifact, sha256
-from monitor.registry.reference import load_reference, store_reference
-from monitor.store.models import (
-    Deployment,
-    DeploymentHistory,
-    Model,
-    ModelVersion,
-    RetrainJob,
-)
-from retrain.evaluate import predict
-
-REFERENCE_ROWS = 50_000
-
-
-def model_named(session: Session, name: str) -> Model:
-    model = session.scalar(select(Model).where(Model.name == name))
-    if model is None:
-        raise ModelNotFound(f"no model named {name!r}")
-    return model
+from monitor.registry.artifacts import sha256
+from monitor.registry.reference import store_reference
+from monitor.store.lookup import deployment_named
+from monitor.store.models import Deployment, DeploymentHistory, Model, ModelVersion, RetrainJob
 
 
 def version_of(session: Session, model: Model, number: int) -> ModelVersion:
@@ -60,28 +39,18 @@ def champion_of(session: Session, model: Model, deployment_id: int | None = None
         deployment = session.get(Deployment, deployment_id)
         if deployment is not None and deployment.active_version_id is not None:
             return session.get(ModelVersion, deployment.active_version_id)
-    champion = session.scalar(
-        select(ModelVersion)
-        .where(ModelVersion.model_id == model.id, ModelVersion.status == "champion")
-        .order_by(ModelVersion.version.desc())
-    )
+    champion = model_champion(session, model)
     if champion is None:
         raise VersionNotFound(f"model {model.name} has no champion version")
     return champion
 
 
-def reference_frame(estimator: Any, frame: pd.DataFrame, model: Model) -> pd.DataFrame:
-    """Training rows as a reference set: features, target, and the version's own outputs.
-    A deterministic sample above REFERENCE_ROWS: monitoring never reads more than that."""
-    reference = frame[[*model.features, model.target]]
-    if len(reference) > REFERENCE_ROWS:
-        reference = reference.sample(n=REFERENCE_ROWS, random_state=0)
-    reference = reference.reset_index(drop=True)
-    scored = predict(estimator, reference[model.features], model.task)
-    reference[model.prediction] = scored.prediction
-    if model.probability:
-        reference[model.probability] = scored.probability
-    return reference
+def model_champion(session: Session, model: Model) -> ModelVersion | None:
+    return session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model.id, ModelVersion.status == "champion")
+        .order_by(ModelVersion.version.desc())
+    )
 
 
 def register_version(
@@ -144,7 +113,7 @@ def promote(
     deployments = session.scalars(
         select(Deployment).where(Deployment.model_id == model.id).order_by(Deployment.id)
     ).all()
-    history = [_switch(session, deployment, version, reason) for deployment in deployments]
+    history = [switch_version(session, deployment, version, reason) for deployment in deployments]
     first = history[0].id if history else version.id
     emit(
         session,
@@ -159,9 +128,10 @@ def promote(
     return history
 
 
-def _switch(
+def switch_version(
     session: Session, deployment: Deployment, version: ModelVersion, reason: str
 ) -> DeploymentHistory:
+    """Make `deployment` serve `version`: a history row and a `deployment.updated` event."""
     row = DeploymentHistory(
         deployment_id=deployment.id,
         version_id=version.id,
@@ -218,15 +188,13 @@ def previous_version_id(session: Session, deployment: Deployment) -> int | None:
 
 def rollback(session: Session, deployment_name: str, by: str | None = None) -> DeploymentHistory:
     """Put back the version the deployment served before its current one."""
-    deployment = session.scalar(select(Deployment).where(Deployment.name == deployment_name))
-    if deployment is None:
-        raise DeploymentNotFound(f"no deployment named {deployment_name!r}")
+    deployment = deployment_named(session, deployment_name)
     target_id = previous_version_id(session, deployment)
     if target_id is None:
         raise PromotionError(f"{deployment_name} has no earlier version to roll back to")
     current = session.get(ModelVersion, deployment.active_version_id)
     target = session.get(ModelVersion, target_id)
-    row = _switch(session, deployment, target, "rollback")
+    row = switch_version(session, deployment, target, "rollback")
     target.status = "champion"
     still_served = session.scalar(
         select(func.count())
@@ -245,44 +213,3 @@ def rollback(session: Session, deployment_name: str, by: str | None = None) -> D
         data={"from": current.version, "to": target.version, "by": by},
     )
     return row
-
-
-def upload_version(
-    session: Session,
-    model: Model,
-    artifact: bytes,
-    job_id: int | None = None,
-    reference: pd.DataFrame | None = None,
-) -> ModelVersion:
-    """Register an externally trained artifact (refused if it names untrusted types).
-
-    With a waiting job it becomes that job's challenger and the job goes back to `pending`
-    to be evaluated like any other; without one it waits as a candidate.
-    """
-    estimator = load_artifact(artifact)
-    if not hasattr(estimator, "predict"):
-        raise ArtifactRefused(f"artifact holds {type(estimator).__name__}, not an estimator")
-    job = session.get(RetrainJob, job_id) if job_id is not None else None
-    if job_id is not None and (job is None or job.model_id != model.id):
-        raise VersionNotFound(f"model {model.name} has no retrain job {job_id}")
-    parent = champion_of(session, model, job.deployment_id if job else None)
-    if reference is None:
-        # Re-baseline on the champion's reference rows, scored by the new version.
-        reference = load_reference(session, parent.id)
-    version = register_version(
-        session,
-        model,
-        artifact,
-        reference_frame(estimator, reference, model),
-        origin="upload",
-        parent=parent,
-        job=job,
-    )
-    if job is not None and job.status in ("waiting", "pending"):
-        job.challenger_version_id = version.id
-        job.status, job.claimed_by, job.lease_until = "pending", None, None
-    return version
-
-
-def dump(estimator: Any) -> bytes:
-    return dump_artifact(estimator)

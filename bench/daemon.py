@@ -101,7 +101,7 @@ def forget_runs(engine: Engine) -> None:
 
 
 def local_round(engine: Engine, names: list[str], threads: int) -> float:
-    from monitor.service.tasks import LocalExecutor
+    from monitor.service.executors import LocalExecutor
 
     executor = LocalExecutor()
     started = time.perf_counter()
@@ -128,7 +128,7 @@ def celery_round(
 ) -> float | None:
     import redis
 
-    from monitor.service.tasks import CeleryExecutor
+    from monitor.service.executors import CeleryExecutor
     from monitor.service.worker import make_app
 
     try:

@@ -166,7 +166,7 @@ def _labels_ready(webhook_id: str, body: Any):
 
 def _schedule(tasks: list[tuple[str, Any]]) -> None:
     """Hand the tasks to the configured executor; the local one runs them off the request."""
-    from monitor.service.tasks import make_executor
+    from monitor.service.executors import make_executor
     from monitor.settings import load_settings
 
     executor = make_executor(load_settings().executor)

@@ -25,7 +25,7 @@ from monitor.ingest.readers import table as table_reader
 from monitor.ingest.records import ModelSchema, ParseContext
 from monitor.service import leases
 from monitor.store.db import session_scope
-from monitor.store.models import Deployment, IngestedFile, Model, Source
+from monitor.store.models import Deployment, Model, Source
 from monitor.timeutil import utcnow
 
 
@@ -173,16 +173,3 @@ def _record(session: Session, job: Job, tally: Tally) -> None:
     source.records_duplicate += tally.duplicate
     source.records_quarantined += tally.quarantined
     source.last_error = "; ".join(tally.errors)[:4000] or None
-
-
-def file_cursor(session: Session, source_id: int, path: str) -> IngestedFile:
-    cursor = session.scalar(
-        select(IngestedFile).where(IngestedFile.source_id == source_id, IngestedFile.path == path)
-    )
-    if cursor is None:
-        cursor = IngestedFile(
-            source_id=source_id, path=path, offset=0, line=0, size=0, records=0, done=False
-        )
-        session.add(cursor)
-        session.flush()
-    return cursor

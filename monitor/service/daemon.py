@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import SettingsError
 from monitor.service import leases, schedule_info
-from monitor.service.tasks import Executor, make_executor, retention_days, scheduled_models
+from monitor.service.executors import Executor, make_executor
+from monitor.service.tasks import retention_days, scheduled_models
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Source
 from monitor.timeutil import utcnow

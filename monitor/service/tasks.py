@@ -1,9 +1,7 @@
-"""What the daemon's jobs do, and where they run.
+"""What the daemon's jobs do, by name (where they run is `executors.py`'s business).
 
-`local` runs a task at once in the calling thread (the daemon's thread pool); `celery`
-only enqueues it for `driftwise worker` processes. Every task is idempotent by our own
-tables (unique run rows, leases, idempotency keys), so a task delivered twice, or killed
-half-way and run again, does its work once.
+Every task is idempotent by our own tables (unique run rows, leases, idempotency keys),
+so a task delivered twice, or killed half-way and run again, does its work once.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, select, update
 
@@ -157,48 +155,6 @@ def run_task(name: str, *args: Any) -> dict[str, Any]:
     if name not in TASKS:
         raise KeyError(f"no task named {name!r}")
     return TASKS[name](*args)
-
-
-class Executor(Protocol):
-    name: str
-
-    def submit(self, task: str, *args: Any, expires: float | None = None) -> str: ...
-
-
-class LocalExecutor:
-    """Runs the task now, in the calling thread: the daemon's pool bounds the concurrency."""
-
-    name = "local"
-
-    def submit(self, task: str, *args: Any, expires: float | None = None) -> str:
-        outcome = run_task(task, *args)
-        return "ok" if not outcome.get("errors") else "errors: " + "; ".join(outcome["errors"])
-
-
-class CeleryExecutor:
-    """Enqueues the task for `driftwise worker`; `expires` drops a copy nobody started in
-    time, so a slow worker pool does not pile up repeats of the same check."""
-
-    name = "celery"
-
-    def __init__(self, app: Any = None) -> None:
-        if app is None:
-            from monitor.service.worker import make_app
-
-            app = make_app()
-        self.app = app
-
-    def submit(self, task: str, *args: Any, expires: float | None = None) -> str:
-        if task not in TASKS:
-            raise KeyError(f"no task named {task!r}")
-        self.app.send_task(f"driftwise.{task}", args=list(args), expires=expires)
-        return "enqueued"
-
-
-def make_executor(name: str) -> Executor:
-    if name == "celery":
-        return CeleryExecutor()
-    return LocalExecutor()
 
 
 def scheduled_models(session) -> list[tuple[int, int]]:

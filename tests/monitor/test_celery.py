@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from monitor.service.tasks import CeleryExecutor, LocalExecutor
+from monitor.service.executors import CeleryExecutor, LocalExecutor
 from monitor.service.worker import make_app
 from monitor.store import get_engine, session_scope
 from monitor.store import schema as store_schema

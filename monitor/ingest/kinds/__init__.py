@@ -1,9 +1,12 @@
-"""Source kinds by name, imported lazily.
+"""Source kinds by name: each kind's translator module, the style of reader it needs and
+the roles it can serve, imported lazily.
 
-A "lines" kind module defines `parse(line: bytes, ctx: ParseContext) -> list[dict | Half]`
-(and `join(request, response, ctx) -> list[dict]` when it yields halves); the engine reads
-files line by line from a saved byte offset. A "table" kind defines
-`read(fileobj, ctx) -> pandas.DataFrame` for whole batch files. "sql" reads a query.
+A "lines" kind defines `parse(line: bytes, ctx: ParseContext) -> list[dict | Half]` (and
+`join(request, response, ctx) -> list[dict]` when it yields halves); the lines reader
+feeds it lines from a saved byte offset. A "table" or "sql" kind defines
+`canonical(row, role, config, features, fallback_id) -> dict` (and a "table" kind
+`read_frame(data, kind) -> pandas.DataFrame` for whole files); the table reader feeds it
+files' rows, the sql reader a query's rows. This package imports no reader or engine.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ KINDS: dict[str, tuple[str, str, frozenset[str]]] = {
         "lines",
         frozenset({"labels"}),
     ),
-    "csv": ("monitor.ingest.readers.table", "table", frozenset({"predictions", "labels"})),
-    "parquet": ("monitor.ingest.readers.table", "table", frozenset({"predictions", "labels"})),
-    "sql": ("monitor.ingest.readers.sql", "sql", frozenset({"predictions", "labels"})),
+    "csv": ("monitor.ingest.kinds.table", "table", frozenset({"predictions", "labels"})),
+    "parquet": ("monitor.ingest.kinds.table", "table", frozenset({"predictions", "labels"})),
+    "sql": ("monitor.ingest.kinds.table", "sql", frozenset({"predictions", "labels"})),
 }
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from monitor.errors import BadRecord
 from monitor.ingest.batch import Batch
+from monitor.ingest.cursor import file_cursor
 from monitor.ingest.kinds import load_kind
 from monitor.store.db import session_scope
 
@@ -30,8 +31,6 @@ def chunk_bytes() -> int:
 
 def read_file(engine: Engine, job, fs, path: str, tally) -> None:
     """Read `path` from its cursor to its last complete line, one transaction per chunk."""
-    from monitor.ingest.engine import file_cursor
-
     with session_scope(engine) as session:
         cursor = file_cursor(session, job.source_id, path)
         offset, line_no = cursor.offset, cursor.line
@@ -106,8 +105,6 @@ def parse_chunk(job, data: bytes, path: str, line_no: int) -> Batch:
 def _write(
     engine: Engine, job, path: str, size: int, tally, parsed, offset: int, line_no: int
 ) -> None:
-    from monitor.ingest.engine import file_cursor
-
     batch = parsed.result() if isinstance(parsed, Future) else parsed
     batch.guard = job.renew
     with session_scope(engine) as session:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from monitor.ingest.readers.table import canonical
+from monitor.ingest.kinds import load_kind
 from monitor.store.db import session_scope
 from monitor.store.models import Source
 
@@ -46,7 +46,7 @@ def _jsonable(value: Any) -> Any:
 def read_source(engine: Engine, job, tally) -> None:
     remote = create_engine(job.config["url"])
     limit = int(job.config.get("batch_size", BATCH_ROWS))
-    features = job.context.schema.features
+    kind, features = load_kind(job.kind), job.context.schema.features
     try:
         with session_scope(engine) as session:
             after = session.get(Source, job.source_id).cursor.get("watermark")
@@ -65,7 +65,7 @@ def read_source(engine: Engine, job, tally) -> None:
                 fallback = f"{job.name}:{_jsonable(row[job.config['watermark']])}"
                 try:
                     batch.add(
-                        canonical(row, job.role, job.config, features, fallback),
+                        kind.canonical(row, job.role, job.config, features, fallback),
                         location,
                         repr(row).encode(),
                     )

@@ -211,7 +211,6 @@ def main() -> None:
     )
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     args = parser.parse_args()
-    os.environ.setdefault("DO_NOT_TRACK", "1")
     with tempfile.TemporaryDirectory() as scratch:
         logs = Path(scratch)
         url, cleanup = _database(args.postgres, logs)

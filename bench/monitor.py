@@ -27,8 +27,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
+import monitor  # noqa: F401 - sets DO_NOT_TRACK (and NannyML's opt-out) before either loads
 
 RESULTS = Path(__file__).parent / "results"
 NUMERICAL = [f"f{index:02d}" for index in range(20)]

@@ -61,7 +61,10 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
+        from monitor.settings import load_settings
+
         try:
+            load_settings()  # every DRIFTWISE_* variable checked once, before any work
             return super().invoke(ctx)
         except DriftwiseError as error:
             click.echo(f"error: {error}", err=True)

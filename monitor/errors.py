@@ -5,7 +5,7 @@ class DriftwiseError(Exception):
     """Base class for errors a user can act on."""
 
 
-class SettingsError(DriftwiseError):
+class SettingsError(DriftwiseError, ValueError):
     """A DRIFTWISE_* environment variable is missing or malformed."""
 
 

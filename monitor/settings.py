@@ -1,59 +1,150 @@
-"""Settings from DRIFTWISE_* environment variables, parsed strictly at start."""
+"""Every DRIFTWISE_* environment variable, parsed and validated in one place.
+
+`load_settings()` parses the environment (or a given mapping) and fails with a
+`SettingsError` naming the variable; every command, the web app and the worker call it
+as they start. `current_settings()` is what the rest of the code reads: the same values, parsed
+once for as long as the DRIFTWISE_* variables stay as they are.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import SettingsError
 
-EXECUTORS = ("local", "celery")
+PREFIX = "DRIFTWISE_"
+SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://", "file://")
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path
-    database_url: str
+class Settings(BaseModel):
+    """One field per variable: `data_dir` is DRIFTWISE_DATA_DIR, and so on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "data")
+    database_url: str = ""  # empty: SQLite in the data dir
     secret_key: str = ""
     smtp_url: str = ""
     mail_from: str = "driftwise@localhost"
     base_url: str = "http://127.0.0.1:8080"
-    executor: str = "local"
+    executor: Literal["local", "celery"] = "local"
     broker_url: str = "redis://127.0.0.1:6379/0"
-    extra: dict[str, str] = field(default_factory=dict)
+    trusted_types: str = ""
+    retrain_webhook_secret: str = ""
+    labels_webhook_secret: str = ""
+    max_push_records: int = Field(10_000, gt=0)
+    retention_days: float = Field(0.0, ge=0)
+    snapshot_retention_days: float = Field(0.0, ge=0)
+    scheduler_lease_seconds: float = Field(15.0, gt=0)
+    scheduler_heartbeat_seconds: float = Field(5.0, gt=0)
+    shutdown_seconds: float = Field(30.0, gt=0)
+    daemon_threads: int = Field(4, gt=0)
+    ingest_every_seconds: float = Field(60.0, gt=0)
+    retrain_every_seconds: float = Field(30.0, gt=0)
+    notify_every_seconds: float = Field(15.0, gt=0)
+    housekeeping_every_seconds: float = Field(3600.0, gt=0)
+    misfire_grace_seconds: int = Field(60, gt=0)
+    run_lease_seconds: int = Field(900, gt=0)
+    retrain_lease_seconds: int = Field(3600, gt=0)
+    ingest_lease_seconds: float = Field(120.0, gt=0)
+    ingest_chunk_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    ingest_parse_process: bool = True
+    inline_report_rows: int = Field(0, ge=0)
+    task_time_limit: float = Field(3600.0, gt=0)  # a retrain job's lease: no task outlives it
+    broker_visibility_timeout: float = Field(7200.0, gt=0)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if value and "://" not in value:
+            raise ValueError("not a URL")
+        if value.startswith(("postgres://", "postgresql://")):
+            # psycopg 3 is the only PostgreSQL driver Driftwise ships with.
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: str) -> str:
+        if value and not value.startswith(SMTP_SCHEMES):
+            raise ValueError("scheme must be smtp://, smtp+starttls://, smtps:// or file://")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def model_post_init(self, _context: object) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'driftwise.db'}")
+
+    @property
+    def extra_trusted_types(self) -> set[str]:
+        return {name.strip() for name in self.trusted_types.split(",") if name.strip()}
 
 
-def _get(env: dict[str, str], key: str, default: str) -> str:
-    return env.get(f"DRIFTWISE_{key}", default).strip() or default
+def variable(field: str) -> str:
+    return PREFIX + field.upper()
 
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    env = dict(os.environ if env is None else env)
-    data_dir = Path(_get(env, "DATA_DIR", str(Path.cwd() / "data"))).expanduser()
-    database_url = _get(env, "DATABASE_URL", f"sqlite:///{data_dir / 'driftwise.db'}")
-    if "://" not in database_url:
-        raise SettingsError(f"DRIFTWISE_DATABASE_URL: not a URL: {database_url!r}")
-    if database_url.startswith(("postgres://", "postgresql://")):
-        # psycopg 3 is the only PostgreSQL driver Driftwise ships with.
-        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
-    executor = _get(env, "EXECUTOR", "local")
-    if executor not in EXECUTORS:
+def variables() -> list[str]:
+    """Every variable Driftwise reads, by its full name."""
+    return [variable(name) for name in Settings.model_fields]
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings in `env` (default: the process environment); blank means default."""
+    env = os.environ if env is None else env
+    values = {}
+    for name in Settings.model_fields:
+        text = env.get(variable(name), "").strip()
+        if text:
+            values[name] = text
+    try:
+        settings = Settings(**values)
+    except ValidationError as error:
+        raise SettingsError("; ".join(_describe(problem) for problem in error.errors())) from None
+    _check_together(settings)
+    return settings
+
+
+def _describe(problem: dict) -> str:
+    name = variable(str(problem["loc"][0])) if problem["loc"] else PREFIX + "*"
+    message = problem["msg"].removeprefix("Value error, ")
+    return f"{name}: {message}, not {problem['input']!r}"
+
+
+def _check_together(settings: Settings) -> None:
+    if settings.scheduler_heartbeat_seconds >= settings.scheduler_lease_seconds:
         raise SettingsError(
-            f"DRIFTWISE_EXECUTOR: must be one of {', '.join(EXECUTORS)}, not {executor!r}"
+            "DRIFTWISE_SCHEDULER_HEARTBEAT_SECONDS must be shorter than "
+            "DRIFTWISE_SCHEDULER_LEASE_SECONDS, or the lease lapses between heartbeats"
         )
-    smtp_url = _get(env, "SMTP_URL", "")
-    if smtp_url and not smtp_url.startswith(("smtp://", "smtp+starttls://", "smtps://", "file://")):
+    if settings.broker_visibility_timeout <= settings.task_time_limit:
         raise SettingsError(
-            "DRIFTWISE_SMTP_URL: scheme must be smtp://, smtp+starttls://, smtps:// or file://"
+            "DRIFTWISE_BROKER_VISIBILITY_TIMEOUT must be longer than DRIFTWISE_TASK_TIME_LIMIT, "
+            "or a running task is delivered again"
         )
-    return Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        secret_key=_get(env, "SECRET_KEY", ""),
-        smtp_url=smtp_url,
-        mail_from=_get(env, "MAIL_FROM", "driftwise@localhost"),
-        base_url=_get(env, "BASE_URL", "http://127.0.0.1:8080").rstrip("/"),
-        executor=executor,
-        broker_url=_get(env, "BROKER_URL", "redis://127.0.0.1:6379/0"),
-    )
+
+
+_cached: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+
+
+def current_settings() -> Settings:
+    """The settings of the environment as it is now, parsed once per distinct environment."""
+    global _cached
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(PREFIX)))
+    if _cached is None or _cached[0] != key:
+        _cached = (key, load_settings())
+    return _cached[1]

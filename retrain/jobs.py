@@ -22,6 +22,7 @@ from monitor.errors import DriftwiseError
 from monitor.events import emit
 from monitor.registry.artifacts import dump_artifact, load_artifact
 from monitor.registry.versions import champion_of, promote, register_version
+from monitor.settings import current_settings
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Model, ModelVersion, RetrainJob
 from monitor.timeutil import utcnow
@@ -31,8 +32,6 @@ from retrain.training import TrainingSet, assemble, reference_frame, retrain_set
 
 log = logging.getLogger(__name__)
 
-# Renewed while a job trains; a crashed worker's job is taken over after it expires.
-LEASE_SECONDS = int(os.environ.get("DRIFTWISE_RETRAIN_LEASE_SECONDS", "3600"))
 MAX_ATTEMPTS = 3
 FINISHED = ("succeeded", "rejected", "failed", "skipped", "cancelled")
 
@@ -45,7 +44,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim(engine: Engine, job_id: int, worker: str, lease_seconds: int = LEASE_SECONDS) -> bool:
+def _lease_seconds() -> int:
+    """Renewed while a job trains; a crashed worker's job is taken over after it expires."""
+    return current_settings().retrain_lease_seconds
+
+
+def claim(engine: Engine, job_id: int, worker: str, lease_seconds: int | None = None) -> bool:
     """Take the job if it is pending, or running under an expired lease, and no other job of
     its model runs under a live lease. True if this worker got it."""
     with session_scope(engine) as session:
@@ -77,7 +81,7 @@ def claim(engine: Engine, job_id: int, worker: str, lease_seconds: int = LEASE_S
             .values(
                 status="running",
                 claimed_by=worker,
-                lease_until=now + timedelta(seconds=lease_seconds),
+                lease_until=now + timedelta(seconds=lease_seconds or _lease_seconds()),
                 attempts=RetrainJob.attempts + 1,
                 started_at=func.coalesce(RetrainJob.started_at, now),
             )
@@ -86,7 +90,7 @@ def claim(engine: Engine, job_id: int, worker: str, lease_seconds: int = LEASE_S
         return result.rowcount == 1
 
 
-def renew(engine: Engine, job_id: int, worker: str, lease_seconds: int = LEASE_SECONDS) -> None:
+def renew(engine: Engine, job_id: int, worker: str, lease_seconds: int | None = None) -> None:
     with session_scope(engine) as session:
         result = session.execute(
             update(RetrainJob)
@@ -95,7 +99,7 @@ def renew(engine: Engine, job_id: int, worker: str, lease_seconds: int = LEASE_S
                 RetrainJob.status == "running",
                 RetrainJob.claimed_by == worker,
             )
-            .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+            .values(lease_until=utcnow() + timedelta(seconds=lease_seconds or _lease_seconds()))
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
 from sqlalchemy.orm import Session, sessionmaker
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -25,9 +22,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         DATABASE_URL=settings.database_url,
         SECRET_KEY=settings.secret_key,
         BASE_URL=settings.base_url,
-        RETRAIN_WEBHOOK_SECRET=os.environ.get("DRIFTWISE_RETRAIN_WEBHOOK_SECRET", ""),
-        LABELS_WEBHOOK_SECRET=os.environ.get("DRIFTWISE_LABELS_WEBHOOK_SECRET", ""),
-        MAX_PUSH_RECORDS=_positive_int("DRIFTWISE_MAX_PUSH_RECORDS", 10_000),
+        RETRAIN_WEBHOOK_SECRET=settings.retrain_webhook_secret,
+        LABELS_WEBHOOK_SECRET=settings.labels_webhook_secret,
+        MAX_PUSH_RECORDS=settings.max_push_records,
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -83,17 +80,6 @@ def rollback() -> None:
     if session is not None:
         session.rollback()
         g.db_failed = True
-
-
-def _positive_int(key: str, default: int) -> int:
-    from monitor.errors import SettingsError
-
-    raw = os.environ.get(key, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) == 0:
-        raise SettingsError(f"{key}: must be a positive integer, not {raw!r}")
-    return int(raw)
 
 
 def _stored_secret(data_dir: Path) -> str:

@@ -167,9 +167,9 @@ def _labels_ready(webhook_id: str, body: Any):
 def _schedule(tasks: list[tuple[str, Any]]) -> None:
     """Hand the tasks to the configured executor; the local one runs them off the request."""
     from monitor.service.executors import make_executor
-    from monitor.settings import load_settings
+    from monitor.settings import current_settings
 
-    executor = make_executor(load_settings().executor)
+    executor = make_executor(current_settings().executor)
     if executor.name != "local":
         for name, arg in tasks:
             executor.submit(name, arg)

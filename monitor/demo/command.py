@@ -114,10 +114,10 @@ deployments = ["*"]
 @click.option("--port", default=8080, show_default=True, help="Web UI port on 127.0.0.1; 0: any.")
 def demo(exit_after: bool, days: int, rows: int, data_dir: Path | None, port: int) -> None:
     """Run the whole story on simulated traffic: drift, alert, retrain, recovery."""
-    from monitor.settings import load_settings
+    from monitor.settings import current_settings
 
     started = time.perf_counter()
-    folder = fresh_folder((data_dir or load_settings().data_dir / "demo").resolve())
+    folder = fresh_folder((data_dir or current_settings().data_dir / "demo").resolve())
     configure(folder)
     engine = prepare_database()
     server, base_url = start_server(port)
@@ -172,7 +172,6 @@ def configure(folder: Path) -> None:
     os.environ.setdefault("DRIFTWISE_DATABASE_URL", f"sqlite:///{folder / 'driftwise.db'}")
     os.environ["DRIFTWISE_SMTP_URL"] = (folder / "mail").as_uri()
     os.environ.setdefault("DRIFTWISE_EXECUTOR", "local")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 def prepare_database() -> Engine:

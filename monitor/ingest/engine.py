@@ -24,6 +24,7 @@ from monitor.ingest.readers import sql as sql_reader
 from monitor.ingest.readers import table as table_reader
 from monitor.ingest.records import ModelSchema, ParseContext
 from monitor.service import leases
+from monitor.settings import current_settings
 from monitor.store.db import session_scope
 from monitor.store.models import Deployment, Model, Source
 from monitor.timeutil import utcnow
@@ -31,7 +32,7 @@ from monitor.timeutil import utcnow
 
 def lease_seconds() -> float:
     """How long a reader's claim on a source lasts without a heartbeat (one per chunk)."""
-    return float(os.environ.get("DRIFTWISE_INGEST_LEASE_SECONDS", "120"))
+    return current_settings().ingest_lease_seconds
 
 
 @dataclass

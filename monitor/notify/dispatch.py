@@ -20,7 +20,7 @@ from monitor.errors import NotifierError
 from monitor.notify import outbox
 from monitor.notify.channels import channel_class
 from monitor.notify.message import Alert, page_url
-from monitor.settings import Settings, load_settings
+from monitor.settings import Settings, current_settings
 from monitor.store import session_scope
 from monitor.store.models import AlertRule, Deployment, Event, Model, Notification
 from monitor.timeutil import utcnow
@@ -40,7 +40,7 @@ def dispatch_due(
     """Send up to `limit` due notifications once. Returns counts by outcome: `sent`,
     `retrying`, `failed`, and `skipped` (claimed by another dispatcher first); `due` is
     how many were found."""
-    settings = settings or load_settings()
+    settings = settings or current_settings()
     worker_id = worker_id or default_worker_id()
     clock = (lambda: now) if now is not None else utcnow
     counts: Counter = Counter()

@@ -8,7 +8,6 @@ the types it names. DRIFTWISE_TRUSTED_TYPES adds comma-separated exact type name
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from io import BytesIO
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import skops.io as sio
 
 from monitor.errors import ArtifactRefused
+from monitor.settings import current_settings
 
 # Estimators from these libraries are data, not code, when skops rebuilds them.
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "collections.OrderedDict")
@@ -23,14 +23,6 @@ TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "collections.OrderedD
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _extra_trusted() -> set[str]:
-    return {
-        name.strip()
-        for name in os.environ.get("DRIFTWISE_TRUSTED_TYPES", "").split(",")
-        if name.strip()
-    }
 
 
 def untrusted_types(data: bytes) -> list[str]:
@@ -41,7 +33,7 @@ def untrusted_types(data: bytes) -> list[str]:
         names = sio.get_untrusted_types(data=data)
     except Exception as error:  # noqa: BLE001 - any failure to read the schema means refuse
         raise ArtifactRefused(f"not a readable skops file: {error}") from None
-    extra = _extra_trusted()
+    extra = current_settings().extra_trusted_types
     return [name for name in names if not name.startswith(TRUSTED_PREFIXES) and name not in extra]
 
 

@@ -7,14 +7,11 @@ sample, itself ordered by sample key, so it is a hash sample too); its metadata 
 from __future__ import annotations
 
 import gzip
-import os
 
 import orjson
 import pandas as pd
 
 from monitor.store.models import Model
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 def data_definition(model: Model, with_target: bool, features: list[str]):

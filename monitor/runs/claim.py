@@ -4,18 +4,15 @@ over by compare-and-set."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from monitor.settings import current_settings
 from monitor.store.models import Run
 from monitor.timeutil import utcnow
-
-# How long a claimed run is protected; a crashed worker's run is taken over after it.
-LEASE_SECONDS = int(os.environ.get("DRIFTWISE_RUN_LEASE_SECONDS", "900"))
 
 
 def claim(
@@ -26,10 +23,12 @@ def claim(
     kind: str,
     seq: int,
     worker: str,
-    lease_seconds: int = LEASE_SECONDS,
+    lease_seconds: int | None = None,
 ) -> Run | None:
     """The claimed run, or None when it is finished or another worker holds a live claim."""
     now = utcnow()
+    if lease_seconds is None:
+        lease_seconds = current_settings().run_lease_seconds
     lease = now + timedelta(seconds=lease_seconds)
     run = Run(
         deployment_id=deployment_id,

@@ -18,12 +18,10 @@ from monitor.report import profile
 from monitor.report.analysis import Analysis, analyse
 from monitor.runs.claim import claim
 from monitor.runs.window import count_rows, load_window
+from monitor.settings import current_settings
 from monitor.store import session_scope
 from monitor.store.models import Deployment, DeploymentHistory, MetricPoint, Model, Prediction, Run
 from monitor.timeutil import utcnow
-
-# Rows per side in Evidently's report when it is built inline (0: later, see reports.py).
-REPORT_ROWS = int(os.environ.get("DRIFTWISE_INLINE_REPORT_ROWS", "0"))
 
 
 def worker_name() -> str:
@@ -37,7 +35,7 @@ def run_window(
     end: datetime,
     kind: str = "monitor",
     seq: int = 0,
-    report_rows: int = REPORT_ROWS,
+    report_rows: int | None = None,
 ) -> int | None:
     """Run the window once; the run's id, or None when it is done or claimed elsewhere.
     A failure is recorded on the run (status `error`), never raised."""
@@ -49,7 +47,8 @@ def run_window(
     began = time.perf_counter()
     try:
         with session_scope(engine) as session:
-            execute(session, session.get(Run, run_id), report_rows, began)
+            rows = current_settings().inline_report_rows if report_rows is None else report_rows
+            execute(session, session.get(Run, run_id), rows, began)
     except Exception as error:  # noqa: BLE001 - a run records its failure, the job goes on
         with session_scope(engine) as session:
             _fail(session, session.get(Run, run_id), error, began)

@@ -34,10 +34,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from monitor.errors import SettingsError
 from monitor.service import leases, schedule_info
 from monitor.service.executors import Executor, make_executor
-from monitor.service.tasks import retention_days, scheduled_models
+from monitor.service.tasks import scheduled_models
+from monitor.settings import current_settings, load_settings
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Source
 from monitor.timeutil import utcnow
@@ -52,7 +52,7 @@ _executor: Executor | None = None  # the running daemon's, for run_job
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds; each from DRIFTWISE_<NAME> (e.g. DRIFTWISE_SCHEDULER_LEASE_SECONDS)."""
+    """Seconds (see `timing_from_env` for the settings they come from)."""
 
     lease: float = 15.0
     heartbeat: float = 5.0
@@ -65,41 +65,20 @@ class Timing:
     misfire_grace: int = 60
 
 
-ENV_KEYS = {
-    "lease": "SCHEDULER_LEASE_SECONDS",
-    "heartbeat": "SCHEDULER_HEARTBEAT_SECONDS",
-    "shutdown": "SHUTDOWN_SECONDS",
-    "threads": "DAEMON_THREADS",
-    "ingest": "INGEST_EVERY_SECONDS",
-    "retrain": "RETRAIN_EVERY_SECONDS",
-    "notify": "NOTIFY_EVERY_SECONDS",
-    "housekeeping": "HOUSEKEEPING_EVERY_SECONDS",
-    "misfire_grace": "MISFIRE_GRACE_SECONDS",
-}
-
-
 def timing_from_env(env: dict[str, str] | None = None) -> Timing:
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    for field, suffix in ENV_KEYS.items():
-        key = f"DRIFTWISE_{suffix}"
-        text = env.get(key, "").strip()
-        if not text:
-            continue
-        kind = int if field in ("threads", "misfire_grace") else float
-        try:
-            values[field] = kind(text)
-        except ValueError:
-            raise SettingsError(f"{key}: not a number: {text!r}") from None
-        if values[field] <= 0:
-            raise SettingsError(f"{key}: must be positive: {text!r}")
-    timing = Timing(**values)
-    if timing.heartbeat >= timing.lease:
-        raise SettingsError(
-            "DRIFTWISE_SCHEDULER_HEARTBEAT_SECONDS must be shorter than "
-            "DRIFTWISE_SCHEDULER_LEASE_SECONDS, or the lease lapses between heartbeats"
-        )
-    return timing
+    """The daemon's timing from the settings (of `env`, if given)."""
+    settings = current_settings() if env is None else load_settings(env)
+    return Timing(
+        lease=settings.scheduler_lease_seconds,
+        heartbeat=settings.scheduler_heartbeat_seconds,
+        shutdown=settings.shutdown_seconds,
+        threads=settings.daemon_threads,
+        ingest=settings.ingest_every_seconds,
+        retrain=settings.retrain_every_seconds,
+        notify=settings.notify_every_seconds,
+        housekeeping=settings.housekeeping_every_seconds,
+        misfire_grace=settings.misfire_grace_seconds,
+    )
 
 
 @dataclass(frozen=True)
@@ -313,14 +292,9 @@ class Daemon:
 
 def build_daemon() -> Daemon:
     from monitor.cli import require_schema
-    from monitor.settings import load_settings
 
-    settings = load_settings()
+    settings = load_settings()  # every setting, a retention too, fails now, not later
     timing = timing_from_env()
-    try:
-        retention_days()  # a bad retention fails now, not at the first housekeeping
-    except ValueError as error:
-        raise SettingsError(str(error)) from None
     require_schema()
     return Daemon(get_engine(settings.database_url), make_executor(settings.executor), timing)
 

@@ -6,7 +6,6 @@ so a task delivered twice, or killed half-way and run again, does its work once.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import timedelta
@@ -14,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from monitor.settings import current_settings
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Label, Model, Prediction, Quarantine, Run
 from monitor.timeutil import parse_duration, utcnow, window_start
@@ -106,26 +106,12 @@ def notify() -> dict[str, Any]:
     return totals
 
 
-def retention_days() -> tuple[float, float]:
-    """(predictions, snapshots) retention in days; 0 keeps them forever."""
-    values = []
-    for key in ("DRIFTWISE_RETENTION_DAYS", "DRIFTWISE_SNAPSHOT_RETENTION_DAYS"):
-        text = os.environ.get(key, "0").strip() or "0"
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{key}: not a number of days: {text!r}") from None
-        if value < 0:
-            raise ValueError(f"{key}: must be 0 (keep) or more: {text!r}")
-        values.append(value)
-    return values[0], values[1]
-
-
 @task
 def housekeeping() -> dict[str, Any]:
     """Forget predictions, labels and quarantined records past the retention, and drop
     Evidently snapshots of old runs (their metrics stay)."""
-    keep_rows, keep_snapshots = retention_days()
+    settings = current_settings()
+    keep_rows, keep_snapshots = settings.retention_days, settings.snapshot_retention_days
     now, result = utcnow(), {}
     with session_scope() as session:
         if keep_rows:

@@ -11,47 +11,23 @@ the first still runs it.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 from celery import Celery
 from celery.signals import worker_process_init
 
-from monitor.errors import SettingsError
 from monitor.service.tasks import TASKS, run_task
+from monitor.settings import current_settings
 
 QUEUE = "driftwise"
-TIME_LIMIT = 3600.0  # a retrain job's lease: no task may outlive it
-VISIBILITY_TIMEOUT = 2 * TIME_LIMIT
-
-
-def _seconds(key: str, default: float) -> float:
-    text = os.environ.get(key, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise SettingsError(f"{key}: not a number of seconds: {text!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{key}: must be positive: {text!r}")
-    return value
 
 
 def make_app(broker_url: str | None = None) -> Celery:
     """The Celery app on the configured broker (redis:// or amqp://), tasks registered."""
-    if broker_url is None:
-        from monitor.settings import load_settings
-
-        broker_url = load_settings().broker_url
-    time_limit = _seconds("DRIFTWISE_TASK_TIME_LIMIT", TIME_LIMIT)
-    visibility = _seconds("DRIFTWISE_BROKER_VISIBILITY_TIMEOUT", VISIBILITY_TIMEOUT)
-    if visibility <= time_limit:
-        raise SettingsError(
-            "DRIFTWISE_BROKER_VISIBILITY_TIMEOUT must be longer than DRIFTWISE_TASK_TIME_LIMIT, "
-            "or a running task is delivered again"
-        )
+    settings = current_settings()
+    broker_url = broker_url or settings.broker_url
+    time_limit, visibility = settings.task_time_limit, settings.broker_visibility_timeout
     app = Celery("driftwise", broker=broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,

@@ -25,9 +25,9 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:
 def get_engine(url: str | None = None) -> Engine:
     """One engine per URL per process; SQLite gets WAL, foreign keys and a busy timeout."""
     if url is None:
-        from monitor.settings import load_settings
+        from monitor.settings import current_settings
 
-        url = load_settings().database_url
+        url = current_settings().database_url
     if url not in _engines:
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

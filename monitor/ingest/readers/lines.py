@@ -7,7 +7,6 @@ parsing and inserting each take about half the time, and the machine has two cor
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 from collections import deque
 from collections.abc import Iterator
@@ -20,13 +19,14 @@ from monitor.errors import BadRecord
 from monitor.ingest.batch import Batch
 from monitor.ingest.cursor import file_cursor
 from monitor.ingest.kinds import load_kind
+from monitor.settings import current_settings
 from monitor.store.db import session_scope
 
 
 def chunk_bytes() -> int:
     """Input read per transaction: tens of thousands of records by default, since each
     commit (and the WAL checkpoints that follow) costs about as much as many inserts."""
-    return int(os.environ.get("DRIFTWISE_INGEST_CHUNK_BYTES", 32 * 1024 * 1024))
+    return current_settings().ingest_chunk_bytes
 
 
 def read_file(engine: Engine, job, fs, path: str, tally) -> None:
@@ -62,7 +62,7 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
 
 
 def _pool() -> ProcessPoolExecutor | None:
-    if os.environ.get("DRIFTWISE_INGEST_PARSE_PROCESS", "1") == "0":
+    if not current_settings().ingest_parse_process:
         return None
     return ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_die_with_parent)
 

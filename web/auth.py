@@ -1,4 +1,4 @@
-"""Login, roles (viewer reads, admin acts), API tokens and CSRF.
+"""Login, roles (viewer reads, client also writes data, admin acts), API tokens and CSRF.
 
 People log in with a password and carry a session cookie; machines send
 `Authorization: Bearer <token>`. Tokens and passwords are stored only as hashes.
@@ -34,7 +34,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from monitor.store.models import ApiToken, User
 from monitor.timeutil import utcnow
 
-ROLES = ("viewer", "admin")
+ROLES = ("viewer", "client", "admin")
+# Roles that may write monitored data (predict, push predictions and labels).
+WRITERS = ("client", "admin")
 PUBLIC = {"auth.login", "pages.healthz", "static", "pages.plotly_js"}
 TOKEN_PREFIX = "dw_"
 TOKEN_USE_RESOLUTION = timedelta(minutes=5)
@@ -52,6 +54,10 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def may_write(self) -> bool:
+        return self.role in WRITERS
 
 
 # ---- users and tokens (also used by the CLI) ----
@@ -140,6 +146,19 @@ def _gate():
     if request.method not in ("GET", "HEAD", "OPTIONS") and g.principal.kind == "user":
         check_csrf()
     return None
+
+
+def writer_required(view):
+    """Only clients and admins write monitored data; viewers get 403."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        principal = current()
+        if principal is None or not principal.may_write:
+            abort(403, description="writing data needs the client or admin role: viewers only read")
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def admin_required(view):

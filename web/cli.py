@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+# Kept here, not imported from web.auth, so `driftwise --help` does not load Flask.
+ROLES = ["viewer", "client", "admin"]
+
 
 def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 8, proxy: str = "") -> None:
     """Serve the app with waitress until interrupted (also what `driftwise run` calls)."""
@@ -42,7 +45,7 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("email")
-@click.option("--role", type=click.Choice(["viewer", "admin"]), default="viewer", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
 @click.option("--password", help="Prompted for when not given.")
 def create_user_command(email: str, role: str, password: str | None) -> None:
     from monitor.cli import require_schema
@@ -66,7 +69,7 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["viewer", "admin"]), default="viewer", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
 def create_token_command(name: str, role: str) -> None:
     """Create a token and print it once: only its hash is kept."""
     from monitor.cli import require_schema

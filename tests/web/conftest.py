@@ -27,7 +27,7 @@ from web.auth import create_token, create_user
 
 WEBHOOK_SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy1vbmx5LTEyMzQ1Njc4"
 PASSWORD = "correct horse battery"
-ADMIN, VIEWER = "admin@example.com", "viewer@example.com"
+ADMIN, VIEWER, CLIENT = "admin@example.com", "viewer@example.com", "client@example.com"
 
 
 @pytest.fixture
@@ -47,6 +47,7 @@ def build_app(url: str) -> Flask:
     with session_scope(get_engine(url)) as session:
         create_user(session, ADMIN, PASSWORD, "admin")
         create_user(session, VIEWER, PASSWORD, "viewer")
+        create_user(session, CLIENT, PASSWORD, "client")
     return app
 
 
@@ -88,6 +89,7 @@ def tokens(app: Flask) -> dict[str, str]:
         return {
             "admin": create_token(session, "ci-admin", "admin"),
             "viewer": create_token(session, "ci-viewer", "viewer"),
+            "client": create_token(session, "ci-client", "client"),
         }
 
 

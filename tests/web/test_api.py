@@ -188,7 +188,7 @@ def test_upload_promote_and_predict_with_the_new_version(client, tokens, sqlite_
     scored = client.post(
         "/api/v1/deployments/churn-online/predict",
         json={"features": features, "request_id": "live-1"},
-        headers=bearer(tokens["viewer"]),
+        headers=bearer(tokens["client"]),
     )
     assert scored.status_code == 200, scored.json
     assert scored.json["predictions"][0]["request_id"] == "live-1"
@@ -196,7 +196,7 @@ def test_upload_promote_and_predict_with_the_new_version(client, tokens, sqlite_
     bad = client.post(
         "/api/v1/deployments/churn-online/predict",
         json={"features": {"tenure": "x"}},
-        headers=bearer(tokens["viewer"]),
+        headers=bearer(tokens["client"]),
     )
     assert bad.status_code == 400 and "features" in bad.json["error"]
 

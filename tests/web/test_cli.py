@@ -43,6 +43,24 @@ def test_tokens_create_prints_the_token_once_and_keeps_only_its_hash(sqlite_url)
     assert again.exit_code != 0
 
 
+def test_tokens_and_users_take_the_client_role(sqlite_url):
+    token = CliRunner().invoke(main, ["tokens", "create", "checkout-app", "--role", "client"])
+    assert token.exit_code == 0, token.output
+    user = CliRunner().invoke(
+        main,
+        ["users", "create", "app@example.com", "--role", "client", "--password", "long-enough"],
+    )
+    assert user.exit_code == 0, user.output
+    with session_scope(get_engine(sqlite_url)) as session:
+        assert session.scalars(select(ApiToken.role)).one() == "client"
+        assert session.scalars(select(User.role)).one() == "client"
+    wrong = CliRunner().invoke(main, ["tokens", "create", "x", "--role", "writer"])
+    assert wrong.exit_code != 0 and "client" in wrong.output
+    from web import auth, cli
+
+    assert cli.ROLES == list(auth.ROLES)
+
+
 def test_the_web_refuses_a_schema_that_is_behind(tmp_path, monkeypatch):
     import pytest
 

@@ -15,7 +15,7 @@ from monitor.errors import BadRecord
 from monitor.store.models import Deployment, Model, Prediction
 from web import db
 from web.api.reads import table
-from web.auth import admin_required, current
+from web.auth import admin_required, current, writer_required
 from web.queries import deployment_by_name, job_dict, model_by_name, version_dict
 
 RECORD = {"type": "object", "additionalProperties": True}
@@ -117,10 +117,10 @@ def _existing(session, deployment: Deployment, role: str, request_ids: list[str]
     "Push canonical prediction records; bad ones go to quarantine",
     body=RECORDS,
     responses=PUSH_RESPONSES,
-    admin=True,
+    writes=True,
     tag="ingest",
 )
-@admin_required
+@writer_required
 def push_predictions(name: str):
     return _push(name, "predictions")
 
@@ -131,10 +131,10 @@ def push_predictions(name: str):
     "Push ground-truth labels, joined to predictions by request id",
     body=RECORDS,
     responses=PUSH_RESPONSES,
-    admin=True,
+    writes=True,
     tag="ingest",
 )
-@admin_required
+@writer_required
 def push_labels(name: str):
     return _push(name, "labels")
 
@@ -154,8 +154,10 @@ def push_labels(name: str):
         },
     },
     responses={200: "Predictions, probabilities, versions and request ids"},
+    writes=True,
     tag="serve",
 )
+@writer_required
 def predict(name: str):
     body = _json_body()
     if not isinstance(body, dict) or not isinstance(body.get("features"), dict | list):

@@ -31,6 +31,7 @@ class Operation:
     body: dict | None = None  # a JSON schema, or {"binary": True}
     responses: dict[int, str] = field(default_factory=dict)
     admin: bool = False
+    writes: bool = False  # writes monitored data: the client or admin role
     tag: str = "read"
 
 
@@ -54,7 +55,7 @@ class RouteTable:
             path, parameters = _path(prefix + op.rule)
             parameters += [_query(q) for q in op.query]
             entry: dict[str, Any] = {
-                "summary": op.summary + (" (admin)" if op.admin else ""),
+                "summary": op.summary + _role(op),
                 "operationId": op.method.lower() + "_" + re.sub(r"\W+", "_", op.rule).strip("_"),
                 "tags": [op.tag],
                 "parameters": parameters,
@@ -80,6 +81,12 @@ class RouteTable:
                 },
             },
         }
+
+
+def _role(op: Operation) -> str:
+    if op.admin:
+        return " (admin)"
+    return " (client or admin)" if op.writes else ""
 
 
 def _path(rule: str) -> tuple[str, list[dict]]:
@@ -128,6 +135,8 @@ def _responses(op: Operation) -> dict:
     common = {"400": "Bad request", "401": "Not authenticated", "404": "Not found"}
     if op.admin:
         common["403"] = "Needs the admin role"
+    elif op.writes:
+        common["403"] = "Needs the client or admin role"
     if op.method != "GET":
         common |= {"409": "Conflict", "413": "Too large", "503": "Not available in this build"}
     for code, text in common.items():

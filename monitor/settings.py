@@ -38,6 +38,9 @@ class Settings(BaseModel):
     retrain_webhook_secret: str = ""
     labels_webhook_secret: str = ""
     max_push_records: int = Field(10_000, gt=0)
+    login_failures_per_account: int = Field(10, gt=0)
+    login_failures_per_address: int = Field(50, gt=0)
+    login_window_seconds: int = Field(900, gt=0)
     retention_days: float = Field(0.0, ge=0)
     snapshot_retention_days: float = Field(0.0, ge=0)
     scheduler_lease_seconds: float = Field(15.0, gt=0)

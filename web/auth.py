@@ -12,27 +12,39 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import wraps
+from functools import cache, wraps
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     flash,
     g,
+    has_request_context,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from monitor.store.models import ApiToken, User
 from monitor.timeutil import utcnow
+from web.login_limit import (
+    EMAIL_LENGTH,
+    LoginLimit,
+    forget_failures,
+    record_failure,
+    refusal,
+)
 
 ROLES = ("viewer", "client", "admin")
 # Roles that may write monitored data (predict, push predictions and labels).
@@ -124,7 +136,8 @@ def _load_principal() -> Principal | None:
     if user_id is None:
         return None
     user = db().get(User, user_id)
-    if user is None:
+    # A cookie from before the last logout carries an older generation: refused.
+    if user is None or session.get("generation") != user.session_generation:
         session.clear()
         return None
     return Principal(name=user.email, role=user.role, kind="user", user_id=user.id)
@@ -191,6 +204,7 @@ def check_csrf() -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionCookies()
     app.before_request(_gate)
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["current_principal"] = current
@@ -205,17 +219,27 @@ def login():
 
     if request.method == "POST":
         check_csrf()
-        email = request.form.get("email", "").strip().lower()
+        email = request.form.get("email", "").strip().lower()[:EMAIL_LENGTH]
         password = request.form.get("password", "")
+        limit, address, now = _login_limit(), (request.remote_addr or "unknown"), utcnow()
+        refused = refusal(db(), limit, address, email, now)
+        if refused is not None:
+            flash(refused.message)
+            page = make_response(render_template("login.html"), 429)
+            page.headers["Retry-After"] = str(refused.retry_after)
+            return page
         user = db().scalar(select(User).where(User.email == email))
-        # Hash even for an unknown email so timing does not reveal which emails exist.
-        hashed = user.password_hash if user else generate_password_hash("x")
+        # One hash of the same cost either way, so timing does not reveal which emails exist.
+        hashed = user.password_hash if user else _dummy_hash()
         if check_password_hash(hashed, password) and user is not None:
+            forget_failures(db(), email)
             session.clear()
             session["user_id"] = user.id
+            session["generation"] = user.session_generation
             csrf_token()
-            user.last_login_at = utcnow()
+            user.last_login_at = now
             return redirect(_safe_next(request.args.get("next")))
+        record_failure(db(), limit, address, email, now)
         flash("Wrong email or password.")
         return render_template("login.html"), 401
     return render_template("login.html")
@@ -223,12 +247,55 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    from web import db
+
+    principal = current()
+    if principal is not None and principal.user_id is not None:
+        user = db().get(User, principal.user_id)
+        if user is not None:
+            # Ends every session of this account, including copies of this cookie.
+            user.session_generation += 1
     session.clear()
     return redirect(url_for("auth.login"))
 
 
+@cache
+def _dummy_hash() -> str:
+    """A hash made like a real password's (same method and cost) that nothing matches."""
+    return generate_password_hash(secrets.token_urlsafe(32))
+
+
+def _login_limit() -> LoginLimit:
+    config = current_app.config
+    return LoginLimit(
+        per_account=config["LOGIN_FAILURES_PER_ACCOUNT"],
+        per_address=config["LOGIN_FAILURES_PER_ADDRESS"],
+        window=timedelta(seconds=config["LOGIN_WINDOW_SECONDS"]),
+    )
+
+
 def _safe_next(target: str | None) -> str:
     # Only local paths: an open redirect would let a link send people elsewhere after login.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("pages.overview")
+    return target if target and is_local_path(target) else url_for("pages.overview")
+
+
+def is_local_path(target: str) -> bool:
+    r"""A path on this site and nothing a browser could read as another host: browsers drop
+    tabs and newlines and read a backslash as a slash, so `/\t/evil` and `/\evil` mean
+    `//evil`; those and any other control character are refused outright."""
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target) or "\\" in target:
+        return False
+    if not target.startswith("/") or target.startswith("//"):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over https, also when a
+    trusted proxy says so (`driftwise web --proxy`), not only when BASE_URL is https."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (
+            has_request_context() and request.is_secure
+        )

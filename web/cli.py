@@ -15,15 +15,21 @@ def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 8, proxy: st
     from web import create_app
 
     app = create_app()
+    click.echo(f"Driftwise web on http://{host}:{port}")
+    waitress.serve(app, host=host, port=port, **waitress_options(threads, proxy))
+
+
+def waitress_options(threads: int, proxy: str = "") -> dict:
+    """waitress settings; with a proxy, trust its forwarded client address, scheme and host
+    (only from that address), so https is known, cookies are Secure and the login limit
+    counts the real client."""
     options: dict = {"threads": threads, "ident": "driftwise"}
     if proxy:
-        # Trust the proxy's forwarded scheme and host, so https is known and cookies are secure.
         options |= {
             "trusted_proxy": proxy,
             "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
         }
-    click.echo(f"Driftwise web on http://{host}:{port}")
-    waitress.serve(app, host=host, port=port, **options)
+    return options
 
 
 @click.command()

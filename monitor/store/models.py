@@ -387,6 +387,20 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="viewer")
     created_at: Mapped[datetime] = created()
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Bumped at logout: a session cookie carries the generation it was issued under, so a
+    # copy of it kept past logout is refused.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginFailure(Base):
+    """A failed login, counted per address and per account to slow password guessing."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index(None, "address", "at"), Index(None, "email", "at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    address: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(320))
 
 
 class ApiToken(Base):

@@ -32,10 +32,11 @@ from monitor.store.models import (
 )
 from web import db
 from web import rollback as rollback_writes
-from web.auth import admin_required
+from web.auth import admin_required, current
 from web.queries import (
     CHART_POINTS,
     by_id,
+    delivery_error,
     deployment_by_name,
     health,
     last_run,
@@ -254,8 +255,21 @@ def events():
     ):
         attempts.setdefault(attempt.notification_id, []).append(attempt)
     names = dict(session.execute(select(Deployment.id, Deployment.name)).all())
+    detail = current().is_admin
+    errors = {
+        n.id: delivery_error(
+            n.last_error, attempts[n.id][-1].status_code if n.id in attempts else None, detail
+        )
+        for n in notifications
+    }
     return render_template(
-        "events.html", events=rows, notifications=notifications, attempts=attempts, names=names
+        "events.html",
+        events=rows,
+        notifications=notifications,
+        attempts=attempts,
+        names=names,
+        errors=errors,
+        detail=detail,
     )
 
 

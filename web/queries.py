@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import DeploymentNotFound, ModelNotFound
 from monitor.store.models import (
+    DeliveryAttempt,
     Deployment,
     Event,
     MetricPoint,
@@ -165,7 +166,9 @@ def event_dict(event: Event) -> dict[str, Any]:
     }
 
 
-def notification_dict(notification: Notification) -> dict[str, Any]:
+def notification_dict(
+    notification: Notification, last_status_code: int | None, detail: bool
+) -> dict[str, Any]:
     return {
         "id": notification.id,
         "event_id": notification.event_id,
@@ -174,9 +177,30 @@ def notification_dict(notification: Notification) -> dict[str, Any]:
         "status": notification.status,
         "attempts": notification.attempts,
         "next_attempt_at": iso(notification.next_attempt_at),
-        "last_error": notification.last_error,
+        "last_error": delivery_error(notification.last_error, last_status_code, detail),
+        "last_status_code": last_status_code,
         "sent_at": iso(notification.sent_at),
     }
+
+
+def delivery_error(error: str | None, status_code: int | None, detail: bool) -> str | None:
+    """What a reader may see of a failed delivery: admins get the receiver's answer, others
+    only its status code, since a receiver's error body can hold its internals."""
+    if error is None or detail:
+        return error
+    return f"delivery failed: HTTP {status_code}" if status_code else "delivery failed"
+
+
+def last_status_codes(session: Session, notification_ids: list[int]) -> dict[int, int | None]:
+    """Each notification's newest delivery attempt's HTTP status (None: no answer)."""
+    codes: dict[int, int | None] = {}
+    for notification_id, code in session.execute(
+        select(DeliveryAttempt.notification_id, DeliveryAttempt.status_code)
+        .where(DeliveryAttempt.notification_id.in_(notification_ids))
+        .order_by(DeliveryAttempt.at, DeliveryAttempt.id)
+    ):
+        codes[notification_id] = code
+    return codes
 
 
 def last_run(session: Session, deployment_id: int) -> Run | None:

@@ -18,6 +18,7 @@ from monitor.store.models import (
 )
 from web import db
 from web.api.openapi import Query, RouteTable
+from web.auth import current
 from web.queries import (
     by_id,
     deployment_by_name,
@@ -25,6 +26,7 @@ from web.queries import (
     health,
     job_dict,
     last_run,
+    last_status_codes,
     metric_names,
     model_by_name,
     notification_dict,
@@ -184,8 +186,10 @@ def notifications():
     if request.args.get("status"):
         query = query.where(Notification.status == request.args["status"])
     limit, offset = int_arg("limit", 100), int_arg("offset", 0, maximum=10**9)
-    rows = db().scalars(query.order_by(Notification.id.desc()).limit(limit).offset(offset))
-    return jsonify(notifications=[notification_dict(n) for n in rows])
+    rows = db().scalars(query.order_by(Notification.id.desc()).limit(limit).offset(offset)).all()
+    codes = last_status_codes(db(), [n.id for n in rows])
+    detail = current().is_admin
+    return jsonify(notifications=[notification_dict(n, codes.get(n.id), detail) for n in rows])
 
 
 def model_summary(model: Model) -> dict:

@@ -182,11 +182,16 @@ def run(run_id: int):
 
 @bp.get("/runs/<int:run_id>/report")
 def run_report(run_id: int):
-    """Evidently's own HTML, served alone so the page's CSP can sandbox it."""
+    """Evidently's own HTML, served alone so its own CSP can sandbox it. Opened as a page
+    of its own (not in the run page's frame), it would be its window's top document and
+    could navigate it: a browser that says so is sent to the run page instead."""
     from monitor.errors import DriftwiseError
     from monitor.report.evidently_report import load_snapshot
     from monitor.runs.reports import build_report
+    from web.report import safe_report_html
 
+    if request.headers.get("Sec-Fetch-Dest") == "document":
+        return redirect(url_for("pages.run", run_id=run_id))
     session = db()
     found = by_id(session, Run, run_id)
     if found is None:
@@ -199,8 +204,7 @@ def run_report(run_id: int):
     if snapshot is None:
         abort(404, description="this run has no Evidently report")
     session.commit()
-    html = load_snapshot(snapshot).get_html_str(as_iframe=False)
-    return Response(html, mimetype="text/html")
+    return Response(safe_report_html(load_snapshot(snapshot)), mimetype="text/html")
 
 
 @bp.get("/models/<name>")

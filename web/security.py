@@ -25,11 +25,12 @@ PAGE_CSP = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # Evidently's report is one HTML file of inline scripts: it runs sandboxed, in an opaque
-# origin without our cookies, and may reach nothing on the network.
+# origin without our cookies, may reach nothing on the network, open no window, submit no
+# form, navigate no other frame, and be framed only by our run page.
 REPORT_CSP = (
     "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
     "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
-    "sandbox allow-scripts allow-popups; frame-ancestors 'self'"
+    "form-action 'none'; base-uri 'none'; sandbox allow-scripts; frame-ancestors 'self'"
 )
 REPORT_ENDPOINTS = {"pages.run_report"}
 
@@ -48,6 +49,8 @@ def _headers(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if report:
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     if request.endpoint not in ("static", "pages.plotly_js"):
         response.headers.setdefault("Cache-Control", "no-store")
     if request.is_secure:

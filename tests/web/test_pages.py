@@ -70,7 +70,7 @@ def test_run_page_escapes_feature_names_and_frames_the_report(admin, sqlite_url,
     page = admin.get(f"/runs/{run_id}").get_data(as_text=True)
     assert "&lt;b&gt;evil&lt;/b&gt;" in page and "<b>evil</b>" not in page
     assert f'src="/runs/{run_id}/report"' in page
-    assert 'sandbox="allow-scripts allow-popups"' in page
+    assert 'sandbox="allow-scripts"' in page
 
 
 def test_the_report_route_serves_evidently_html_sandboxed(admin, sqlite_url, snapshot):

@@ -158,3 +158,61 @@ def test_a_person_logs_in_reads_the_history_and_requests_a_retrain(server, sqlit
         assert session.scalar(manual) == 1
     for name in ("overview", "deployment", "run", "model"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.fixture
+def hostile_server(sqlite_url: str) -> Iterator[tuple[str, int]]:
+    """The app on waitress with one run whose window holds a script-closing category."""
+    from waitress import create_server
+
+    from tests.web.test_report_sandbox import _report_of_a_hostile_window
+    from web.auth import create_token
+
+    app = build_app(sqlite_url)
+    with session_scope(get_engine(sqlite_url)) as session:
+        tokens = {"client": create_token(session, "app", "client")}
+    run_id = _report_of_a_hostile_window(app.test_client(), tokens, sqlite_url)
+    wsgi = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=wsgi.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{wsgi.effective_port}", run_id
+    finally:
+        wsgi.close()
+        thread.join(timeout=5)
+
+
+def test_a_hostile_report_opened_directly_cannot_take_the_window_away(hostile_server):
+    executable = chromium_path()
+    server, run_id = hostile_server
+    from playwright.sync_api import sync_playwright
+
+    elsewhere: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.on("request", lambda r: r.url.startswith(server) or elsewhere.append(r.url))
+        page.goto(server + "/login")
+        page.fill("input[name=email]", ADMIN)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(server + "/")
+
+        page.goto(f"{server}/runs/{run_id}/report")
+        assert page.url == f"{server}/runs/{run_id}"  # shown framed, not as the top document
+        frame = page.frame_locator("iframe.report")
+        frame.locator("text=tenure").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        # Even script running in the report cannot move the window it is framed in.
+        report = next(f for f in page.frames if f.url.endswith("/report"))
+        outcome = report.evaluate(
+            "() => { try { top.location.href = 'https://evil.example/'; return 'moved' }"
+            " catch (error) { return error.name } }"
+        )
+        page.wait_for_timeout(500)
+        assert page.url == f"{server}/runs/{run_id}", outcome
+        browser.close()
+    assert not any("evil.example" in url for url in elsewhere), elsewhere

@@ -32,7 +32,7 @@ def _report_of_a_hostile_window(client, tokens, sqlite_url) -> int:
         headers=bearer(tokens["client"]),
     )
     assert pushed.status_code == 200 and pushed.json["inserted"] == 30, pushed.json
-    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=5000)
     (run,) = runs_of(engine, deployment_id)
     return run.id
 

@@ -41,6 +41,7 @@ class Settings(BaseModel):
     login_failures_per_account: int = Field(10, gt=0)
     login_failures_per_address: int = Field(50, gt=0)
     login_window_seconds: int = Field(900, gt=0)
+    trusted_proxy_hops: int = Field(0, ge=0)
     retention_days: float = Field(0.0, ge=0)
     snapshot_retention_days: float = Field(0.0, ge=0)
     scheduler_lease_seconds: float = Field(15.0, gt=0)

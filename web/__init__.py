@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         LOGIN_FAILURES_PER_ACCOUNT=settings.login_failures_per_account,
         LOGIN_FAILURES_PER_ADDRESS=settings.login_failures_per_address,
         LOGIN_WINDOW_SECONDS=settings.login_window_seconds,
+        TRUSTED_PROXY_HOPS=settings.trusted_proxy_hops,
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -35,6 +36,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_NAME="driftwise_session",
     )
     app.config.update(config or {})
+    if hops := app.config["TRUSTED_PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Any WSGI server (gunicorn) behind that many proxies: their X-Forwarded-* tell the
+        # client's address (counted by the login limit) and https (Secure cookies).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _stored_secret(settings.data_dir)
     engine = get_engine(app.config["DATABASE_URL"])

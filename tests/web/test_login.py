@@ -202,3 +202,30 @@ def test_behind_a_tls_proxy_the_session_cookie_is_secure(proxied):
     assert "Secure" in https and "HttpOnly" in https
     plain = _login_over_http(proxied, {})
     assert "Secure" not in plain  # plain http on loopback: a Secure cookie would be dropped
+
+
+def test_behind_proxies_a_wsgi_server_trusts_as_many_forwarded_hops_as_configured(sqlite_url):
+    """What gunicorn gets from DRIFTWISE_TRUSTED_PROXY_HOPS: https and the client's address."""
+    from sqlalchemy import select
+
+    from monitor.store import get_engine, session_scope
+    from monitor.store.models import LoginFailure
+    from web import create_app
+
+    build_app(sqlite_url)
+    app = create_app(
+        {"DATABASE_URL": sqlite_url, "SECRET_KEY": "test-secret", "TRUSTED_PROXY_HOPS": 1}
+    )
+    client = app.test_client()
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    client.environ_base.update(
+        {"HTTP_" + k.upper().replace("-", "_"): v for k, v in forwarded.items()}
+    )
+    assert login(client, ADMIN, "wrong").status_code == 401
+    assert login(client, ADMIN).status_code == 302
+    assert client.get_cookie("driftwise_session").secure
+    with session_scope(get_engine(sqlite_url)) as session:
+        assert session.scalars(select(LoginFailure.address)).all() == []  # forgotten at login
+    assert login(client, VIEWER, "wrong").status_code == 401
+    with session_scope(get_engine(sqlite_url)) as session:
+        assert session.scalars(select(LoginFailure.address)).all() == ["203.0.113.9"]

@@ -25,6 +25,17 @@ class ArtifactRefused(DriftwiseError):
     """A model artifact is not a skops file or contains untrusted types."""
 
 
+class ArtifactUntrusted(ArtifactRefused):
+    """A skops artifact names types or functions that are not trusted; `types` lists them."""
+
+    def __init__(self, types: list[str]) -> None:
+        self.types = types
+        super().__init__(
+            f"artifact names untrusted types: {', '.join(types)} (add exact names to "
+            "DRIFTWISE_TRUSTED_TYPES only if you trust their code)"
+        )
+
+
 class ReferenceInvalid(DriftwiseError):
     """Reference data does not match the model's declared columns."""
 

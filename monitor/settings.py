@@ -9,6 +9,7 @@ once for as long as the DRIFTWISE_* variables stay as they are.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,7 @@ from monitor.errors import SettingsError
 
 PREFIX = "DRIFTWISE_"
 SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://", "file://")
+EXACT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 class Settings(BaseModel):
@@ -84,6 +86,18 @@ class Settings(BaseModel):
             raise ValueError("scheme must be smtp://, smtp+starttls://, smtps:// or file://")
         return value
 
+    @field_validator("trusted_types")
+    @classmethod
+    def _trusted(cls, value: str) -> str:
+        # Exact names only: trusting every name under numpy. or sklearn. let artifacts run code.
+        for name in (name.strip() for name in value.split(",")):
+            if name and not EXACT_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not an exact name (write module.Name as the refusal "
+                    "message spells it; no prefixes or wildcards)"
+                )
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _base(cls, value: str) -> str:
@@ -94,8 +108,8 @@ class Settings(BaseModel):
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'driftwise.db'}")
 
     @property
-    def extra_trusted_types(self) -> set[str]:
-        return {name.strip() for name in self.trusted_types.split(",") if name.strip()}
+    def extra_trusted_types(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.trusted_types.split(",") if name.strip())
 
 
 def variable(field: str) -> str:

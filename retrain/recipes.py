@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 from sklearn.base import clone
 
-from monitor.errors import TrainingRefused
+from monitor.errors import ArtifactRefused, TrainingRefused
+from monitor.registry.artifacts import check_artifact, dump_artifact
 
 EXTERNAL = "external"
 
@@ -39,8 +40,19 @@ class TrainContext:
 
 
 def train(recipe: str, frame: pd.DataFrame, context: TrainContext) -> Any:
-    """A fitted challenger from `frame` by `recipe`."""
-    frame = frame[[*context.features, context.target]]
+    """A fitted challenger from `frame` by `recipe`, refused before it is evaluated if its
+    artifact could not be served (it names untrusted types or functions)."""
+    estimator = _fit(recipe, frame[[*context.features, context.target]], context)
+    try:
+        check_artifact(dump_artifact(estimator))
+    except ArtifactRefused as error:
+        raise ArtifactRefused(
+            f"recipe {recipe} returned a model that cannot be stored: {error}"
+        ) from None
+    return estimator
+
+
+def _fit(recipe: str, frame: pd.DataFrame, context: TrainContext) -> Any:
     if recipe == "clone":
         if context.champion is None:
             raise TrainingRefused("recipe clone needs a champion to clone; there is none")

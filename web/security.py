@@ -8,6 +8,8 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from monitor.errors import (
+    ArtifactRefused,
+    ArtifactUntrusted,
     BadRecord,
     DeploymentNotFound,
     DriftwiseError,
@@ -74,7 +76,9 @@ def _http_error(error: HTTPException):
 def _domain_error(error: DriftwiseError):
     if isinstance(error, DeploymentNotFound | ModelNotFound | VersionNotFound):
         return _respond(404, str(error))
-    if isinstance(error, BadRecord | ScoringInputInvalid):
+    if isinstance(error, ArtifactUntrusted):
+        return _respond(422, str(error))
+    if isinstance(error, BadRecord | ScoringInputInvalid | ArtifactRefused):
         return _respond(400, str(error))
     return _respond(409, str(error))
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import PromotionError, VersionNotFound
 from monitor.events import emit
-from monitor.registry.artifacts import sha256
+from monitor.registry.artifacts import check_artifact, sha256
 from monitor.registry.reference import store_reference
 from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, DeploymentHistory, Model, ModelVersion, RetrainJob
@@ -66,7 +66,12 @@ def register_version(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """A new version row with its artifact, lineage and reference set."""
+    """A new version row with its artifact, lineage and reference set.
+
+    The artifact is checked here too, so no path (a recipe's output, an upload, the spec)
+    stores one that serving would refuse to load.
+    """
+    check_artifact(artifact)
     latest = session.scalar(
         select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
     )

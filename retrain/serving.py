@@ -216,12 +216,14 @@ def _log(engine: Engine, snapshot: Snapshot, clean: list[dict], results: list[di
                 "features": features,
                 "prediction": result["prediction"],
                 "probability": result["probability"],
-                # The store's model_version_id holds the version's row id.
-                "model_version": result["model_version_id"],
+                "model_version": result["model_version"],
             },
             snapshot.schema,
         )
         for features, result in zip(clean, results, strict=True)
     ]
+    # Records carry version numbers, as logs do; the store maps them to the served rows.
+    served = [snapshot.active, *([snapshot.candidate] if snapshot.candidate else [])]
+    version_ids = {version.version: version.version_id for version in served}
     with engine.begin() as connection:
-        insert_predictions(connection, snapshot.deployment_id, records)
+        insert_predictions(connection, snapshot.deployment_id, records, version_ids)

@@ -26,7 +26,7 @@ from monitor.store.models import Deployment, ModelVersion, PendingHalf
 @dataclass
 class Batch:
     deployment_id: int
-    source_id: int
+    source_id: int | None
     role: str
     context: ParseContext
     predictions: list[PredictionRow] = field(default_factory=list)

@@ -5,7 +5,9 @@ Every source kind turns raw input into canonical dicts:
                "model_version"}
   label:      {"request_id", "label", "timestamp"}
 and `validate_prediction` / `validate_label` turn those into rows for the store, raising
-BadRecord with a reason that names the field when something is wrong.
+BadRecord with a reason that names the field when something is wrong. A value is only
+accepted when the store can hold it: integers fit in a signed 64-bit integer (what
+SQLite and PostgreSQL store, and what the JSON columns' readers keep exact).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ PREDICTION_KEYS = {
     "model_version",
 }
 LABEL_KEYS = {"request_id", "label", "timestamp"}
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+# A canonical record is 3 levels deep and a push body 4: anything far deeper is hostile.
+MAX_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,13 @@ def _number(name: str, value: Any, schema: ModelSchema) -> float | int | None:
         raise BadRecord(f"features.{name}: expected a number, got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
         raise BadRecord(f"features.{name}: {value} is not allowed")
+    return _storable(f"features.{name}", value)
+
+
+def _storable(field: str, value: Any) -> Any:
+    """The value itself, or BadRecord when it is an integer no column can hold."""
+    if type(value) is int and not INT_MIN <= value <= INT_MAX:
+        raise BadRecord(f"{field}: integer beyond the signed 64-bit range")
     return value
 
 
@@ -125,7 +137,7 @@ def _category(name: str, value: Any, schema: ModelSchema) -> Any:
             return None
         raise BadRecord(f"features.{name}: null where a category is required")
     if isinstance(value, str | int | bool):
-        return value
+        return _storable(f"features.{name}", value)
     if isinstance(value, float) and math.isfinite(value):
         return value
     raise BadRecord(f"features.{name}: expected a category (string or integer), got {value!r}")
@@ -147,7 +159,7 @@ def validate_features(raw: Any, schema: ModelSchema) -> dict[str, Any]:
         if kind is float:
             if value - value != 0.0:  # NaN or infinity
                 _number(name, value, schema)
-        elif kind is not int:
+        elif kind is not int or not INT_MIN <= value <= INT_MAX:
             _number(name, value, schema)
     for name in schema.categorical:
         value = raw[name]
@@ -163,7 +175,7 @@ def _prediction(value: Any) -> str | None:
         raise BadRecord(f"prediction: {value} is not allowed")
     if not isinstance(value, str | int | float | bool):
         raise BadRecord(f"prediction: expected a scalar, got {type(value).__name__}")
-    return orjson.dumps(value).decode()
+    return orjson.dumps(_storable("prediction", value)).decode()
 
 
 def _probability(value: Any) -> float | None:
@@ -171,6 +183,7 @@ def _probability(value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRecord(f"probability: expected a number, got {type(value).__name__}")
+    _storable("probability", value)
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise BadRecord(f"probability: {value} is not between 0 and 1")
     return float(value)
@@ -181,7 +194,7 @@ def _model_version(value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRecord(f"model_version: expected an integer, got {value!r}")
-    return value
+    return _storable("model_version", value)
 
 
 def validate_prediction(raw: Any, schema: ModelSchema) -> PredictionRow:
@@ -216,6 +229,7 @@ def validate_label(raw: Any) -> LabelRow:
         raise BadRecord(f"label: {value} is not allowed")
     if not isinstance(value, str | int | float | bool):
         raise BadRecord(f"label: expected a scalar, got {type(value).__name__}")
+    _storable("label", value)
     stamp = raw.get("timestamp")
     return LabelRow(
         request_id=_request_id(raw.get("request_id")),
@@ -238,3 +252,31 @@ def loads(line: bytes) -> Any:
             return json.loads(text)
         except ValueError:
             raise BadRecord(f"broken JSON: {error}") from None
+        except RecursionError:
+            raise BadRecord(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+
+
+def load_document(raw: bytes | str) -> Any:
+    """A request body: JSON with integers of any size (so a record holding one can be
+    quarantined by field) and at most MAX_DEPTH levels of nesting, else BadRecord."""
+    try:
+        document = json.loads(raw)
+    except RecursionError:
+        raise BadRecord(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:
+        raise BadRecord(f"broken JSON: {error}") from None
+    if nested_deeper_than(document, MAX_DEPTH):
+        raise BadRecord(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return document
+
+
+def nested_deeper_than(document: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` levels (walked without recursion)."""
+    stack = [(document, 1)] if isinstance(document, dict | list) else []
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

@@ -31,10 +31,14 @@ PUSH_RESPONSES = {
 
 
 def _json_body() -> Any:
-    body = request.get_json(silent=True)
-    if body is None:
+    from monitor.ingest.records import load_document
+
+    if not request.is_json:
         abort(400, description="body must be JSON (Content-Type: application/json)")
-    return body
+    try:
+        return load_document(request.get_data(cache=True))
+    except BadRecord as error:
+        abort(400, description=f"body must be JSON (Content-Type: application/json): {error}")
 
 
 def _records() -> list:
@@ -53,44 +57,45 @@ def _unavailable(what: str, error: Exception):
 
 
 def _push(name: str, role: str):
-    from monitor.ingest.records import ModelSchema, validate_label, validate_prediction
-    from monitor.ingest.store import insert_labels, insert_predictions, insert_quarantine
+    from monitor.ingest.batch import Batch
+    from monitor.ingest.records import ModelSchema, ParseContext
 
     session = db()
     deployment = deployment_by_name(session, name)
     records = _records()
     model = session.get(Model, deployment.model_id)
     schema = ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task)
-    good, bad, results = [], [], []
+    # The batch a file's records go through: the same validation, version mapping, quarantine.
+    batch = Batch(deployment.id, None, role, ParseContext(schema))
+    rows = batch.predictions if role == "predictions" else batch.labels
+    results = []
     for index, raw in enumerate(records):
-        try:
-            row = validate_prediction(raw, schema) if role == "predictions" else validate_label(raw)
-        except BadRecord as error:
-            raw_bytes = json.dumps(raw, default=str).encode()
-            bad.append((f"api:{role}#{index}", raw_bytes, str(error)))
-            results.append({"index": index, "status": "quarantined", "reason": str(error)})
-            continue
-        good.append(row)
-        results.append({"index": index, "request_id": row.request_id, "status": "inserted"})
-    seen = _existing(session, deployment, role, [row.request_id for row in good])
+        location = f"api:{role}#{index}"
+        batch.add(raw, location, b"")
+        if batch.bad and batch.bad[-1][0] == location:
+            reason = batch.bad[-1][2]
+            batch.bad[-1] = (location, json.dumps(raw, default=str).encode(), reason)
+            results.append({"index": index, "status": "quarantined", "reason": reason})
+        else:
+            results.append(
+                {"index": index, "request_id": rows[-1].request_id, "status": "inserted"}
+            )
+    seen = _existing(session, deployment, role, [row.request_id for row in rows])
     for entry in results:
         request_id = entry.get("request_id")
         if request_id is not None:
             if request_id in seen:
                 entry["status"] = "duplicate"
             seen.add(request_id)
-    connection = session.connection()
-    insert = insert_predictions if role == "predictions" else insert_labels
-    inserted = insert(connection, deployment.id, good)
-    insert_quarantine(connection, deployment.id, None, bad)
+    _, inserted, quarantined = batch.write(session)
     summary = {
         "received": len(records),
         "inserted": inserted,
-        "duplicate": len(good) - inserted,
-        "quarantined": len(bad),
+        "duplicate": len(rows) - inserted,
+        "quarantined": quarantined,
         "results": results,
     }
-    status = 200 if not bad else (400 if not good else 207)
+    status = 200 if not quarantined else (400 if not rows else 207)
     return jsonify(summary), status
 
 

@@ -102,6 +102,8 @@ def _request_id(value: Any) -> str:
         raise BadRecord(f"request_id: expected a string, got {type(value).__name__}")
     if len(value) > 200:
         raise BadRecord("request_id: longer than 200 characters")
+    if not value.isascii():
+        _json("request_id", value)
     return value
 
 
@@ -122,6 +124,18 @@ def _number(name: str, value: Any, schema: ModelSchema) -> float | int | None:
     if isinstance(value, float) and not math.isfinite(value):
         raise BadRecord(f"features.{name}: {value} is not allowed")
     return _storable(f"features.{name}", value)
+
+
+def _json(field: str, value: Any) -> str:
+    """The value as JSON text, or BadRecord naming the field when it cannot be stored
+    (text with a lone surrogate is not UTF-8; integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as error:
+        if isinstance(value, dict):
+            for name, item in value.items():
+                _json(f"{field}.{name}", item)
+        raise BadRecord(f"{field}: cannot be stored: {error}") from None
 
 
 def _storable(field: str, value: Any) -> Any:
@@ -175,7 +189,7 @@ def _prediction(value: Any) -> str | None:
         raise BadRecord(f"prediction: {value} is not allowed")
     if not isinstance(value, str | int | float | bool):
         raise BadRecord(f"prediction: expected a scalar, got {type(value).__name__}")
-    return orjson.dumps(_storable("prediction", value)).decode()
+    return _json("prediction", _storable("prediction", value))
 
 
 def _probability(value: Any) -> float | None:
@@ -208,7 +222,7 @@ def validate_prediction(raw: Any, schema: ModelSchema) -> PredictionRow:
     return PredictionRow(
         request_id=request_id,
         timestamp=_timestamp(raw.get("timestamp")),
-        features=orjson.dumps(features).decode(),
+        features=_json("features", features),
         prediction=_prediction(raw.get("prediction")),
         probability=_probability(raw.get("probability")),
         model_version=_model_version(raw.get("model_version")),
@@ -233,7 +247,7 @@ def validate_label(raw: Any) -> LabelRow:
     stamp = raw.get("timestamp")
     return LabelRow(
         request_id=_request_id(raw.get("request_id")),
-        value=orjson.dumps(value).decode(),
+        value=_json("label", value),
         timestamp=None if stamp in (None, "") else _timestamp(stamp),
     )
 

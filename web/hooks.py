@@ -6,12 +6,13 @@ schedules reading that deployment's label sources and the backfill of the window
 new labels cover. Each endpoint has its own secret (several, separated by spaces or
 commas, while one is rotated); the signature is checked over the raw body in constant
 time with a 5-minute tolerance, and `webhook-id` is the idempotency key, so a replayed
-delivery answers as the first did and starts nothing new.
+delivery answers as the first did and starts nothing new. An id longer than MAX_WEBHOOK_ID
+is refused (it is stored and looked up whole, never cut), and so is a body nested deeper
+than the records' MAX_DEPTH.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Callable
@@ -27,6 +28,8 @@ bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
 MAX_BODY = 64 * 1024
 TOLERANCE = 300
+MAX_WEBHOOK_ID = 256  # fits webhook_receipts.webhook_id and "webhook:<id>" as a job key
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class Refused(Exception):
@@ -42,7 +45,8 @@ def _secrets(setting: str) -> list[str]:
 
 def _signed_body(setting: str) -> tuple[str, dict[str, Any]]:
     """The delivery's webhook-id and JSON body, or Refused saying why not."""
-    from monitor.errors import WebhookSignatureError
+    from monitor.errors import BadRecord, WebhookSignatureError
+    from monitor.ingest.records import load_document
     from monitor.notify.signing import verify
 
     secrets = _secrets(setting)
@@ -57,11 +61,22 @@ def _signed_body(setting: str) -> tuple[str, dict[str, Any]]:
         webhook_id = verify(request.headers, raw, secrets, tolerance=TOLERANCE)
     except WebhookSignatureError as error:
         raise Refused(401, f"signature refused: {error}") from None
+    if len(webhook_id) > MAX_WEBHOOK_ID:
+        raise Refused(400, f"webhook-id: longer than {MAX_WEBHOOK_ID} characters")
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = load_document(raw)
+    except BadRecord as error:
+        if "nested deeper" in str(error):
+            raise Refused(400, f"body: {error}") from None
         body = None
     return webhook_id, body
+
+
+def _text(value: Any) -> str | None:
+    """A string the database can hold (UTF-8, so no lone surrogate), else None."""
+    if not isinstance(value, str) or _SURROGATES.search(value):
+        return None
+    return value
 
 
 def _earlier(webhook_id: str) -> WebhookReceipt | None:
@@ -75,7 +90,7 @@ def _remember(webhook_id: str, job_id: int | None = None) -> None:
 
     try:
         with db().begin_nested():
-            db().add(WebhookReceipt(webhook_id=webhook_id[:300], retrain_job_id=job_id))
+            db().add(WebhookReceipt(webhook_id=webhook_id, retrain_job_id=job_id))
     except IntegrityError:
         pass  # the same delivery raced in; what it asked for is keyed the same way
 
@@ -102,13 +117,15 @@ def _retrain(webhook_id: str, body: Any):
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise Refused(400, 'body must be a JSON object with "model" (a model name)')
     session = db()
-    model = session.scalar(select(Model).where(Model.name == body["model"]))
-    if model is None:
+    name = _text(body["model"])
+    model = name and session.scalar(select(Model).where(Model.name == name))
+    if not model:
         raise Refused(404, f"no model named {body['model']!r}")
     deployment_id = None
     if isinstance(body.get("deployment"), str):
-        deployment = session.scalar(select(Deployment).where(Deployment.name == body["deployment"]))
-        if deployment is None or deployment.model_id != model.id:
+        name = _text(body["deployment"])
+        deployment = name and session.scalar(select(Deployment).where(Deployment.name == name))
+        if not deployment or deployment.model_id != model.id:
             raise Refused(404, f"no deployment {body['deployment']!r} of model {model.name!r}")
         deployment_id = deployment.id
     return _start_job(webhook_id, model, deployment_id, body.get("reason"))
@@ -125,7 +142,7 @@ def _start_job(webhook_id: str, model: Model, deployment_id: int | None, reason)
         "webhook",
         idempotency_key=f"webhook:{webhook_id}",
         deployment_id=deployment_id,
-        reason=str(reason)[:1000] if reason else "inbound webhook",
+        reason=_SURROGATES.sub("\ufffd", str(reason))[:1000] if reason else "inbound webhook",
         requested_by="webhook",
     )
     session.flush()
@@ -146,8 +163,9 @@ def _labels_ready(webhook_id: str, body: Any):
     if not isinstance(body, dict) or not isinstance(body.get("deployment"), str):
         raise Refused(400, 'body must be a JSON object with "deployment" (a deployment name)')
     session = db()
-    deployment = session.scalar(select(Deployment).where(Deployment.name == body["deployment"]))
-    if deployment is None:
+    name = _text(body["deployment"])
+    deployment = name and session.scalar(select(Deployment).where(Deployment.name == name))
+    if not deployment:
         raise Refused(404, f"no deployment named {body['deployment']!r}")
     sources = session.scalars(
         select(Source.id).where(

@@ -3,6 +3,8 @@ or a second worker never records (or announces) the same thing twice."""
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -10,6 +12,17 @@ from sqlalchemy.orm import Session
 from monitor.store.models import Deployment, Event
 
 SEVERITIES = ("info", "warning", "critical")
+KEY_LENGTH = 300  # events.dedup_key and retrain_jobs.idempotency_key
+
+
+def stored_key(key: str, limit: int = KEY_LENGTH) -> str:
+    """The key as its column keeps it: itself when it fits, else a prefix and the sha256 of
+    the whole key. Lookups use this too, so a long key is found again and two long keys
+    that share a prefix stay apart."""
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[: limit - len(digest) - 1]}#{digest}"
 
 
 def emit(
@@ -29,12 +42,13 @@ def emit(
     returned unchanged every later time."""
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}: {severity!r}")
+    dedup_key = stored_key(dedup_key)
     existing = session.scalar(select(Event).where(Event.dedup_key == dedup_key))
     if existing is not None:
         return existing
     event = Event(
         type=type,
-        dedup_key=dedup_key[:300],
+        dedup_key=dedup_key,
         title=title[:500],
         severity=severity,
         deployment_id=deployment.id if deployment else None,

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor.errors import ModelNotFound
+from monitor.events import stored_key
 from monitor.store.models import Model, RetrainJob
 from monitor.timeutil import parse_duration, utcnow
 
@@ -47,7 +48,7 @@ def request_retrain(
         deployment_id=deployment_id,
         run_id=run_id,
         trigger=trigger,
-        idempotency_key=idempotency_key[:300],
+        idempotency_key=stored_key(idempotency_key),
         status="pending",
         reason=reason,
         requested_by=requested_by,
@@ -84,4 +85,4 @@ def in_cooldown(session: Session, model: Model) -> RetrainJob | None:
 
 
 def _by_key(session: Session, key: str) -> RetrainJob | None:
-    return session.scalar(select(RetrainJob).where(RetrainJob.idempotency_key == key[:300]))
+    return session.scalar(select(RetrainJob).where(RetrainJob.idempotency_key == stored_key(key)))

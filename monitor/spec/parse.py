@@ -6,6 +6,7 @@ Every problem raises SpecError(file, key path, what is wrong), e.g.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from monitor.errors import SpecError
 from monitor.ingest.kinds import KINDS
+from monitor.ingest.readers.sql import query_problem
 from monitor.timeutil import parse_duration
 
 TASKS = ("classification", "regression")
@@ -20,6 +22,9 @@ MODES = ("realtime", "batch")
 ACTIONS = ("alert", "retrain")
 SEVERITIES = ("info", "warning", "critical")
 CHANNELS = ("email",)
+# Names end up in URLs, file names, dedup keys and messages: a safe alphabet only.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 RETRAIN_DEFAULTS: dict[str, Any] = {
     "recipe": "clone",
@@ -157,6 +162,13 @@ class _Table:
             raise self.fail(name, f"expected {_names(kinds)}, got {value!r}")
         return value
 
+    def name(self, key: str = "name", default: Any = ...) -> str:
+        """A model, deployment or source name in the safe alphabet."""
+        value = self.get(key, str, default)
+        if key in self.data and not NAME.fullmatch(value):
+            raise self.fail(key, f"{value!r} is not a valid name: use {NAME_RULE}")
+        return value
+
     def choice(self, name: str, choices: tuple[str, ...], default: Any = ...) -> str:
         value = self.get(name, str, default)
         if value not in choices:
@@ -255,7 +267,7 @@ def _model(table: _Table, base: Path) -> ModelSpec:
     for name in set(numerical) & set(categorical):
         raise table.fail("categorical", f"{name!r} is also numerical")
     return ModelSpec(
-        name=table.get("name", str, required=True),
+        name=table.name(),
         task=table.choice("task", TASKS),
         target=table.get("target", str, required=True),
         prediction=table.get("prediction", str, "prediction"),
@@ -313,7 +325,7 @@ def _deployment(table: _Table, models: dict[str, ModelSpec]) -> DeploymentSpec:
             "model", f"unknown model {model!r} (declared: {', '.join(models) or 'none'})"
         )
     deployment = DeploymentSpec(
-        name=table.get("name", str, required=True),
+        name=table.name(),
         model=model,
         mode=table.choice("mode", MODES),
         window=table.duration("window", "1h"),
@@ -386,15 +398,16 @@ def _source(table: _Table, role: str) -> SourceSpec:
         table.get("url", str, required=True)
         table.get("query", str, required=True)
         table.get("watermark", str, required=True)
+        problem = query_problem(table.data["query"], table.data["watermark"])
+        if problem is not None:
+            raise table.fail(*problem)
     else:
         table.get("path", str, required=True)
     config = {key: value for key, value in table.data.items() if key not in ("kind", "name")}
     default_name = f"{kind}:{config.get('path') or config.get('query')}"[:200]
     if "path" in config and "://" not in config["path"]:
         config["path"] = str((Path(table.file).resolve().parent / config["path"]).resolve())
-    return SourceSpec(
-        role=role, kind=kind, name=table.get("name", str, default_name), config=config
-    )
+    return SourceSpec(role=role, kind=kind, name=table.name("name", default_name), config=config)
 
 
 def _alert(table: _Table) -> AlertSpec:

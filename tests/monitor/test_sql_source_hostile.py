@@ -13,7 +13,10 @@ from monitor.store import session_scope
 from monitor.store.models import Prediction, Source
 from tests.factories import make_deployment
 
-BREAKOUT = "SELECT * FROM scores) AS a; DELETE FROM scores; SELECT * FROM (SELECT * FROM scores"
+# The read is rolled back at its end, so the breakout commits its own DELETE.
+BREAKOUT = (
+    "SELECT * FROM scores) AS a; DELETE FROM scores; COMMIT; SELECT * FROM (SELECT * FROM scores"
+)
 WRITABLE_CTE = "WITH gone AS (DELETE FROM scores RETURNING *) SELECT * FROM gone"
 WRITING_FUNCTION = "SELECT scores.*, wipe() AS wiped FROM scores"
 

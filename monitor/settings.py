@@ -37,6 +37,7 @@ class Settings(BaseModel):
     executor: Literal["local", "celery"] = "local"
     broker_url: str = "redis://127.0.0.1:6379/0"
     trusted_types: str = ""
+    allow_private_webhooks: bool = False  # outbound webhooks to loopback/private addresses
     retrain_webhook_secret: str = ""
     labels_webhook_secret: str = ""
     max_push_records: int = Field(10_000, gt=0)

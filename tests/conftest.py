@@ -86,6 +86,12 @@ def sqlite_url(tmp_path: Path, monkeypatch) -> str:
 
 
 @pytest.fixture(autouse=True)
+def _local_webhook_receivers(monkeypatch) -> None:
+    """The suite's webhook receivers listen on 127.0.0.1, which production refuses."""
+    monkeypatch.setenv("DRIFTWISE_ALLOW_PRIVATE_WEBHOOKS", "1")
+
+
+@pytest.fixture(autouse=True)
 def _fresh_engines() -> Iterator[None]:
     yield
     store_db.reset_engines()

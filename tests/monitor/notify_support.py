@@ -37,6 +37,7 @@ def make_settings(tmp_path: Path, db_url: str, smtp_url: str = "") -> Settings:
         smtp_url=smtp_url,
         mail_from="driftwise@example.com",
         base_url="http://driftwise.example",
+        allow_private_webhooks=True,  # the receivers listen on 127.0.0.1
     )
 
 

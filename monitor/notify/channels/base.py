@@ -40,6 +40,7 @@ _opener = urllib.request.build_opener(_NoRedirects)
 
 class HttpChannel(Channel):
     timeout = HTTP_TIMEOUT
+    opener = _opener
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """POST and return the 2xx status, or raise NotifierError classified by status:
@@ -47,7 +48,7 @@ class HttpChannel(Channel):
         3xx are permanent, network errors retry."""
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with _opener.open(request, timeout=self.timeout) as response:
+            with self.opener.open(request, timeout=self.timeout) as response:
                 return response.status
         except urllib.error.HTTPError as error:
             status, retry_after = error.code, parse_retry_after(error.headers.get("Retry-After"))
@@ -55,6 +56,8 @@ class HttpChannel(Channel):
             error.close()
         except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
             reason = getattr(error, "reason", error)
+            if isinstance(reason, NotifierError):  # the channel's own refusal, as it said
+                raise reason from None
             raise NotifierError(f"{url}: {reason}") from None
         message = f"{url} answered {status}{detail}"
         if status == 410:

@@ -180,3 +180,16 @@ def test_predict_refuses_integers_beyond_64_bits_and_logs_the_version_it_served(
     scored = client.post(url, json={"features": FEATURES, "request_id": "ok"}, headers=admin)
     assert scored.status_code == 200, scored.json
     assert _stored(sqlite_url) == {"ok": _version_id(sqlite_url, "churn-online-model", number)}
+
+
+def test_a_retrain_request_nested_too_deeply_is_refused_with_400(client, tokens, sqlite_url):
+    add_history(sqlite_url)
+    body = '{"reason": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    response = client.post(
+        "/api/v1/models/churn-online-model/retrain",
+        data=body,
+        content_type="application/json",
+        headers=bearer(tokens["admin"]),
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert "nested deeper than" in response.json["error"]

@@ -206,7 +206,7 @@ def predict(name: str):
 )
 @admin_required
 def retrain(name: str):
-    body = request.get_json(silent=True) or {}
+    body = _json_body() if request.is_json and request.get_data(cache=True) else {}
     if not isinstance(body, dict):
         abort(400, description="body must be a JSON object")
     job = request_job(

@@ -1,9 +1,13 @@
-"""Evidently's own report for a run, built after the run (by `driftwise monitor`, a worker,
-or the first time someone opens it) so that the numbers the policy acts on never wait for
-it. It describes the first `rows` rows of the run's sample, in sample key order: the same
-rows every time it is built, and its metadata says so."""
+"""Evidently's own report for a run, built in the background after the run (by the monitor
+pass of the daemon, a worker or `driftwise monitor`, within a time budget) so that neither
+the numbers the policy acts on nor a person opening the run page waits for it. It describes
+the first `rows` rows of the run's sample, in sample key order: by default every row the
+run looked at, so that its numbers equal the run's; its metadata says which rows."""
 
 from __future__ import annotations
+
+import os
+import time
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -14,7 +18,10 @@ from monitor.runs.window import load_window, sample_threshold
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Model, Run
 
-REPORT_ROWS = 5000
+# Rows per side; the default covers a default window's whole sample (max_rows 50,000).
+REPORT_ROWS = int(os.environ.get("DRIFTWISE_REPORT_ROWS", "50000"))
+# Seconds a monitor pass spends on reports; what is left is built by the next pass.
+REPORT_BUDGET = float(os.environ.get("DRIFTWISE_REPORT_BUDGET_SECONDS", "120"))
 
 
 def build_report(session: Session, run: Run, rows: int = REPORT_ROWS) -> bytes | None:
@@ -57,6 +64,41 @@ def build_report(session: Session, run: Run, rows: int = REPORT_ROWS) -> bytes |
     return run.snapshot
 
 
+def build_reports(
+    engine: Engine | None,
+    run_ids: list[int],
+    rows: int = REPORT_ROWS,
+    budget: float = REPORT_BUDGET,
+    deployment_id: int | None = None,
+) -> int:
+    """Build the reports of `run_ids`, then of the deployment's runs still without one,
+    until `budget` seconds have gone; how many were built."""
+    deadline = time.monotonic() + budget
+    built = 0
+    tried: set[int] = set()
+    queue = list(run_ids)
+    while time.monotonic() < deadline:
+        if not queue:
+            queue = [
+                run_id for run_id in _pending(engine, deployment_id, 10) if run_id not in tried
+            ]
+            if not queue:
+                break
+        run_id = queue.pop(0)
+        tried.add(run_id)
+        with session_scope(engine) as session:
+            built += build_report(session, session.get(Run, run_id), rows) is not None
+    return built
+
+
+def _pending(engine: Engine | None, deployment_id: int | None, limit: int) -> list[int]:
+    query = select(Run.id).where(Run.status == "ok", Run.report_rows.is_(None))
+    if deployment_id is not None:
+        query = query.where(Run.deployment_id == deployment_id)
+    with session_scope(engine) as session:
+        return list(session.scalars(query.order_by(Run.window_start.desc()).limit(limit)))
+
+
 def build_pending_reports(
     engine: Engine | None,
     deployment_id: int | None = None,
@@ -64,11 +106,7 @@ def build_pending_reports(
     rows: int = REPORT_ROWS,
 ) -> int:
     """Build the reports of finished runs that have none yet, newest first; how many."""
-    query = select(Run.id).where(Run.status == "ok", Run.report_rows.is_(None))
-    if deployment_id is not None:
-        query = query.where(Run.deployment_id == deployment_id)
-    with session_scope(engine) as session:
-        ids = list(session.scalars(query.order_by(Run.window_start.desc()).limit(limit)))
+    ids = _pending(engine, deployment_id, limit)
     built = 0
     for run_id in ids:
         with session_scope(engine) as session:

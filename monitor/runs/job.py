@@ -153,8 +153,10 @@ def monitor_deployment(
             raise DeploymentNotFound(f"no deployment named {name!r}")
         deployment_id = deployment.id
         windows = _windows(session, deployment, start, end, now, rerun)
-        planned = {window[0] for window in windows}
-        windows += [late for late in rerun_windows(session, deployment) if late[0] not in planned]
+        planned = {(window[0], window[2]) for window in windows}
+        windows += [
+            late for late in rerun_windows(session, deployment) if (late[0], late[2]) not in planned
+        ]
     result = Pass()
     for window_from, window_to, seq in windows:
         _record(result, run_window(engine, deployment_id, window_from, window_to, seq=seq))

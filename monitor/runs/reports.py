@@ -55,7 +55,15 @@ def build_report(session: Session, run: Run, rows: int = REPORT_ROWS) -> bytes |
         "sample_key_below": threshold if threshold is not None else "all",
     }
     try:
-        run.snapshot = build_snapshot(model, reference.frame, window.frame, rows, metadata)
+        run.snapshot = build_snapshot(
+            model,
+            reference.frame,
+            window.frame,
+            rows,
+            metadata,
+            drift_share=(deployment.policy or {}).get("drift_share"),
+            classes=reference.profile.get("classes"),
+        )
     except Exception as error:  # noqa: BLE001 - the run's numbers stand without the report
         run.warnings = [*(run.warnings or []), f"Evidently report not built: {error}"]
         run.report_rows = 0

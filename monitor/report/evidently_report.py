@@ -88,7 +88,7 @@ def build_snapshot(
     labeled = current[:0]
     if model.target in current and model.prediction in current:
         labeled = current[current[model.target].notna() & current[model.prediction].notna()]
-        labeled = labeled.assign(**{model.target: labeled[model.target].infer_objects()})
+        labeled = labeled.assign(**{model.target: _labels(labeled[model.target], model.task)})
     positive = positive_class(classes or []) if model.task == "classification" else None
     features = [name for name in current.columns if name in columns]
     outputs = [name for name in (model.prediction, model.probability) if name in current]
@@ -125,6 +125,15 @@ def build_snapshot(
         orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
         5,
     )
+
+
+def _labels(values: pd.Series, task: str) -> pd.Series:
+    """Labeled rows' targets typed as Evidently needs them: class labels 0.0 and 1.0 (a
+    window with missing labels reads them as floats) are the classes 0 and 1."""
+    values = values.infer_objects()
+    if task == "classification" and values.dtype.kind == "f" and (values % 1 == 0).all():
+        return values.astype("int64")
+    return values
 
 
 def _run(presets: list, current: pd.DataFrame, reference: pd.DataFrame, definition, metadata):

@@ -107,6 +107,7 @@ def test_evidently_shows_the_numbers_of_the_run(engine, task):
         }
         ours |= run.performance
         shown = evidently_numbers(run.snapshot)
+        classes = run.classes
         assert run.labeled_rows == 300 and run.drift_share > 0
     # The prediction is not a feature: the share counts the features alone.
     assert "drift:prediction" not in shown
@@ -117,3 +118,10 @@ def test_evidently_shows_the_numbers_of_the_run(engine, task):
     assert set(shown) >= expected
     for key in expected:
         assert shown[key] == pytest.approx(ours[key], rel=1e-9, abs=1e-12), key
+    if task == "regression":
+        assert classes is None
+    else:  # per-class results and the confusion matrix of the labeled rows
+        assert len(classes["labels"]) == (3 if task == "multiclass" else 2)
+        assert sum(map(sum, classes["confusion"])) == 300
+        support = sum(entry["support"] for entry in classes["per_class"].values())
+        assert support == 300

@@ -48,13 +48,13 @@ def monitor(
     """Run every due monitoring window once; a second call does nothing new."""
     require_schema()
     from monitor.runs.job import monitor_all, monitor_deployment
-    from monitor.runs.reports import REPORT_ROWS, build_pending_reports
+    from monitor.runs.reports import build_pending_reports
 
     if start is None and end is not None:
         raise click.BadParameter("--end needs --start")
     if rerun and start is None:
         raise click.BadParameter("--rerun needs --start (and --end) to name the windows")
-    rows = REPORT_ROWS if reports else 0
+    rows = None if reports else 0
     if name is None and start is None:
         passes = monitor_all(report_rows=rows)
     else:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import DeploymentNotFound
 from monitor.runs.execute import run_window
-from monitor.runs.reports import REPORT_ROWS, build_reports
+from monitor.runs.reports import build_reports
 from monitor.runs.window import count_labeled, count_rows
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Label, Prediction, Run
@@ -139,13 +139,13 @@ def monitor_deployment(
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
-    report_rows: int = REPORT_ROWS,
+    report_rows: int | None = None,
     rerun: bool = False,
 ) -> Pass:
     """Run the deployment's due windows (or those between `start` and `end`; with `rerun`,
     a new run of each of those that ran already), windows with late predictions, then
-    backfills, then Evidently's reports (on `report_rows` rows; 0: none) within the report
-    budget, so that no policy decision waits for a report."""
+    backfills, then Evidently's reports (on `report_rows` rows, None: DRIFTWISE_REPORT_ROWS;
+    0: none) within the report budget, so that no policy decision waits for a report."""
     now = now or utcnow()
     with session_scope(engine) as session:
         deployment = session.scalar(select(Deployment).where(Deployment.name == name))
@@ -166,7 +166,7 @@ def monitor_deployment(
         _record(
             result, run_window(engine, deployment_id, window_from, window_to, "backfill", labeled)
         )
-    if report_rows > 0:
+    if report_rows != 0:
         build_reports(engine, result.runs, report_rows, deployment_id=deployment_id)
     return result
 
@@ -194,7 +194,7 @@ def _windows(
 
 
 def monitor_all(
-    engine: Engine | None = None, now: datetime | None = None, report_rows: int = REPORT_ROWS
+    engine: Engine | None = None, now: datetime | None = None, report_rows: int | None = None
 ) -> dict[str, Pass]:
     """Every deployment's pass."""
     with session_scope(engine) as session:

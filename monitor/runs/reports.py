@@ -6,7 +6,6 @@ run looked at, so that its numbers equal the run's; its metadata says which rows
 
 from __future__ import annotations
 
-import os
 import time
 
 from sqlalchemy import Engine, select
@@ -15,18 +14,19 @@ from sqlalchemy.orm import Session
 from monitor.report import profile
 from monitor.report.evidently_report import build_snapshot
 from monitor.runs.window import load_window, sample_threshold
+from monitor.settings import Settings, current_settings
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Model, Run
 
-# Rows per side; the default covers a default window's whole sample (max_rows 50,000).
-REPORT_ROWS = int(os.environ.get("DRIFTWISE_REPORT_ROWS", "50000"))
-# Seconds a monitor pass spends on reports; what is left is built by the next pass.
-REPORT_BUDGET = float(os.environ.get("DRIFTWISE_REPORT_BUDGET_SECONDS", "120"))
+# Rows per side (DRIFTWISE_REPORT_ROWS): the default covers a default window's whole sample.
+REPORT_ROWS = Settings.model_fields["report_rows"].default
 
 
-def build_report(session: Session, run: Run, rows: int = REPORT_ROWS) -> bytes | None:
-    """Build, store and return the run's snapshot (gzip JSON of `Snapshot.dump_dict()`);
-    None, with a warning on the run, when Evidently cannot describe these rows."""
+def build_report(session: Session, run: Run, rows: int | None = None) -> bytes | None:
+    """Build, store and return the run's snapshot (gzip JSON of `Snapshot.dump_dict()`) on
+    `rows` rows per side (None: DRIFTWISE_REPORT_ROWS); None, with a warning on the run,
+    when Evidently cannot describe these rows."""
+    rows = rows or current_settings().report_rows
     if run.snapshot is not None:
         return run.snapshot
     if run.status != "ok":
@@ -75,12 +75,14 @@ def build_report(session: Session, run: Run, rows: int = REPORT_ROWS) -> bytes |
 def build_reports(
     engine: Engine | None,
     run_ids: list[int],
-    rows: int = REPORT_ROWS,
-    budget: float = REPORT_BUDGET,
+    rows: int | None = None,
+    budget: float | None = None,
     deployment_id: int | None = None,
 ) -> int:
     """Build the reports of `run_ids`, then of the deployment's runs still without one,
-    until `budget` seconds have gone; how many were built."""
+    until `budget` seconds (None: DRIFTWISE_REPORT_BUDGET_SECONDS) have gone; how many
+    were built. What is left is built by the next pass."""
+    budget = current_settings().report_budget_seconds if budget is None else budget
     deadline = time.monotonic() + budget
     built = 0
     tried: set[int] = set()
@@ -111,7 +113,7 @@ def build_pending_reports(
     engine: Engine | None,
     deployment_id: int | None = None,
     limit: int = 50,
-    rows: int = REPORT_ROWS,
+    rows: int | None = None,
 ) -> int:
     """Build the reports of finished runs that have none yet, newest first; how many."""
     ids = _pending(engine, deployment_id, limit)

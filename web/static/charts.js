@@ -9,9 +9,9 @@
   }
 
   var layoutBase = {
-    margin: { l: 48, r: 16, t: 36, b: 40 },
-    height: 280,
-    legend: { orientation: "h", y: -0.25 },
+    margin: { l: 56, r: 16, t: 36, b: 100 },
+    height: 340,
+    legend: { orientation: "h", y: -0.3, yanchor: "top" },
     font: { family: "system-ui, sans-serif", size: 12 },
   };
   var config = { displaylogo: false, responsive: true };
@@ -125,7 +125,7 @@
               args: [{ visible: owner.map(function (o) { return o === name; }) }, layoutFor(name)] };
           }),
         }];
-        extra.margin = { l: 56, r: 16, t: 64, b: 40 };
+        extra.margin = { l: 56, r: 16, t: 64, b: 100 };
       }
     } else {
       extra = withTimeline(extra, data.marks);
@@ -141,11 +141,11 @@
     if (data.coverage.length) {
       volume.push(line(data.coverage, "label coverage", { yaxis: "y2" }));
     }
-    plot("chart-volume", volume, withTimeline({ xaxis: xaxis, margin: { l: 48, r: 56, t: 36, b: 40 }, yaxis: { title: { text: "predictions" } }, yaxis2: { overlaying: "y", side: "right", range: [0, 1.05], tickformat: ".0%" } }, data.marks));
+    plot("chart-volume", volume, withTimeline({ xaxis: xaxis, margin: { l: 48, r: 56, t: 36, b: 100 }, yaxis: { title: { text: "predictions" } }, yaxis2: { overlaying: "y", side: "right", range: [0, 1.05], tickformat: ".0%" } }, data.marks));
   }
 
   function deploymentCharts(data) {
-    var xaxis = { type: "date", title: { text: "window start (" + data.zone + ")" } };
+    var xaxis = { type: "date", title: { text: "window start (" + data.zone + ")", standoff: 4 } };
     driftShareChart(data, xaxis);
     featureChart(data, xaxis);
     performanceChart(data, xaxis);

@@ -62,6 +62,8 @@ class Settings(BaseModel):
     ingest_chunk_bytes: int = Field(32 * 1024 * 1024, gt=0)
     ingest_parse_process: bool = True
     inline_report_rows: int = Field(0, ge=0)
+    report_rows: int = Field(50_000, gt=0)  # rows per side of a background report
+    report_budget_seconds: float = Field(120.0, gt=0)  # a monitor pass's time for reports
     task_time_limit: float = Field(3600.0, gt=0)  # a retrain job's lease: no task outlives it
     broker_visibility_timeout: float = Field(7200.0, gt=0)
 

@@ -33,12 +33,22 @@ from monitor.store.models import (
 from web import db
 from web import rollback as rollback_writes
 from web.auth import admin_required, current
+from web.charts import (
+    feature_drift,
+    local_time,
+    newest_runs,
+    performance,
+    policy_metric,
+    timeline,
+    version_numbers,
+)
 from web.queries import (
     CHART_POINTS,
     by_id,
     delivery_error,
     deployment_by_name,
     health,
+    last_measured,
     last_run,
     main_metric,
     model_by_name,
@@ -50,6 +60,29 @@ from web.queries import (
 
 bp = Blueprint("pages", __name__)
 RUNS_PER_PAGE = 50
+REPORT_POLL_SECONDS = 5  # how often a run page waiting for its report asks again
+
+
+@bp.app_template_filter("when")
+def when_filter(moment, zone: str | None = None) -> str:
+    """`2026-01-05 00:00 UTC`, or in the deployment's zone with its abbreviation."""
+    from datetime import UTC
+
+    from monitor.timeutil import parse_timestamp, zone_of
+
+    if not moment:
+        return "–"
+    if isinstance(moment, str):
+        moment = parse_timestamp(moment)
+    shown = moment.replace(tzinfo=UTC).astimezone(zone_of(zone))
+    return shown.strftime("%Y-%m-%d %H:%M ") + (shown.tzname() or "UTC")
+
+
+@bp.app_template_filter("duration")
+def duration_filter(seconds) -> str:
+    from monitor.timeutil import human_duration
+
+    return human_duration(seconds)
 
 
 @bp.get("/healthz")
@@ -76,14 +109,18 @@ def overview():
     for deployment in session.scalars(select(Deployment).order_by(Deployment.name)):
         run = last_run(session, deployment.id)
         version = by_id(session, ModelVersion, deployment.active_version_id or 0)
+        model = session.get(Model, deployment.model_id)
         rows.append(
             {
                 "deployment": deployment,
-                "model": session.get(Model, deployment.model_id),
+                "model": model,
                 "version": version.version if version else None,
                 "run": run,
                 "health": health(run),
-                "metric": main_metric(run),
+                "metric": main_metric(
+                    last_measured(session, deployment.id),
+                    policy_metric(deployment.policy or {}, model.task),
+                ),
                 "trend": series(session, deployment.id, "drift_share", windows=30).get("", []),
                 "events": open_events(session, deployment.id, limit=3),
             }
@@ -94,6 +131,7 @@ def overview():
 @bp.get("/deployments/<name>")
 def deployment(name: str):
     from monitor.status import deployment_status
+    from monitor.timeutil import deployment_calendar
     from web.profile import deployment_profile
 
     session = db()
@@ -104,70 +142,47 @@ def deployment(name: str):
     )
     latest = last_run(session, found.id)
     since = window_cutoff(session, found.id, CHART_POINTS)
-
-    def points(metric: str) -> dict[str, list]:
-        return series(session, found.id, metric, since=since, windows=None)
-
+    model = session.get(Model, found.model_id)
+    history = newest_runs(session, found.id, since)
+    zone = found.timezone
     charts = {
-        "drift_share": points("drift_share"),
-        "drift_score": _top_features(points("drift_score"), latest),
-        "performance": _performance(session, found.id, points),
-        "rows": points("rows"),
-        "coverage": _coverage(runs),
+        "zone": zone or "UTC",
+        "drift_share": [
+            [local_time(run.window_start, zone), run.drift_share, bool(run.breaches)]
+            for run in history
+            if run.drift_share is not None
+        ],
+        "drift_score": feature_drift(history, zone),
+        "performance": performance(history, found.policy or {}, model.task, zone),
+        "rows": [[local_time(run.window_start, zone), run.sampled_from or 0] for run in history],
+        "coverage": [
+            [local_time(run.window_start, zone), (run.labeled_rows or 0) / run.rows]
+            for run in history
+            if run.rows and run.status == "ok"
+        ],
         "threshold": (found.policy or {}).get("drift_share"),
+        "marks": timeline(session, found, since),
     }
     return render_template(
         "deployment.html",
         deployment=found,
-        model=session.get(Model, found.model_id),
+        model=model,
         status=deployment_status(session, found),
         runs=runs,
+        versions=version_numbers(session, runs),
         total=total,
         page=page,
         pages=max((total + RUNS_PER_PAGE - 1) // RUNS_PER_PAGE, 1),
         latest=latest,
+        headline=main_metric(
+            last_measured(session, found.id), policy_metric(found.policy or {}, model.task)
+        ),
+        window=deployment_calendar(found).describe(),
         events=open_events(session, found.id, limit=20),
         charts=charts,
         profile=deployment_profile(session, found),
         health=health,
     )
-
-
-def _top_features(scores: dict[str, list], latest: Run | None, top: int = 6) -> dict:
-    """The features with the highest latest drift score, each with its threshold."""
-    ranked = sorted(scores, key=lambda column: scores[column][-1][1], reverse=True)[:top]
-    features = (latest.features if latest else None) or {}
-    return {
-        column: {
-            "points": scores[column],
-            "threshold": (features.get(column) or {}).get("threshold"),
-        }
-        for column in ranked
-    }
-
-
-def _performance(session, deployment_id: int, points) -> dict[str, list]:
-    from web.queries import metric_names
-
-    lines: dict[str, list] = {}
-    for metric in metric_names(session, deployment_id):
-        if metric.startswith(("performance.", "estimated.")):
-            lines[metric] = points(metric).get("", [])
-    return lines
-
-
-def _coverage(runs: list[Run]) -> list:
-    """Labeled share per window, from its newest run (a backfill counts the late labels)."""
-    from web.queries import iso
-
-    newest: dict = {}
-    for run in sorted(runs, key=lambda run: run.id):
-        newest[run.window_start] = run
-    return [
-        [iso(start), (run.labeled_rows or 0) / run.rows]
-        for start, run in sorted(newest.items())
-        if run.rows
-    ]
 
 
 @bp.get("/runs/<int:run_id>")
@@ -177,17 +192,44 @@ def run(run_id: int):
     if found is None:
         abort(404, description=f"no run {run_id}")
     deployment = session.get(Deployment, found.deployment_id)
-    return render_template("run.html", run=found, deployment=deployment, health=health(found))
+    version = by_id(session, ModelVersion, found.model_version_id or 0)
+    return render_template(
+        "run.html",
+        run=found,
+        deployment=deployment,
+        health=health(found),
+        version=version.version if version else None,
+        report=report_state(found),
+        poll_seconds=REPORT_POLL_SECONDS,
+    )
+
+
+def report_state(run: Run) -> str:
+    """`ready`, `pending` (built in the background soon) or `none` (never will be)."""
+    if run.snapshot is not None:
+        return "ready"
+    if run.status == "ok" and run.report_rows is None:
+        return "pending"
+    return "none"
+
+
+@bp.get("/runs/<int:run_id>/report/status")
+def run_report_status(run_id: int):
+    """Whether the run's report is built yet: what a waiting run page polls."""
+    session = db()
+    found = by_id(session, Run, run_id)
+    if found is None:
+        abort(404, description=f"no run {run_id}")
+    return jsonify(state=report_state(found))
 
 
 @bp.get("/runs/<int:run_id>/report")
 def run_report(run_id: int):
     """Evidently's own HTML, served alone so its own CSP can sandbox it. Opened as a page
     of its own (not in the run page's frame), it would be its window's top document and
-    could navigate it: a browser that says so is sent to the run page instead."""
-    from monitor.errors import DriftwiseError
+    could navigate it: a browser that says so is sent to the run page instead. Reports are
+    built in the background after the run, never here: a page never waits for Evidently."""
     from monitor.report.evidently_report import load_snapshot
-    from monitor.runs.reports import build_report
     from web.report import safe_report_html
 
     if request.headers.get("Sec-Fetch-Dest") == "document":
@@ -196,15 +238,15 @@ def run_report(run_id: int):
     found = by_id(session, Run, run_id)
     if found is None:
         abort(404, description=f"no run {run_id}")
-    # A report the monitor pass has not built yet is built the first time someone opens it.
-    try:
-        snapshot = found.snapshot or build_report(session, found)
-    except DriftwiseError as error:
-        abort(404, description=f"this run has no Evidently report: {error}")
-    if snapshot is None:
-        abort(404, description="this run has no Evidently report")
-    session.commit()
-    return Response(safe_report_html(load_snapshot(snapshot)), mimetype="text/html")
+    if found.snapshot is None:
+        state = report_state(found)
+        abort(
+            404,
+            description="this run's Evidently report is not built yet"
+            if state == "pending"
+            else "this run has no Evidently report",
+        )
+    return Response(safe_report_html(load_snapshot(found.snapshot)), mimetype="text/html")
 
 
 @bp.get("/models/<name>")

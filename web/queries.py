@@ -70,15 +70,34 @@ def health(run: Run | None) -> str:
     return "healthy"
 
 
-def main_metric(run: Run | None) -> tuple[str, float] | None:
-    """The run's headline performance number: realized if any, else estimated."""
+def main_metric(run: Run | None, metric: str | None = None) -> dict | None:
+    """The run's headline performance number: the realized value of `metric` (the
+    policy's) when labels are in, its estimate (marked so) only when they are not."""
     if run is None:
         return None
-    for prefix, values in (("", run.performance), ("estimated ", run.estimated_performance)):
-        for key, value in (values or {}).items():
-            if isinstance(value, int | float):
-                return f"{prefix}{key}", float(value)
+    for estimate, values in ((False, run.performance), (True, run.estimated_performance)):
+        numbers = {k: v for k, v in (values or {}).items() if isinstance(v, int | float)}
+        if not numbers:
+            continue
+        name = metric if metric in numbers else next(iter(numbers))
+        label = name.replace("_", " ")
+        return {
+            "name": name,
+            "label": f"estimated {label}" if estimate else label,
+            "value": float(numbers[name]),
+            "estimate": estimate,
+        }
     return None
+
+
+def last_measured(session: Session, deployment_id: int) -> Run | None:
+    """The newest run with numbers (an empty newest window does not hide the last ones)."""
+    return session.scalar(
+        select(Run)
+        .where(Run.deployment_id == deployment_id, Run.status == "ok")
+        .order_by(Run.window_start.desc(), Run.id.desc())
+        .limit(1)
+    )
 
 
 def run_dict(run: Run, full: bool = False) -> dict[str, Any]:

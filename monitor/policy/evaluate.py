@@ -14,7 +14,7 @@ from monitor.events import emit
 from monitor.jobs import request_retrain
 from monitor.policy.rules import Breach, breaches
 from monitor.store.models import Deployment, Event, Run
-from monitor.timeutil import parse_duration
+from monitor.timeutil import deployment_calendar, parse_duration
 
 FINISHED = ("ok",)
 
@@ -68,10 +68,11 @@ def _previous_breaches(
 ) -> list[set[str] | None]:
     """Rules breached in each of the `windows` windows before the run's, newest first;
     None for a window without a finished run (which breaks any streak)."""
-    step = timedelta(seconds=deployment.window_seconds)
+    calendar = deployment_calendar(deployment)
     result: list[set[str] | None] = []
-    for back in range(1, windows + 1):
-        start = run.window_start - back * step
+    start = run.window_start
+    for _ in range(windows):
+        start = calendar.before(start)
         latest = session.scalars(
             select(Run)
             .where(

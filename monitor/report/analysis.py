@@ -11,7 +11,7 @@ import pandas as pd
 
 from monitor.report.drift import ColumnDrift, column_drift
 from monitor.report.estimate import estimate_performance
-from monitor.report.performance import realized_performance
+from monitor.report.performance import class_results, realized_performance
 from monitor.report.profile import Reference
 from monitor.report.quality import data_quality
 from monitor.store.models import Model
@@ -29,6 +29,7 @@ class Analysis:
     estimated_performance: dict
     labeled_rows: int
     warnings: list[str] = field(default_factory=list)
+    classes: dict | None = None  # per-class results and the confusion matrix
 
 
 def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_labels: int) -> Analysis:
@@ -52,7 +53,7 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
     quality, quality_warnings = data_quality(current, reference.profile)
     warnings.extend(quality_warnings)
     labeled = current.dropna(subset=[model.target]) if model.target in current else current[:0]
-    performance, estimated = {}, {}
+    performance, estimated, per_class = {}, {}, None
     classes = reference.profile.get("classes")
     if len(labeled) >= max(min_labels, 1):
         probability = labeled[model.probability] if model.probability in labeled else None
@@ -64,6 +65,8 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
         )
         performance = realized.metrics
         warnings.extend(realized.warnings)
+        if model.task == "classification" and classes:
+            per_class = class_results(labeled[model.target], labeled[model.prediction], classes)
     elif len(labeled):
         warnings.append(f"{len(labeled)} labeled rows, fewer than {min_labels}: no performance")
     if model.task == "classification" and model.probability in current and classes:
@@ -85,6 +88,7 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
         estimated_performance=estimated,
         labeled_rows=len(labeled),
         warnings=warnings,
+        classes=per_class,
     )
 
 

@@ -14,7 +14,9 @@ import pandas as pd
 from monitor.store.models import Model
 
 
-def data_definition(model: Model, with_target: bool, features: list[str]):
+def data_definition(model: Model, with_target: bool, features: list[str], positive=None):
+    """The run's own columns: the features, the prediction (and probability), the target
+    when the rows are labeled, and a classification or regression task on them."""
     from evidently import BinaryClassification, DataDefinition, MulticlassClassification, Regression
 
     numerical = [name for name in model.numerical if name in features]
@@ -26,12 +28,13 @@ def data_definition(model: Model, with_target: bool, features: list[str]):
             numerical.append(model.probability)
         if with_target:
             categorical.append(model.target)
-            if model.probability:
+            if positive is not None:
                 options["classification"] = [
                     BinaryClassification(
                         target=model.target,
                         prediction_labels=model.prediction,
-                        prediction_probas=model.probability,
+                        prediction_probas=model.probability or None,
+                        pos_label=positive,
                     )
                 ]
             else:
@@ -54,9 +57,13 @@ def build_snapshot(
     current: pd.DataFrame,
     rows: int,
     metadata: dict,
+    drift_share: float | None = None,
+    classes: list | None = None,
 ) -> bytes:
-    """gzip JSON of Evidently's snapshot on the first `rows` rows of each side."""
-    from evidently import Dataset, Report
+    """gzip JSON of Evidently's snapshot on the first `rows` rows of each side, with the
+    run's definition: drift over the features alone (the share the policy reads, with its
+    threshold) and a summary on every row, and performance on the labeled rows when the
+    window has labels, as two Evidently reports in one document."""
     from evidently.presets import (
         ClassificationPreset,
         DataDriftPreset,
@@ -64,10 +71,12 @@ def build_snapshot(
         RegressionPreset,
     )
 
+    from monitor.report.performance import positive_class
+
     current = current.head(rows)
     reference = reference.head(rows)
-    # Evidently cannot describe a column that is absent or empty on either side; the run's
-    # own warnings already name those.
+    # Evidently cannot describe a column that is absent or empty on either side; the run
+    # does not score those either (its warnings name them).
     columns = [
         name
         for name in model.features
@@ -76,38 +85,71 @@ def build_snapshot(
         and current[name].notna().any()
         and reference[name].notna().any()
     ]
-    # Performance only when every reported row has its label; otherwise the run's own
-    # performance numbers (on the labeled rows) stand alone.
-    labeled = model.target in current and len(current) and current[model.target].notna().all()
-    presets = [DataDriftPreset(columns=[*columns, model.prediction]), DataSummaryPreset()]
-    if labeled:
-        presets.append(
-            ClassificationPreset() if model.task == "classification" else RegressionPreset()
-        )
-    definition = data_definition(model, bool(labeled), columns)
-    keep = [
-        column
-        for column in current.columns
-        if column in columns
-        or column in (model.prediction, model.probability)
-        or (column == model.target and labeled)
-    ]
-    report = Report(presets)
-    snapshot = report.run(
-        Dataset.from_pandas(current[keep], data_definition=definition),
-        Dataset.from_pandas(
-            reference[[c for c in keep if c in reference]], data_definition=definition
-        ),
-        metadata={key: str(value) for key, value in metadata.items()}
-        | {"current_rows": str(len(current)), "reference_rows": str(len(reference))},
+    labeled = current[:0]
+    if model.target in current and model.prediction in current:
+        labeled = current[current[model.target].notna() & current[model.prediction].notna()]
+        labeled = labeled.assign(**{model.target: _labels(labeled[model.target], model.task)})
+    positive = positive_class(classes or []) if model.task == "classification" else None
+    features = [name for name in current.columns if name in columns]
+    outputs = [name for name in (model.prediction, model.probability) if name in current]
+    metadata = {key: str(value) for key, value in metadata.items()} | {
+        "current_rows": str(len(current)),
+        "labeled_rows": str(len(labeled)),
+        "reference_rows": str(len(reference)),
+    }
+    # Drift and the summary on every row of the window, as the run computes them.
+    drift = DataDriftPreset(columns=columns, drift_share=drift_share or 0.5)
+    document = _run(
+        [drift, DataSummaryPreset()],
+        current[[*features, *outputs]],
+        reference[[c for c in (*features, *outputs) if c in reference]],
+        data_definition(model, False, columns, positive),
+        metadata,
     )
+    # Performance on the labeled rows, as the run computes it, in the same document.
+    if len(labeled):
+        keep = [*features, *outputs, model.target]
+        preset = ClassificationPreset() if model.task == "classification" else RegressionPreset()
+        scored = _run(
+            [preset],
+            labeled[keep],
+            reference[[c for c in keep if c in reference]],
+            data_definition(model, True, columns, positive),
+            metadata,
+        )
+        document["metric_results"] |= scored["metric_results"]
+        document["top_level_metrics"] += scored["top_level_metrics"]
+        document["widgets"] += scored["widgets"]
+        document["tests_widgets"] += scored["tests_widgets"]
     return gzip.compress(
+        orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+        5,
+    )
+
+
+def _labels(values: pd.Series, task: str) -> pd.Series:
+    """Labeled rows' targets typed as Evidently needs them: class labels 0.0 and 1.0 (a
+    window with missing labels reads them as floats) are the classes 0 and 1."""
+    values = values.infer_objects()
+    if task == "classification" and values.dtype.kind == "f" and (values % 1 == 0).all():
+        return values.astype("int64")
+    return values
+
+
+def _run(presets: list, current: pd.DataFrame, reference: pd.DataFrame, definition, metadata):
+    from evidently import Dataset, Report
+
+    snapshot = Report(presets).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+        metadata=metadata,
+    )
+    return orjson.loads(
         orjson.dumps(
             snapshot.dump_dict(),
             default=str,
             option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
-        ),
-        5,
+        )
     )
 
 

@@ -91,3 +91,32 @@ def _regression(target: pd.Series, prediction: pd.Series) -> Performance:
     else:
         warnings.append("constant target: r2 is undefined")
     return Performance(result, warnings)
+
+
+def class_results(target: pd.Series, prediction: pd.Series, classes: list) -> dict | None:
+    """Per-class precision, recall, f1 and support, and the confusion matrix (rows: the
+    label, columns: the prediction), over `classes` and any other class seen."""
+    keep = target.notna() & prediction.notna()
+    y_true, y_pred = target[keep].to_list(), prediction[keep].to_list()
+    if not y_true:
+        return None
+    labels = list(classes)
+    for value in classes_of(pd.Series(y_true + y_pred, dtype=object)):
+        if value not in labels:
+            labels.append(value)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    return {
+        "labels": [str(label) for label in labels],
+        "per_class": {
+            str(label): {
+                "precision": float(precision[index]),
+                "recall": float(recall[index]),
+                "f1": float(f1[index]),
+                "support": int(support[index]),
+            }
+            for index, label in enumerate(labels)
+        },
+        "confusion": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }

@@ -31,20 +31,30 @@ def _when(value: str | None):
 )
 @click.option("--end", help="End of the windows to run (default: now).")
 @click.option(
+    "--rerun",
+    is_flag=True,
+    help="With --start: a new run of every window in the range that ran already "
+    "(after a policy change, say).",
+)
+@click.option(
     "--reports/--no-reports",
     default=True,
     show_default=True,
     help="Then build Evidently's reports of the new runs and of any run still without one.",
 )
-def monitor(name: str | None, start: str | None, end: str | None, reports: bool) -> None:
+def monitor(
+    name: str | None, start: str | None, end: str | None, rerun: bool, reports: bool
+) -> None:
     """Run every due monitoring window once; a second call does nothing new."""
     require_schema()
     from monitor.runs.job import monitor_all, monitor_deployment
-    from monitor.runs.reports import REPORT_ROWS, build_pending_reports
+    from monitor.runs.reports import build_pending_reports
 
     if start is None and end is not None:
         raise click.BadParameter("--end needs --start")
-    rows = REPORT_ROWS if reports else 0
+    if rerun and start is None:
+        raise click.BadParameter("--rerun needs --start (and --end) to name the windows")
+    rows = None if reports else 0
     if name is None and start is None:
         passes = monitor_all(report_rows=rows)
     else:
@@ -54,7 +64,9 @@ def monitor(name: str | None, start: str | None, end: str | None, reports: bool)
         else:
             names = [name]
         passes = {
-            each: monitor_deployment(None, each, _when(start), _when(end), report_rows=rows)
+            each: monitor_deployment(
+                None, each, _when(start), _when(end), report_rows=rows, rerun=rerun
+            )
             for each in names
         }
     if reports:

@@ -120,6 +120,7 @@ def _store(run: Run, analysis: Analysis, rows: int, sampled: bool, reference_row
     run.quality = analysis.quality
     run.performance = analysis.performance
     run.estimated_performance = analysis.estimated_performance
+    run.classes = analysis.classes
 
 
 def _points(session: Session, run: Run) -> None:
@@ -163,6 +164,13 @@ def _points(session: Session, run: Run) -> None:
 
 def _too_few(session: Session, deployment: Deployment, run: Run, total: int) -> None:
     run.rows = total
+    session.execute(  # an earlier run of this window (before late data) wrote one too
+        delete(MetricPoint).where(
+            MetricPoint.deployment_id == deployment.id,
+            MetricPoint.time == run.window_start,
+            MetricPoint.metric == "rows",
+        )
+    )
     session.add(
         MetricPoint(
             run_id=run.id,

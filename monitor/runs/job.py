@@ -1,5 +1,7 @@
-"""The monitor job: every due window of every deployment, then backfills for windows whose
-labels arrived after they ran. Running it twice does nothing new."""
+"""The monitor job: every due window of every deployment (from its first prediction on),
+windows that found no or too few rows and have gained predictions since (a new run of the
+window), then backfills for windows whose labels arrived after they ran, then Evidently's
+reports within a time budget. Running it twice does nothing new."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import DeploymentNotFound
 from monitor.runs.execute import run_window
-from monitor.runs.reports import REPORT_ROWS, build_report
+from monitor.runs.reports import build_reports
 from monitor.runs.window import count_labeled, count_rows
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Label, Prediction, Run
-from monitor.timeutil import utcnow, window_start, windows_between
+from monitor.timeutil import Calendar, deployment_calendar, utcnow
 
 BACKFILL_WINDOWS = 48  # how many recent windows late labels are looked for in
+RERUN_WINDOWS = 200  # how many recent empty or thin windows late predictions are looked for in
+EMPTY = ("no_data", "insufficient_data")
 
 
 @dataclass
@@ -29,18 +33,14 @@ class Pass:
 def due_windows(
     session: Session, deployment: Deployment, now: datetime
 ) -> list[tuple[datetime, datetime]]:
-    """Windows closed (and settled) by `now` without a finished or live monitor run."""
+    """Windows closed (and settled) by `now` without a finished or live monitor run, from
+    the window of the deployment's first prediction on: before it, no data is not news."""
     end = now - timedelta(seconds=deployment.settle_seconds)
     first = session.scalar(
         select(func.min(Prediction.timestamp)).where(Prediction.deployment_id == deployment.id)
     )
-    first_run = session.scalar(
-        select(func.min(Run.window_start)).where(Run.deployment_id == deployment.id)
-    )
-    origin = min(
-        moment for moment in (deployment.created_at, first, first_run) if moment is not None
-    )
-    origin = window_start(origin, deployment.window_seconds)
+    if first is None:
+        return []
     done = set(
         session.scalars(
             select(Run.window_start).where(
@@ -50,11 +50,45 @@ def due_windows(
             )
         )
     )
+    calendar = deployment_calendar(deployment)
     return [
         window
-        for window in windows_between(origin, end, deployment.window_seconds)
+        for window in calendar.between(calendar.start_of(first), end)
         if window[0] not in done
     ]
+
+
+def rerun_windows(session: Session, deployment: Deployment) -> list[tuple[datetime, datetime, int]]:
+    """(start, end, seq) of windows whose newest monitor run found no or too few rows and
+    that hold more predictions now: late data gets a new run of its window."""
+    newest = (
+        select(Run.window_start, func.max(Run.seq).label("seq"))
+        .where(Run.deployment_id == deployment.id, Run.kind == "monitor")
+        .group_by(Run.window_start)
+        .subquery()
+    )
+    thin = session.execute(
+        select(Run.window_start, Run.window_end, Run.seq, Run.sampled_from)
+        .join(newest, (newest.c.window_start == Run.window_start) & (newest.c.seq == Run.seq))
+        .where(Run.deployment_id == deployment.id, Run.kind == "monitor", Run.status.in_(EMPTY))
+        .order_by(Run.window_start.desc())
+        .limit(RERUN_WINDOWS)
+    ).all()
+    return [
+        (start, end, seq + 1)
+        for start, end, seq, counted in thin
+        if count_rows(session, deployment.id, start, end) > (counted or 0)
+    ]
+
+
+def next_seq(session: Session, deployment_id: int, start: datetime) -> int:
+    """The seq of a new monitor run of the window (0 for its first)."""
+    newest = session.scalar(
+        select(func.max(Run.seq)).where(
+            Run.deployment_id == deployment_id, Run.kind == "monitor", Run.window_start == start
+        )
+    )
+    return 0 if newest is None else newest + 1
 
 
 def backfill_windows(
@@ -86,7 +120,8 @@ def backfill_windows(
             Prediction.timestamp >= min(row[0] for row in finished),
         )
     )
-    windows = {window_start(moment, deployment.window_seconds) for moment in touched}
+    calendar = deployment_calendar(deployment)
+    windows = {calendar.start_of(moment) for moment in touched}
     result = []
     for start, end, labeled, _ in finished:
         if start not in windows:
@@ -104,40 +139,64 @@ def monitor_deployment(
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
-    report_rows: int = REPORT_ROWS,
+    report_rows: int | None = None,
+    rerun: bool = False,
 ) -> Pass:
-    """Run the deployment's due windows (or those between `start` and `end`), then backfills,
-    then build Evidently's reports of the runs made (on `report_rows` rows; 0: none), so
-    that no policy decision waits for a report."""
+    """Run the deployment's due windows (or those between `start` and `end`; with `rerun`,
+    a new run of each of those that ran already), windows with late predictions, then
+    backfills, then Evidently's reports (on `report_rows` rows, None: DRIFTWISE_REPORT_ROWS;
+    0: none) within the report budget, so that no policy decision waits for a report."""
     now = now or utcnow()
     with session_scope(engine) as session:
         deployment = session.scalar(select(Deployment).where(Deployment.name == name))
         if deployment is None:
             raise DeploymentNotFound(f"no deployment named {name!r}")
-        deployment_id, seconds = deployment.id, deployment.window_seconds
-        if start is not None:
-            windows = windows_between(window_start(start, seconds), end or now, seconds)
-        else:
-            windows = due_windows(session, deployment, now)
+        deployment_id = deployment.id
+        windows = _windows(session, deployment, start, end, now, rerun)
+        planned = {(window[0], window[2]) for window in windows}
+        windows += [
+            late for late in rerun_windows(session, deployment) if (late[0], late[2]) not in planned
+        ]
     result = Pass()
-    for window in windows:
-        _record(result, run_window(engine, deployment_id, *window))
+    for window_from, window_to, seq in windows:
+        _record(result, run_window(engine, deployment_id, window_from, window_to, seq=seq))
     with session_scope(engine) as session:
         backfills = backfill_windows(session, session.get(Deployment, deployment_id))
     for window_from, window_to, labeled in backfills:
         _record(
             result, run_window(engine, deployment_id, window_from, window_to, "backfill", labeled)
         )
-    if report_rows > 0:
-        for run_id in result.runs:
-            with session_scope(engine) as session:
-                build_report(session, session.get(Run, run_id), report_rows)
+    if report_rows != 0:
+        build_reports(engine, result.runs, report_rows, deployment_id=deployment_id)
     return result
 
 
+def _windows(
+    session: Session,
+    deployment: Deployment,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+    rerun: bool,
+) -> list[tuple[datetime, datetime, int]]:
+    if start is None:
+        return [(*window, 0) for window in due_windows(session, deployment, now)]
+    calendar: Calendar = deployment_calendar(deployment)
+    first = session.scalar(
+        select(func.min(Prediction.timestamp)).where(Prediction.deployment_id == deployment.id)
+    )
+    if first is None:
+        return []
+    windows = calendar.between(calendar.start_of(max(start, first)), end or now)
+    if not rerun:
+        return [(*window, 0) for window in windows]
+    return [(*window, next_seq(session, deployment.id, window[0])) for window in windows]
+
+
 def monitor_all(
-    engine: Engine | None = None, now: datetime | None = None, report_rows: int = REPORT_ROWS
+    engine: Engine | None = None, now: datetime | None = None, report_rows: int | None = None
 ) -> dict[str, Pass]:
+    """Every deployment's pass."""
     with session_scope(engine) as session:
         names = list(session.scalars(select(Deployment.name).order_by(Deployment.name)))
     return {

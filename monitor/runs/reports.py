@@ -1,9 +1,12 @@
-"""Evidently's own report for a run, built after the run (by `driftwise monitor`, a worker,
-or the first time someone opens it) so that the numbers the policy acts on never wait for
-it. It describes the first `rows` rows of the run's sample, in sample key order: the same
-rows every time it is built, and its metadata says so."""
+"""Evidently's own report for a run, built in the background after the run (by the monitor
+pass of the daemon, a worker or `driftwise monitor`, within a time budget) so that neither
+the numbers the policy acts on nor a person opening the run page waits for it. It describes
+the first `rows` rows of the run's sample, in sample key order: by default every row the
+run looked at, so that its numbers equal the run's; its metadata says which rows."""
 
 from __future__ import annotations
+
+import time
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -11,15 +14,19 @@ from sqlalchemy.orm import Session
 from monitor.report import profile
 from monitor.report.evidently_report import build_snapshot
 from monitor.runs.window import load_window, sample_threshold
+from monitor.settings import Settings, current_settings
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Model, Run
 
-REPORT_ROWS = 5000
+# Rows per side (DRIFTWISE_REPORT_ROWS): the default covers a default window's whole sample.
+REPORT_ROWS = Settings.model_fields["report_rows"].default
 
 
-def build_report(session: Session, run: Run, rows: int = REPORT_ROWS) -> bytes | None:
-    """Build, store and return the run's snapshot (gzip JSON of `Snapshot.dump_dict()`);
-    None, with a warning on the run, when Evidently cannot describe these rows."""
+def build_report(session: Session, run: Run, rows: int | None = None) -> bytes | None:
+    """Build, store and return the run's snapshot (gzip JSON of `Snapshot.dump_dict()`) on
+    `rows` rows per side (None: DRIFTWISE_REPORT_ROWS); None, with a warning on the run,
+    when Evidently cannot describe these rows."""
+    rows = rows or current_settings().report_rows
     if run.snapshot is not None:
         return run.snapshot
     if run.status != "ok":
@@ -48,7 +55,15 @@ def build_report(session: Session, run: Run, rows: int = REPORT_ROWS) -> bytes |
         "sample_key_below": threshold if threshold is not None else "all",
     }
     try:
-        run.snapshot = build_snapshot(model, reference.frame, window.frame, rows, metadata)
+        run.snapshot = build_snapshot(
+            model,
+            reference.frame,
+            window.frame,
+            rows,
+            metadata,
+            drift_share=(deployment.policy or {}).get("drift_share"),
+            classes=reference.profile.get("classes"),
+        )
     except Exception as error:  # noqa: BLE001 - the run's numbers stand without the report
         run.warnings = [*(run.warnings or []), f"Evidently report not built: {error}"]
         run.report_rows = 0
@@ -57,18 +72,51 @@ def build_report(session: Session, run: Run, rows: int = REPORT_ROWS) -> bytes |
     return run.snapshot
 
 
-def build_pending_reports(
+def build_reports(
     engine: Engine | None,
+    run_ids: list[int],
+    rows: int | None = None,
+    budget: float | None = None,
     deployment_id: int | None = None,
-    limit: int = 50,
-    rows: int = REPORT_ROWS,
 ) -> int:
-    """Build the reports of finished runs that have none yet, newest first; how many."""
+    """Build the reports of `run_ids`, then of the deployment's runs still without one,
+    until `budget` seconds (None: DRIFTWISE_REPORT_BUDGET_SECONDS) have gone; how many
+    were built. What is left is built by the next pass."""
+    budget = current_settings().report_budget_seconds if budget is None else budget
+    deadline = time.monotonic() + budget
+    built = 0
+    tried: set[int] = set()
+    queue = list(run_ids)
+    while time.monotonic() < deadline:
+        if not queue:
+            queue = [
+                run_id for run_id in _pending(engine, deployment_id, 10) if run_id not in tried
+            ]
+            if not queue:
+                break
+        run_id = queue.pop(0)
+        tried.add(run_id)
+        with session_scope(engine) as session:
+            built += build_report(session, session.get(Run, run_id), rows) is not None
+    return built
+
+
+def _pending(engine: Engine | None, deployment_id: int | None, limit: int) -> list[int]:
     query = select(Run.id).where(Run.status == "ok", Run.report_rows.is_(None))
     if deployment_id is not None:
         query = query.where(Run.deployment_id == deployment_id)
     with session_scope(engine) as session:
-        ids = list(session.scalars(query.order_by(Run.window_start.desc()).limit(limit)))
+        return list(session.scalars(query.order_by(Run.window_start.desc()).limit(limit)))
+
+
+def build_pending_reports(
+    engine: Engine | None,
+    deployment_id: int | None = None,
+    limit: int = 50,
+    rows: int | None = None,
+) -> int:
+    """Build the reports of finished runs that have none yet, newest first; how many."""
+    ids = _pending(engine, deployment_id, limit)
     built = 0
     for run_id in ids:
         with session_scope(engine) as session:

@@ -141,6 +141,8 @@ def _apply_deployment(session: Session, spec: DeploymentSpec, changes: Changes) 
         "model_id": model.id,
         "mode": spec.mode,
         "window_seconds": spec.window,
+        "window": spec.window_text,
+        "timezone": spec.timezone,
         "settle_seconds": spec.settle,
         "schedule_seconds": spec.schedule,
         "max_rows": spec.max_rows,

@@ -15,7 +15,7 @@ from typing import Any
 from monitor.errors import SpecError
 from monitor.ingest.kinds import KINDS
 from monitor.ingest.readers.sql import query_problem
-from monitor.timeutil import parse_duration
+from monitor.timeutil import Calendar, parse_duration, zone_of
 
 TASKS = ("classification", "regression")
 MODES = ("realtime", "batch")
@@ -101,13 +101,15 @@ class DeploymentSpec:
     name: str
     model: str
     mode: str
-    window: int
+    window: int  # nominal seconds (a month counts 30 days)
     settle: int
     schedule: int | None
     max_rows: int
     min_rows: int
     policy: dict[str, Any]
     sources: list[SourceSpec] = field(default_factory=list)
+    window_text: str = "1h"  # `1h`, `1d`, `1w` (from Monday), `1mo` (calendar months)
+    timezone: str | None = None  # day, week and month boundaries; None: UTC
 
 
 @dataclass
@@ -303,6 +305,18 @@ def _retrain(table: _Table) -> dict[str, Any]:
     return settings
 
 
+def _calendar(table: _Table) -> Calendar:
+    zone = table.get("timezone", str, None)
+    try:
+        zone_of(zone)
+    except ValueError as error:
+        raise table.fail("timezone", str(error)) from None
+    try:
+        return Calendar.parse(table.get("window", str, "1h"), zone)
+    except ValueError as error:
+        raise table.fail("window", str(error)) from None
+
+
 def _deployment(table: _Table, models: dict[str, ModelSpec]) -> DeploymentSpec:
     table.only(
         {
@@ -310,6 +324,7 @@ def _deployment(table: _Table, models: dict[str, ModelSpec]) -> DeploymentSpec:
             "model",
             "mode",
             "window",
+            "timezone",
             "settle",
             "schedule",
             "max_rows",
@@ -324,11 +339,14 @@ def _deployment(table: _Table, models: dict[str, ModelSpec]) -> DeploymentSpec:
         raise table.fail(
             "model", f"unknown model {model!r} (declared: {', '.join(models) or 'none'})"
         )
+    calendar = _calendar(table)
     deployment = DeploymentSpec(
         name=table.name(),
         model=model,
         mode=table.choice("mode", MODES),
-        window=table.duration("window", "1h"),
+        window=calendar.seconds,
+        window_text=calendar.text,
+        timezone=table.get("timezone", str, None),
         settle=table.duration("settle", "5m"),
         schedule=table.duration("schedule", None),
         max_rows=table.get("max_rows", int, 50000),

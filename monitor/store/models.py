@@ -116,7 +116,9 @@ class Deployment(Base):
     active_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     candidate_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     canary_share: Mapped[float] = mapped_column(Float, default=0.0)
-    window_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    window_seconds: Mapped[int] = mapped_column(Integer, default=3600)  # nominal for `1mo`
+    window: Mapped[str | None] = mapped_column(String(20))  # `1h`, `1w`, `1mo`; None: seconds
+    timezone: Mapped[str | None] = mapped_column(String(64))  # day/week/month bounds; None: UTC
     settle_seconds: Mapped[int] = mapped_column(Integer, default=300)
     schedule_seconds: Mapped[int | None] = mapped_column(Integer)
     max_rows: Mapped[int] = mapped_column(Integer, default=50000)
@@ -258,6 +260,8 @@ class Run(Base):
     quality: Mapped[dict] = mapped_column(default=dict)
     performance: Mapped[dict] = mapped_column(default=dict)
     estimated_performance: Mapped[dict] = mapped_column(default=dict)
+    # Per-class precision/recall/f1/support and the confusion matrix, for labeled windows.
+    classes: Mapped[dict | None] = mapped_column(JSON)
     breaches: Mapped[list] = mapped_column(default=list)
     warnings: Mapped[list] = mapped_column(default=list)
     error: Mapped[str | None] = mapped_column(Text)

@@ -20,6 +20,7 @@ from monitor.store.models import Label, Model, Prediction, RetrainJob
 from monitor.timeutil import utcnow
 from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame
 from tests.web.conftest import ADMIN, PASSWORD, add_history, build_app
+from tests.web.history_support import DRIFTED, add_story
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -131,6 +132,18 @@ def test_a_person_logs_in_reads_the_history_and_requests_a_retrain(server, sqlit
         page.wait_for_selector(".spark .main-svg")
         assert page.locator("table.overview tbody tr").count() == 2
         page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+
+        # A p-value case: the chart shows the features whose p-values collapsed, and the
+        # timeline on it shows the promotion of v2.
+        add_story(sqlite_url)
+        page.goto(server + "/deployments/churn-story")
+        page.wait_for_selector("#chart-features .main-svg")
+        legend = page.locator("#chart-features .legendtext").all_text_contents()
+        assert legend[:2] == list(DRIFTED)
+        for chart in ("#chart-drift-share", "#chart-features", "#chart-performance"):
+            marks = page.locator(f"{chart} .annotation-text").all_text_contents()
+            assert "v2 promoted" in marks and "drift breach" in marks, (chart, marks)
+        page.goto(server + "/")
 
         page.click("text=churn-online")
         page.wait_for_selector("#chart-drift-share .main-svg")

@@ -1,0 +1,127 @@
+"""Evidently's report of a run shows the run's numbers: drift share over the features,
+each feature's drift score, and performance on the labeled rows, for binary, multiclass
+and regression models."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from monitor.ingest.records import ModelSchema, validate_label, validate_prediction
+from monitor.ingest.store import insert_labels, insert_predictions
+from monitor.runs.job import monitor_deployment
+from monitor.runs.reports import build_pending_reports
+from monitor.store import session_scope
+from monitor.store.models import Model, Run
+from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame
+from tests.monitor.runs_support import DAY, HOUR, deploy
+
+FEATURES = [*CHURN_NUMERICAL, *CHURN_CATEGORICAL]
+SCHEMA = ModelSchema(numerical=tuple(CHURN_NUMERICAL), categorical=tuple(CHURN_CATEGORICAL))
+# Evidently's metric types and the run's names for them.
+CLASSIFICATION = {"Accuracy": "accuracy", "Precision": "precision", "Recall": "recall"} | {
+    "F1Score": "f1",
+    "RocAuc": "roc_auc",
+}
+REGRESSION = {"MAE": "mae", "RMSE": "rmse", "R2Score": "r2"}
+
+
+def frame_for(task: str, rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    frame = churn_frame(rows, seed=seed, shift=shift)
+    noise = np.random.default_rng(seed).normal(0, 5, rows)
+    if task == "regression":
+        frame["churned"] = (frame["charges"] * 2 + noise).round(2)
+        frame["prediction"] = (frame["charges"] * 2).round(2)
+    elif task == "multiclass":
+        frame["churned"] = np.digitize(frame["charges"] + noise, [60, 90])
+        frame["prediction"] = np.digitize(frame["charges"], [60, 90])
+    return frame
+
+
+def insert(engine, deployment_id: int, frame: pd.DataFrame, task: str, labeled: int) -> None:
+    step = HOUR / (len(frame) + 1)
+    predictions, labels = [], []
+    for index, record in enumerate(frame.to_dict("records")):
+        value = float(record["prediction"]) if task == "regression" else int(record["prediction"])
+        entry = {
+            "request_id": f"r{index}",
+            "timestamp": (DAY + step * (index + 1)).isoformat(),
+            "features": {name: record[name] for name in FEATURES},
+            "prediction": value,
+        }
+        if task == "binary":
+            entry["probability"] = float(record["probability"])
+        predictions.append(validate_prediction(entry, SCHEMA))
+        if index < labeled:
+            label = record["churned"]
+            label = float(label) if task == "regression" else int(label)
+            labels.append(validate_label({"request_id": f"r{index}", "label": label}))
+    with engine.begin() as connection:
+        insert_predictions(connection, deployment_id, predictions)
+        insert_labels(connection, deployment_id, labels)
+
+
+def evidently_numbers(snapshot: bytes) -> dict[str, float]:
+    """What the report shows, by the run's names: drift_share, drift:<feature>, metrics."""
+    shown: dict[str, float] = {}
+    for result in orjson.loads(gzip.decompress(snapshot))["metric_results"].values():
+        params = result["metric_value_location"]["metric"]["params"]
+        kind = params["type"].rsplit(":", 1)[-1]
+        if kind == "DriftedColumnsCount":
+            shown["drift_share"] = result["share"]["value"]
+        elif kind == "ValueDrift":
+            shown[f"drift:{params['column']}"] = result["value"]
+        elif kind in CLASSIFICATION | REGRESSION:
+            value = result.get("value")
+            if value is None:  # a mean with its deviation
+                value = result["mean"]["value"]
+            shown[(CLASSIFICATION | REGRESSION)[kind]] = value
+    return shown
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_evidently_shows_the_numbers_of_the_run(engine, task):
+    reference = frame_for(task, 800, seed=1)
+    deployment_id = deploy(engine, reference=reference, min_rows=50, policy={"drift_share": 0.4})
+    with session_scope(engine) as session:
+        model = session.scalars(select(Model)).one()
+        if task != "binary":
+            model.probability = None
+        if task == "regression":
+            model.task = "regression"
+    insert(engine, deployment_id, frame_for(task, 400, seed=2, shift=0.8), task, labeled=300)
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)
+    built = build_pending_reports(engine)
+    with session_scope(engine) as session:
+        assert built == 1, session.scalars(select(Run.warnings)).all()
+
+    with session_scope(engine) as session:
+        run = session.scalars(select(Run)).one()
+        ours = {"drift_share": run.drift_share} | {
+            f"drift:{name}": entry["score"] for name, entry in run.features.items()
+        }
+        ours |= run.performance
+        shown = evidently_numbers(run.snapshot)
+        classes = run.classes
+        assert run.labeled_rows == 300 and run.drift_share > 0
+    # The prediction is not a feature: the share counts the features alone.
+    assert "drift:prediction" not in shown
+    expected = {"drift_share", *(f"drift:{name}" for name in FEATURES)}
+    expected |= set((REGRESSION if task == "regression" else CLASSIFICATION).values())
+    if task != "binary":
+        expected.discard("roc_auc")
+    assert set(shown) >= expected
+    for key in expected:
+        assert shown[key] == pytest.approx(ours[key], rel=1e-9, abs=1e-12), key
+    if task == "regression":
+        assert classes is None
+    else:  # per-class results and the confusion matrix of the labeled rows
+        assert len(classes["labels"]) == (3 if task == "multiclass" else 2)
+        assert sum(map(sum, classes["confusion"])) == 300
+        support = sum(entry["support"] for entry in classes["per_class"].values())
+        assert support == 300

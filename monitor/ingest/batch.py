@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from monitor.errors import BadRecord, LeaseLost
 from monitor.ingest import store
+from monitor.ingest.labels import cast_label
 from monitor.ingest.records import (
     Half,
     LabelRow,
@@ -43,7 +44,7 @@ class Batch:
             if isinstance(record, Half):
                 self.halves.append((record, location, raw))
             elif self.role == "labels":
-                self.labels.append(validate_label(record))
+                self.labels.append(validate_label(cast_label(record, self.context.config)))
             else:
                 self.predictions.append(validate_prediction(record, self.context.schema))
         except BadRecord as error:

@@ -33,6 +33,10 @@ class DeploymentNotFound(DriftwiseError, LookupError):
     pass
 
 
+class SourceNotFound(DriftwiseError, LookupError):
+    """No source has this name (in this deployment)."""
+
+
 class ModelNotFound(DriftwiseError, LookupError):
     pass
 

@@ -92,6 +92,7 @@ def overview():
 
 @bp.get("/deployments/<name>")
 def deployment(name: str):
+    from monitor.ingest.quarantine import summary
     from monitor.status import deployment_status
     from web.profile import deployment_profile
 
@@ -120,6 +121,7 @@ def deployment(name: str):
         deployment=found,
         model=session.get(Model, found.model_id),
         status=deployment_status(session, found),
+        quarantine=summary(session, found.name),
         runs=runs,
         total=total,
         page=page,

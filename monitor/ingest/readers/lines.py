@@ -127,7 +127,7 @@ def parse_chunk(job, data: bytes, path: str, line_no: int) -> Batch:
     batch = Batch(job.deployment_id, job.source_id, job.role, job.context)
     for line in data.split(b"\n")[:-1]:
         line_no += 1
-        _add_line(batch, kind, job, line.rstrip(b"\r"), f"{path}:{line_no}")
+        add_line(batch, kind, job, line.rstrip(b"\r"), f"{path}:{line_no}")
     return batch
 
 
@@ -146,7 +146,7 @@ def _write(
     tally.add(read, inserted, quarantined)
 
 
-def _add_line(batch: Batch, kind, job, line: bytes, location: str) -> None:
+def add_line(batch: Batch, kind, job, line: bytes, location: str) -> None:
     if not line.strip():
         return
     try:

@@ -38,12 +38,16 @@ def _count(session: Session, table, deployment_id: int) -> int:
 
 
 def _halves(session: Session, source_id: int, before: datetime) -> tuple[int, int]:
-    """(halves waiting, of which waiting since before `before`)."""
+    """(halves waiting, of which waiting since before `before`); the markers of
+    quarantined halves, waiting only to send their partner to quarantine, do not count."""
     waiting, old = session.execute(
         select(
             func.count(),
             func.coalesce(func.sum(case((PendingHalf.created_at < before, 1), else_=0)), 0),
-        ).where(PendingHalf.source_id == source_id)
+        ).where(
+            PendingHalf.source_id == source_id,
+            PendingHalf.payload.not_like('{"quarantined":%'),
+        )
     ).one()
     return int(waiting or 0), int(old or 0)
 

@@ -13,6 +13,7 @@ from monitor.errors import (
     DriftwiseError,
     ModelNotFound,
     ScoringInputInvalid,
+    SourceNotFound,
     VersionNotFound,
 )
 
@@ -69,7 +70,7 @@ def _http_error(error: HTTPException):
 
 
 def _domain_error(error: DriftwiseError):
-    if isinstance(error, DeploymentNotFound | ModelNotFound | VersionNotFound):
+    if isinstance(error, DeploymentNotFound | ModelNotFound | VersionNotFound | SourceNotFound):
         return _respond(404, str(error))
     if isinstance(error, BadRecord | ScoringInputInvalid):
         return _respond(400, str(error))

@@ -32,6 +32,7 @@ def quarantine_some(url: str) -> None:
 def test_the_api_lists_quarantine_by_reason_with_counts_and_examples(client, tokens, sqlite_url):
     add_history(sqlite_url)
     quarantine_some(sqlite_url)
+    assert client.get("/api/v1/quarantine").status_code == 401
     body = client.get("/api/v1/quarantine", headers=bearer(tokens["viewer"])).json
     assert [(g["reason"], g["count"]) for g in body["groups"]] == [
         ("features.tenure: expected a number", 3),

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from monitor import leases
 from monitor.errors import DeploymentNotFound, LeaseLost, SourceNotFound
 from monitor.ingest import engine as ingest_engine
 from monitor.ingest.kinds import kind_style, load_kind
+from monitor.service import leases
 from monitor.store.db import session_scope
 from monitor.store.models import Deployment, Quarantine, Source
 

@@ -7,7 +7,12 @@ import json
 import pytest
 
 from monitor.errors import BadHalf, BadRecord
-from monitor.ingest import azureml_collector, kserve, sagemaker_capture, sagemaker_ground_truth
+from monitor.ingest.kinds import (
+    azureml_collector,
+    kserve,
+    sagemaker_capture,
+    sagemaker_ground_truth,
+)
 from monitor.ingest.labels import cast_label
 from monitor.ingest.records import ModelSchema, ParseContext, validate_prediction
 from tests.monitor.test_formats import (

@@ -328,7 +328,7 @@ def test_halves_waiting_longer_than_the_bound_are_a_warning_naming_the_source(
     apply(tmp_path, deployment("azure-half", source("azureml-collector", inputs / "**/*.jsonl")))
     run("ingest")
     assert status()["azure-half"]["warnings"] == []
-    monkeypatch.setenv("DRIFTWISE_HALF_WAIT_WARNING", "1s")
+    monkeypatch.setenv("DRIFTWISE_HALF_WAIT_SECONDS", "1")
     time.sleep(1.1)
     [warning] = status()["azure-half"]["warnings"]
     name = f"azureml-collector:{inputs / '**/*.jsonl'}"

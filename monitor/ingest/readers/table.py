@@ -102,7 +102,9 @@ def reread_rows(job, rows: list, batch) -> None:
                 record, location = records[row_no], f"{path}#{row_no + 1}"
                 try:
                     batch.add(
-                        kind.canonical(record, job.role, job.config, features, f"{digest}:{row_no}"),
+                        kind.canonical(
+                            record, job.role, job.config, features, f"{digest}:{row_no}"
+                        ),
                         location,
                         repr(record).encode(),
                     )

@@ -19,7 +19,7 @@ from monitor.store import session_scope
 from monitor.store.models import IngestedFile, PendingHalf, Prediction, Quarantine, Source
 from tests.factories import make_deployment
 
-EVENTS = 40_000
+EVENTS = 12_000
 
 
 def azure_logs(folder: Path) -> tuple[Path, Path]:
@@ -47,7 +47,7 @@ def reader(db_url: str) -> subprocess.Popen:
         **os.environ,
         "DRIFTWISE_DATABASE_URL": db_url,
         "DRIFTWISE_INGEST_LEASE_SECONDS": "1",
-        "DRIFTWISE_INGEST_CHUNK_BYTES": str(256 * 1024),  # many transactions to die between
+        "DRIFTWISE_INGEST_CHUNK_BYTES": str(64 * 1024),  # many transactions to die between
     }
     return subprocess.Popen(
         [sys.executable, "-c", "from monitor.cli import main; main()", "ingest"],
@@ -60,8 +60,8 @@ def reader(db_url: str) -> subprocess.Popen:
 def kill_when(engine: Engine, process: subprocess.Popen, path: Path) -> None:
     """SIGKILL once `path` is read part-way."""
     size = path.stat().st_size
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 600  # a loaded machine reads slowly; the bound is loose
+    while True:
         with session_scope(engine) as session:
             offset = session.scalar(
                 select(IngestedFile.offset).where(IngestedFile.path == str(path))
@@ -69,6 +69,9 @@ def kill_when(engine: Engine, process: subprocess.Popen, path: Path) -> None:
         if offset and offset < size:
             break
         assert process.poll() is None, process.stderr.read().decode()
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{path.name} was not reached within the time bound")
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -131,7 +134,7 @@ def test_a_reader_killed_in_a_file_without_final_newline_loses_and_duplicates_no
 ) -> None:
     log = tmp_path / "no-newline.jsonl"
     lines = []
-    for i in range(EVENTS * 2):
+    for i in range(EVENTS * 4):
         features = {"tenure": i / 7, "charges": 70.5, "plan": "pro", "region": "eu"}
         stamp = f"2026-01-01T{i % 24:02d}:{i % 60:02d}:00Z"
         lines.append(json.dumps({"request_id": f"r-{i}", "timestamp": stamp, "features": features}))
@@ -143,14 +146,14 @@ def test_a_reader_killed_in_a_file_without_final_newline_loses_and_duplicates_no
     add_source(engine, deployment, "big", {"path": str(log), "complete_after": "1m"})
     process = reader(db_url)
     kill_when(engine, process, log)
-    assert 0 < counts(engine)[0] < EVENTS * 2, "the reader must be killed part-way"
+    assert 0 < counts(engine)[0] < EVENTS * 4, "the reader must be killed part-way"
 
     time.sleep(1.2)
     monkeypatch.setenv("DRIFTWISE_INGEST_LEASE_SECONDS", "30")
     [tally] = ingest(engine)
     assert not tally.errors and tally.files_waiting == 0
-    assert counts(engine) == (EVENTS * 2, EVENTS * 2, 0, 0)
+    assert counts(engine) == (EVENTS * 4, EVENTS * 4, 0, 0)
     with session_scope(engine) as session:
         cursor = session.scalar(select(IngestedFile))
-    assert (cursor.offset, cursor.line) == (log.stat().st_size, EVENTS * 2)
+    assert (cursor.offset, cursor.line) == (log.stat().st_size, EVENTS * 4)
     assert ingest(engine)[0].read == 0

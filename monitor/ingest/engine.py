@@ -178,27 +178,46 @@ def _pair_stranded(engine: Engine, job: Job, tally: Tally) -> None:
         tally.add(*batch.write(session))
 
 
+_CLASSES: dict[str, list | None] = {}
+
+
 def model_classes(session: Session, deployment: Deployment, model: Model) -> list | None:
     """The classes of the deployment's active version, as its reference set has them:
-    they name class-probability outputs and give labels their type."""
-    from monitor.registry.reference import load_reference
-    from monitor.report.performance import classes_of
-
+    they name class-probability outputs and give labels their type. Read once per
+    reference content and process: every ingest pass asks."""
     version = deployment.active_version_id
     if version is None or model.task != "classification":
         return None
-    profile = session.scalar(
-        select(ReferenceSet.profile).where(ReferenceSet.model_version_id == version)
-    )
-    if (profile or {}).get("classes"):
-        return profile["classes"]
+    row = session.execute(
+        select(ReferenceSet.sha256, ReferenceSet.profile).where(
+            ReferenceSet.model_version_id == version
+        )
+    ).first()
+    if row is None:
+        return None
+    if (row.profile or {}).get("classes"):
+        return row.profile["classes"]
+    if row.sha256 not in _CLASSES:
+        _CLASSES[row.sha256] = _reference_classes(session, version, model.target)
+    return _CLASSES[row.sha256]
+
+
+def _reference_classes(session: Session, version: int, target: str) -> list | None:
+    from monitor.registry.reference import load_reference
+
     try:
         frame = load_reference(session, version)
     except DriftwiseError:
         return None
-    if model.target not in frame.columns:
+    if target not in frame.columns:
         return None
-    return classes_of(frame[model.target]) or None
+    # As monitor.report.performance.classes_of sorts them, without importing scikit-learn
+    # into every ingest pass.
+    values = {v.item() if hasattr(v, "item") else v for v in frame[target].dropna()}
+    try:
+        return sorted(values) or None
+    except TypeError:  # mixed types: compare as text
+        return sorted(values, key=str) or None
 
 
 def _files(pattern: str) -> list[tuple[str, fsspec.AbstractFileSystem]]:

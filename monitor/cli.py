@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("monitor.spec.cli:apply", "Apply a spec file: models, deployments, sources."),
     "status": ("monitor.status:status", "Deployments, versions, sources and last runs."),
     "ingest": ("monitor.ingest.cli:ingest", "Read every source once from its cursor."),
+    "quarantine": ("monitor.ingest.cli:quarantine", "List or retry quarantined records."),
     "monitor": ("monitor.runs.cli:monitor", "Run every due monitoring window."),
     "runs": ("monitor.runs.cli:runs", "List a deployment's runs."),
     "notify": ("monitor.notify.cli:notify", "Send pending notifications."),

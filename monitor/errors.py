@@ -44,6 +44,10 @@ class DeploymentNotFound(DriftwiseError, LookupError):
     pass
 
 
+class SourceNotFound(DriftwiseError, LookupError):
+    """No source has this name (in this deployment)."""
+
+
 class ModelNotFound(DriftwiseError, LookupError):
     pass
 
@@ -54,6 +58,15 @@ class VersionNotFound(DriftwiseError, LookupError):
 
 class BadRecord(DriftwiseError):
     """One input record cannot be ingested; it goes to quarantine with this reason."""
+
+
+class BadHalf(BadRecord):
+    """A request or response half that cannot be read although its key is known: it is
+    quarantined, and its partner is quarantined too instead of waiting forever."""
+
+    def __init__(self, key: str, part: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key, self.part = key, part
 
 
 class NotifierError(DriftwiseError):

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.cli import require_schema
 from monitor.service import schedule_info
+from monitor.settings import current_settings
 from monitor.store.models import (
     Deployment,
     Label,
     Lease,
     Model,
     ModelVersion,
+    PendingHalf,
     Prediction,
     Quarantine,
     Run,
     Source,
 )
+from monitor.timeutil import format_duration, utcnow
 
 
 def _count(session: Session, table, deployment_id: int) -> int:
@@ -31,6 +35,43 @@ def _count(session: Session, table, deployment_id: int) -> int:
         )
         or 0
     )
+
+
+def _halves(session: Session, source_id: int, before: datetime) -> tuple[int, int]:
+    """(halves waiting, of which waiting since before `before`); the markers of
+    quarantined halves, waiting only to send their partner to quarantine, do not count."""
+    waiting, old = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((PendingHalf.created_at < before, 1), else_=0)), 0),
+        ).where(
+            PendingHalf.source_id == source_id,
+            PendingHalf.payload.not_like('{"quarantined":%'),
+        )
+    ).one()
+    return int(waiting or 0), int(old or 0)
+
+
+def source_status(session: Session, source: Source, bound: int) -> dict[str, Any]:
+    from monitor.ingest.quarantine import top_reasons
+
+    waiting, old = _halves(session, source.id, utcnow() - timedelta(seconds=bound))
+    return {
+        "name": source.name,
+        "role": source.role,
+        "kind": source.kind,
+        "enabled": source.enabled,
+        "read": source.records_read,
+        "inserted": source.records_inserted,
+        "duplicate": source.records_duplicate,
+        "quarantined": source.records_quarantined,
+        "top_reasons": top_reasons(session, source.id),
+        "halves_waiting": waiting,
+        "halves_waiting_too_long": old,
+        "files_waiting": source.files_waiting,
+        "last_read_at": source.last_read_at.isoformat() if source.last_read_at else None,
+        "last_error": source.last_error,
+    }
 
 
 def deployment_status(session: Session, deployment: Deployment) -> dict[str, Any]:
@@ -46,9 +87,13 @@ def deployment_status(session: Session, deployment: Deployment) -> dict[str, Any
         .order_by(Run.window_start.desc(), Run.id.desc())
         .limit(1)
     )
-    sources = session.scalars(
-        select(Source).where(Source.deployment_id == deployment.id).order_by(Source.id)
-    )
+    bound = int(current_settings().half_wait_seconds)
+    sources = [
+        source_status(session, source, bound)
+        for source in session.scalars(
+            select(Source).where(Source.deployment_id == deployment.id).order_by(Source.id)
+        )
+    ]
     return {
         "name": deployment.name,
         "model": model.name,
@@ -57,20 +102,12 @@ def deployment_status(session: Session, deployment: Deployment) -> dict[str, Any
         "predictions": _count(session, Prediction, deployment.id),
         "labels": _count(session, Label, deployment.id),
         "quarantined": _count(session, Quarantine, deployment.id),
-        "sources": [
-            {
-                "name": source.name,
-                "role": source.role,
-                "kind": source.kind,
-                "enabled": source.enabled,
-                "read": source.records_read,
-                "inserted": source.records_inserted,
-                "duplicate": source.records_duplicate,
-                "quarantined": source.records_quarantined,
-                "last_read_at": source.last_read_at.isoformat() if source.last_read_at else None,
-                "last_error": source.last_error,
-            }
-            for source in sources
+        "sources": sources,
+        "warnings": [
+            f"source {s['name']}: {s['halves_waiting_too_long']} half(s) waiting longer than "
+            f"{format_duration(bound)} for their partner"
+            for s in sources
+            if s["halves_waiting_too_long"]
         ],
         "last_run": None
         if last_run is None
@@ -124,8 +161,17 @@ def status(as_json: bool) -> None:
                 f"  {s['role']} {s['kind']} {s['name']}{state}: read {s['read']}, inserted {s['inserted']}, "
                 f"duplicate {s['duplicate']}, quarantined {s['quarantined']}"
             )
+            if s["halves_waiting"] or s["files_waiting"]:
+                click.echo(
+                    f"    halves waiting {s['halves_waiting']}, "
+                    f"files waiting to be complete {s['files_waiting']}"
+                )
+            for top in s["top_reasons"]:
+                click.echo(f"    quarantined {top['count']} × {top['reason']}")
             if s["last_error"]:
                 click.echo(f"    last error: {s['last_error']}")
+        for warning in d["warnings"]:
+            click.echo(f"  warning: {warning}")
         run = d["last_run"]
         if run:
             click.echo(

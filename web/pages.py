@@ -130,6 +130,7 @@ def overview():
 
 @bp.get("/deployments/<name>")
 def deployment(name: str):
+    from monitor.ingest.quarantine import summary
     from monitor.status import deployment_status
     from monitor.timeutil import deployment_calendar
     from web.profile import deployment_profile
@@ -168,6 +169,7 @@ def deployment(name: str):
         deployment=found,
         model=model,
         status=deployment_status(session, found),
+        quarantine=summary(session, found.name),
         runs=runs,
         versions=version_numbers(session, runs),
         total=total,

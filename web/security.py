@@ -15,6 +15,7 @@ from monitor.errors import (
     DriftwiseError,
     ModelNotFound,
     ScoringInputInvalid,
+    SourceNotFound,
     VersionNotFound,
 )
 
@@ -74,7 +75,7 @@ def _http_error(error: HTTPException):
 
 
 def _domain_error(error: DriftwiseError):
-    if isinstance(error, DeploymentNotFound | ModelNotFound | VersionNotFound):
+    if isinstance(error, DeploymentNotFound | ModelNotFound | VersionNotFound | SourceNotFound):
         return _respond(404, str(error))
     if isinstance(error, ArtifactUntrusted):
         return _respond(422, str(error))

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, aliased
 
-from monitor.errors import BadRecord
+from monitor.errors import BadRecord, LeaseLost
 from monitor.ingest import store
+from monitor.ingest.labels import cast_label
 from monitor.ingest.records import (
     Half,
     LabelRow,
@@ -20,7 +21,7 @@ from monitor.ingest.records import (
     validate_label,
     validate_prediction,
 )
-from monitor.store.models import Deployment, ModelVersion, PendingHalf
+from monitor.store.models import Deployment, ModelVersion, PendingHalf, Source
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Batch:
             if isinstance(record, Half):
                 self.halves.append((record, location, raw))
             elif self.role == "labels":
-                self.labels.append(validate_label(record))
+                self.labels.append(validate_label(cast_label(record, self.context.config)))
             else:
                 self.predictions.append(validate_prediction(record, self.context.schema))
         except BadRecord as error:
@@ -81,40 +82,37 @@ class Batch:
         )
 
     def _pair_halves(self, session: Session, join) -> None:
-        """Join each half with its other half, from this batch or from earlier reads."""
+        """Join each half with its other half, from this batch or from earlier reads of
+        any source of the same kind in this deployment (Azure ML logs inputs and outputs
+        to separate folders, usually declared as two sources)."""
         waiting: dict[tuple[str, str], tuple[Half, str, bytes]] = {}
         for half, location, raw in self.halves:
             waiting[(half.key, half.part)] = (half, location, raw)
         keys = {key for key, _ in waiting}
+        siblings = sibling_sources(self.source_id)
         earlier = session.scalars(
             select(PendingHalf).where(
-                PendingHalf.source_id == self.source_id, PendingHalf.key.in_(keys)
+                PendingHalf.source_id.in_(siblings), PendingHalf.key.in_(keys)
             )
         ).all()
         for row in earlier:
-            waiting.setdefault(
-                (row.key, row.part), (Half(row.key, row.part, orjson.loads(row.payload)), "", b"")
-            )
+            half = Half(row.key, row.part, orjson.loads(row.payload))
+            waiting.setdefault((row.key, row.part), (half, "", row.raw or b""))
         matched = set()
         for key in keys:
             request, response = waiting.get((key, "request")), waiting.get((key, "response"))
             if request is None or response is None:
                 continue
             matched.add(key)
-            location, raw = request[1] or response[1], request[2] + b"\n" + response[2]
-            try:
-                for record in join(request[0].payload, response[0].payload, self.context):
-                    self.add(record, location, raw)
-            except BadRecord as error:
-                self.quarantine(location, raw, str(error))
+            self.join_pair(request, response, join)
         if matched:
             session.execute(
                 delete(PendingHalf)
-                .where(PendingHalf.source_id == self.source_id, PendingHalf.key.in_(matched))
+                .where(PendingHalf.source_id.in_(siblings), PendingHalf.key.in_(matched))
                 .execution_options(synchronize_session=False)
             )
         stored = {(row.key, row.part) for row in earlier}
-        for (key, part), (half, _, _) in waiting.items():
+        for (key, part), (half, _, raw) in waiting.items():
             if key not in matched and (key, part) not in stored:
                 session.add(
                     PendingHalf(
@@ -122,6 +120,64 @@ class Batch:
                         key=key,
                         part=part,
                         payload=orjson.dumps(half.payload).decode(),
+                        raw=raw or None,
                     )
                 )
         self.halves = []
+
+    def join_pair(self, request: tuple, response: tuple, join) -> None:
+        """Records from a pair; a pair with a quarantined half follows it into quarantine."""
+        location = request[1] or response[1]
+        raw = b"\n".join(part[2] for part in (request, response) if part[2])
+        if all("quarantined" in part[0].payload for part in (request, response)):
+            return  # both lines are in quarantine already
+        for part, (half, _, _) in (("request", request), ("response", response)):
+            if "quarantined" in half.payload:
+                self.quarantine(
+                    location, raw, f"its {part} was quarantined: {half.payload['quarantined']}"
+                )
+                return
+        try:
+            for record in join(request[0].payload, response[0].payload, self.context):
+                self.add(record, location, raw)
+        except BadRecord as error:
+            self.quarantine(location, raw, str(error))
+
+
+def sibling_sources(source_id: int):
+    """The sources whose halves may pair with this one's: same deployment, same kind."""
+    this = aliased(Source)
+    return (
+        select(Source.id)
+        .join(this, (this.deployment_id == Source.deployment_id) & (this.kind == Source.kind))
+        .where(this.id == source_id)
+    )
+
+
+def pair_stranded(session: Session, batch: Batch, join) -> None:
+    """Join halves that both wait in the store. Two sources read at the same moment by
+    two processes may each store one half of a pair, neither seeing the other's yet."""
+    siblings = sibling_sources(batch.source_id)
+    keys = select(PendingHalf.key).where(PendingHalf.source_id.in_(siblings))
+    paired = keys.group_by(PendingHalf.key).having(func.count(func.distinct(PendingHalf.part)) > 1)
+    rows = session.scalars(
+        select(PendingHalf)
+        .where(PendingHalf.source_id.in_(siblings), PendingHalf.key.in_(paired.limit(10_000)))
+        .order_by(PendingHalf.id)
+    ).all()
+    if not rows:
+        return
+    ids = [row.id for row in rows]
+    deleted = session.execute(
+        delete(PendingHalf)
+        .where(PendingHalf.id.in_(ids))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if deleted != len(ids):
+        raise LeaseLost("another reader paired these halves first")
+    by_key: dict[str, dict[str, tuple[Half, str, bytes]]] = {}
+    for row in rows:
+        half = Half(row.key, row.part, orjson.loads(row.payload))
+        by_key.setdefault(row.key, {})[row.part] = (half, "", row.raw or b"")
+    for parts in by_key.values():
+        batch.join_pair(parts["request"], parts["response"], join)

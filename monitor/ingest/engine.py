@@ -16,9 +16,9 @@ import fsspec
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from monitor.errors import BadRecord, LeaseLost
-from monitor.ingest.batch import Batch
-from monitor.ingest.kinds import kind_style
+from monitor.errors import BadRecord, DriftwiseError, LeaseLost
+from monitor.ingest.batch import Batch, pair_stranded
+from monitor.ingest.kinds import kind_style, load_kind
 from monitor.ingest.readers import lines as line_reader
 from monitor.ingest.readers import sql as sql_reader
 from monitor.ingest.readers import table as table_reader
@@ -26,7 +26,7 @@ from monitor.ingest.records import ModelSchema, ParseContext
 from monitor.service import leases
 from monitor.settings import current_settings
 from monitor.store.db import session_scope
-from monitor.store.models import Deployment, Model, Source
+from monitor.store.models import Deployment, Model, ReferenceSet, Source
 from monitor.timeutil import utcnow
 
 
@@ -47,7 +47,9 @@ class Tally:
     inserted: int = 0
     duplicate: int = 0
     quarantined: int = 0
+    files_waiting: int = 0  # a last line without newline, in a file not complete yet
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, read: int, inserted: int, quarantined: int) -> None:
         self.read += read
@@ -111,6 +113,8 @@ def load_jobs(session: Session, deployment: str | None = None) -> list[Job]:
             "prediction": model.prediction,
             "probability": model.probability,
             "target": model.target,
+            "task": model.task,
+            "model_classes": model_classes(session, dep, model),
         }
         config.update(source.config)
         jobs.append(
@@ -141,7 +145,10 @@ def ingest_source(engine: Engine, job: Job) -> Tally:
         if style == "sql":
             sql_reader.read_source(engine, job, tally)
         else:
-            for path, fs in _files(job.config["path"]):
+            files = _files(job.config["path"])
+            if not files:
+                tally.notes.append(f"no files yet: {job.config['path']}")
+            for path, fs in files:
                 tally.files += 1
                 try:
                     if style == "lines":
@@ -150,6 +157,8 @@ def ingest_source(engine: Engine, job: Job) -> Tally:
                         table_reader.read_file(engine, job, fs, path, tally)
                 except (OSError, BadRecord) as error:
                     tally.errors.append(f"{path}: {error}")
+            if style == "lines":
+                _pair_stranded(engine, job, tally)
     except Exception as error:  # noqa: BLE001 - recorded on the source, the pass goes on
         tally.errors.append(f"{type(error).__name__}: {error}")
     finally:
@@ -159,9 +168,63 @@ def ingest_source(engine: Engine, job: Job) -> Tally:
     return tally
 
 
+def _pair_stranded(engine: Engine, job: Job, tally: Tally) -> None:
+    join = getattr(load_kind(job.kind), "join", None)
+    if join is None:
+        return
+    with session_scope(engine) as session:
+        batch = job.new_batch()
+        pair_stranded(session, batch, join)
+        tally.add(*batch.write(session))
+
+
+_CLASSES: dict[str, list | None] = {}
+
+
+def model_classes(session: Session, deployment: Deployment, model: Model) -> list | None:
+    """The classes of the deployment's active version, as its reference set has them:
+    they name class-probability outputs and give labels their type. Read once per
+    reference content and process: every ingest pass asks."""
+    version = deployment.active_version_id
+    if version is None or model.task != "classification":
+        return None
+    row = session.execute(
+        select(ReferenceSet.sha256, ReferenceSet.profile).where(
+            ReferenceSet.model_version_id == version
+        )
+    ).first()
+    if row is None:
+        return None
+    if (row.profile or {}).get("classes"):
+        return row.profile["classes"]
+    if row.sha256 not in _CLASSES:
+        _CLASSES[row.sha256] = _reference_classes(session, version, model.target)
+    return _CLASSES[row.sha256]
+
+
+def _reference_classes(session: Session, version: int, target: str) -> list | None:
+    from monitor.registry.reference import load_reference
+
+    try:
+        frame = load_reference(session, version)
+    except DriftwiseError:
+        return None
+    if target not in frame.columns:
+        return None
+    # As monitor.report.performance.classes_of sorts them, without importing scikit-learn
+    # into every ingest pass.
+    values = {v.item() if hasattr(v, "item") else v for v in frame[target].dropna()}
+    try:
+        return sorted(values) or None
+    except TypeError:  # mixed types: compare as text
+        return sorted(values, key=str) or None
+
+
 def _files(pattern: str) -> list[tuple[str, fsspec.AbstractFileSystem]]:
+    """The files a source's path names: none yet is normal for a glob, not for a file."""
     fs, _, paths = fsspec.get_fs_token_paths(pattern)
-    if not fs.exists(paths[0]) and not any(char in pattern for char in "*?["):
+    globbed = any(char in pattern for char in "*?[")
+    if not globbed and (not paths or not fs.exists(paths[0])):
         raise FileNotFoundError(pattern)
     return [(path, fs) for path in sorted(paths) if fs.isfile(path)]
 
@@ -173,4 +236,6 @@ def _record(session: Session, job: Job, tally: Tally) -> None:
     source.records_inserted += tally.inserted
     source.records_duplicate += tally.duplicate
     source.records_quarantined += tally.quarantined
+    if kind_style(job.kind) == "lines":
+        source.files_waiting = tally.files_waiting
     source.last_error = "; ".join(tally.errors)[:4000] or None

@@ -2,7 +2,7 @@
 
 Every source kind turns raw input into canonical dicts:
   prediction: {"request_id", "timestamp", "features": {...}, "prediction", "probability",
-               "model_version"}
+               "model_version"[, "probabilities": {class: p}]}
   label:      {"request_id", "label", "timestamp"}
 and `validate_prediction` / `validate_label` turn those into rows for the store, raising
 BadRecord with a reason that names the field when something is wrong. A value is only
@@ -31,6 +31,7 @@ PREDICTION_KEYS = {
     "prediction",
     "probability",
     "model_version",
+    "probabilities",
 }
 LABEL_KEYS = {"request_id", "label", "timestamp"}
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
@@ -80,6 +81,7 @@ class PredictionRow(NamedTuple):
     probability: float | None
     model_version: int | None
     sample_key: int
+    probabilities: str | None = None  # JSON text {class: probability}
 
 
 class LabelRow(NamedTuple):
@@ -203,6 +205,19 @@ def _probability(value: Any) -> float | None:
     return float(value)
 
 
+def _probabilities(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise BadRecord("probabilities: expected an object of class to probability")
+    for name, probability in value.items():
+        try:
+            _probability(probability)
+        except BadRecord as error:
+            raise BadRecord(f"probabilities.{name}: {str(error).split(': ', 1)[1]}") from None
+    return orjson.dumps({str(name): float(p) for name, p in value.items()}).decode()
+
+
 def _model_version(value: Any) -> int | None:
     if value is None:
         return None
@@ -227,6 +242,7 @@ def validate_prediction(raw: Any, schema: ModelSchema) -> PredictionRow:
         probability=_probability(raw.get("probability")),
         model_version=_model_version(raw.get("model_version")),
         sample_key=sample_key(request_id),
+        probabilities=_probabilities(raw.get("probabilities")),
     )
 
 

@@ -16,7 +16,7 @@ from monitor.timeutil import utcnow
 
 _PREDICTION_COLUMNS = (
     "deployment_id, model_version_id, request_id, timestamp, features, prediction, "
-    "probability, sample_key, ingested_at"
+    "probability, sample_key, ingested_at, probabilities"
 )
 _LABEL_COLUMNS = "deployment_id, request_id, value, timestamp, ingested_at"
 
@@ -76,6 +76,7 @@ def insert_predictions(
             row.probability,
             row.sample_key,
             now,
+            row.probabilities,
         )
         for row in rows
     ]

@@ -17,6 +17,7 @@ from monitor.report.quality import data_quality
 from monitor.store.models import Model
 
 THREADS = min(4, os.cpu_count() or 1)
+UNAVAILABLE = "no predictions in this window (its sources log inputs only)"
 
 
 @dataclass
@@ -47,15 +48,22 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
         features[name] = drift.as_dict()
     scored = [entry for entry in features.values() if "score" in entry]
     drift_share = sum(entry["drifted"] for entry in scored) / len(scored) if scored else None
-    prediction = _drift(
-        reference, current, model.prediction, model.task == "classification"
-    ).as_dict() | {"column": model.prediction}
+    predicted = bool(model.prediction in current and current[model.prediction].notna().any())
+    if predicted or current.empty:
+        prediction = _drift(
+            reference, current, model.prediction, model.task == "classification"
+        ).as_dict() | {"column": model.prediction}
+    else:
+        # Inputs-only sources (`outputs = false`): nothing to compare, and that is no error.
+        prediction = {"column": model.prediction, "drifted": False, "unavailable": UNAVAILABLE}
+        warnings.append(f"prediction drift and performance unavailable: {UNAVAILABLE}")
     quality, quality_warnings = data_quality(current, reference.profile)
     warnings.extend(quality_warnings)
     labeled = current.dropna(subset=[model.target]) if model.target in current else current[:0]
     performance, estimated, per_class = {}, {}, None
     classes = reference.profile.get("classes")
-    if len(labeled) >= max(min_labels, 1):
+    # Labels without predictions measure nothing (inputs-only sources).
+    if predicted and len(labeled) >= max(min_labels, 1):
         probability = labeled[model.probability] if model.probability in labeled else None
         realized = realized_performance(
             labeled[model.target],
@@ -67,9 +75,9 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
         warnings.extend(realized.warnings)
         if model.task == "classification" and classes:
             per_class = class_results(labeled[model.target], labeled[model.prediction], classes)
-    elif len(labeled):
+    elif predicted and len(labeled):
         warnings.append(f"{len(labeled)} labeled rows, fewer than {min_labels}: no performance")
-    if model.task == "classification" and model.probability in current and classes:
+    if predicted and model.task == "classification" and model.probability in current and classes:
         estimate = estimate_performance(
             current[model.prediction],
             current[model.probability],

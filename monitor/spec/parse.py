@@ -71,7 +71,13 @@ SOURCE_KEYS = {
     "positive_class",
     "id_column",
     "label_key",
+    "output",
+    "threshold",
+    "outputs",
+    "classes",
+    "complete_after",
 }
+OUTPUTS = ("prediction", "probability")
 
 
 @dataclass
@@ -421,11 +427,29 @@ def _source(table: _Table, role: str) -> SourceSpec:
             raise table.fail(*problem)
     else:
         table.get("path", str, required=True)
+    _output_keys(table)
     config = {key: value for key, value in table.data.items() if key not in ("kind", "name")}
     default_name = f"{kind}:{config.get('path') or config.get('query')}"[:200]
     if "path" in config and "://" not in config["path"]:
         config["path"] = str((Path(table.file).resolve().parent / config["path"]).resolve())
     return SourceSpec(role=role, kind=kind, name=table.name("name", default_name), config=config)
+
+
+def _output_keys(table: _Table) -> None:
+    """How a source's outputs read: a lone score as the probability, classes, none at all."""
+    table.choice("output", OUTPUTS, "prediction")
+    threshold = table.get("threshold", (int, float), 0.5)
+    if not 0 <= threshold <= 1:
+        raise table.fail("threshold", f"must be between 0 and 1, got {threshold}")
+    if "threshold" in table.data and table.data.get("output") != "probability":
+        raise table.fail("threshold", 'needs output = "probability"')
+    table.get("outputs", bool, True)
+    classes = table.get("classes", list, [])
+    if any(isinstance(c, bool) or not isinstance(c, str | int | float) for c in classes):
+        raise table.fail("classes", "expected a list of class names or numbers")
+    if len(set(map(str, classes))) != len(classes):
+        raise table.fail("classes", "lists a class twice")
+    table.duration("complete_after", None)
 
 
 def _alert(table: _Table) -> AlertSpec:

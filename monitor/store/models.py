@@ -156,6 +156,8 @@ class Source(Base):
     records_inserted: Mapped[int] = mapped_column(BigInteger, default=0)
     records_duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
     records_quarantined: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Files whose last line has no newline yet and that are not complete (still settling).
+    files_waiting: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -184,6 +186,8 @@ class PendingHalf(Base):
     key: Mapped[str] = mapped_column(String(300))
     part: Mapped[str] = mapped_column(String(20))
     payload: Mapped[str] = mapped_column(Text)
+    # The line it came from: quarantined with its partner's when the pair cannot be read.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created()
 
 
@@ -203,6 +207,7 @@ class Prediction(Base):
     features: Mapped[str] = mapped_column(Text)  # JSON object
     prediction: Mapped[str | None] = mapped_column(Text)  # JSON scalar
     probability: Mapped[float | None] = mapped_column(Float)
+    probabilities: Mapped[str | None] = mapped_column(Text)  # JSON {class: probability}
     sample_key: Mapped[int] = mapped_column(BigInteger)  # CRC32 of request_id
     # The key's top 8 bits, computed by the database (virtual on SQLite, stored on PostgreSQL).
     sample_bucket: Mapped[int | None] = mapped_column(

@@ -97,6 +97,32 @@ def deployment(name: str):
 
 @table.route(
     "GET",
+    "/quarantine",
+    "Quarantined records grouped by reason, with counts and examples",
+    query=(Query("deployment"), Query("source")),
+)
+def quarantine():
+    from monitor.ingest.quarantine import summary
+
+    groups = summary(db(), request.args.get("deployment"), request.args.get("source"))
+    return jsonify(groups=groups)
+
+
+@table.route(
+    "GET",
+    "/deployments/<name>/quarantine",
+    "A deployment's quarantined records grouped by reason",
+    query=(Query("source"),),
+)
+def deployment_quarantine(name: str):
+    from monitor.ingest.quarantine import summary
+
+    deployment_by_name(db(), name)
+    return jsonify(groups=summary(db(), name, request.args.get("source")))
+
+
+@table.route(
+    "GET",
     "/deployments/<name>/runs",
     "A deployment's runs, newest window first",
     query=(

@@ -18,14 +18,19 @@ of lists, or a payload-logged request body ({"data": …}, {"input_data": {"colu
 The collector batches requests that arrive close together into one event under one
 `correlationid`, so rows get ids `<correlationid>#<row>`; Azure's advice is to log an id
 column per row, and a column named by `id_column` (default "correlationid") becomes the
-row's request id. Settings: `columns`, `prediction_key`, `probability_key`, `id_column`.
+row's request id. Settings: `columns`, `prediction_key`, `probability_key`, `id_column`,
+`classes`, `output`/`threshold`, and `outputs = false` for a deployment that collects
+inputs only (records at once, without prediction). Inputs and outputs usually live in
+separate folders, one data asset each: declare two sources; halves join across the
+sources of one deployment. An event whose payload went to a separate blob
+(`datainblob`) is quarantined with that reason, and so is its other half.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from monitor.errors import BadRecord
+from monitor.errors import BadHalf, BadRecord
 from monitor.ingest.kinds import payloads
 from monitor.ingest.records import Half, ParseContext, loads
 
@@ -35,18 +40,29 @@ OUTPUT_TYPES = ("model_outputs", ".response", ".outputs")
 def parse(line: bytes, ctx: ParseContext) -> list[dict | Half]:
     doc = _event(line)
     key, stamp = doc["correlationid"], doc["time"]
-    if str(doc.get("type", "")).endswith(OUTPUT_TYPES):
-        outputs, ids = _outputs(doc["data"], ctx)
-        return [payloads.response_half(key, stamp, outputs, ids)]
+    output = str(doc.get("type", "")).endswith(OUTPUT_TYPES)
+    if output and not payloads.outputs_wanted(ctx):
+        raise BadRecord("type: an output event in a source declared `outputs = false`")
+    try:
+        if output:
+            outputs, ids = _outputs(_data(doc), ctx)
+            return [payloads.response_half(key, stamp, outputs, ids)]
+        return _inputs(key, stamp, _data(doc), ctx)
+    except BadHalf:
+        raise
+    except BadRecord as error:
+        raise BadHalf(key, "response" if output else "request", str(error)) from None
 
-    rows = _input_rows(doc["data"])
+
+def _inputs(key: str, stamp: Any, data: Any, ctx: ParseContext) -> list[dict | Half]:
+    rows = _input_rows(data)
     ids = _pop_ids(rows, ctx)
     pred_key, prob_key = payloads.prediction_key(ctx), payloads.probability_key(ctx)
     together = any(isinstance(row, dict) and (pred_key in row or prob_key in row) for row in rows)
     outputs = [_pop_output(row, pred_key, prob_key) for row in rows] if together else None
     features = [payloads.row_features(row, ctx, f"data[{i}]") for i, row in enumerate(rows)]
-    if together:
-        return payloads.assemble(key, stamp, features, outputs, "data", ids)
+    if together or not payloads.outputs_wanted(ctx):
+        return payloads.assemble(key, stamp, features, outputs, "data", ids, ctx)
     return [payloads.request_half(key, stamp, features, ctx, ids)]
 
 
@@ -62,11 +78,19 @@ def _event(line: bytes) -> dict[str, Any]:
         raise BadRecord("correlationid: missing")
     if doc.get("time") in (None, ""):
         raise BadRecord("time: missing")
+    return doc
+
+
+def _data(doc: dict[str, Any]) -> Any:
     if str(doc.get("datainblob", "")).lower() == "true":
-        raise BadRecord("data: the payload was stored in a separate blob (datainblob); not read")
+        raise BadRecord(
+            "data: the collector stored this payload in a separate blob (datainblob), "
+            "too large to log inline; not read, since Driftwise never opens paths named "
+            "by log data"
+        )
     if doc.get("data") is None:
         raise BadRecord("data: missing")
-    return doc
+    return doc["data"]
 
 
 def _input_rows(data: Any) -> list[Any]:

@@ -18,7 +18,14 @@ the request. Bodies: KServe v1 {"instances": [...]} / {"predictions": [...]}, v2
 tensor in column order), Seldon {"data": {"names": [...], "ndarray": [...]}}. Output
 tensors are picked by name: `prediction_key` (else the only other tensor) and
 `probability_key` ([N] values, or [N, 2] class probabilities whose second is taken).
-Settings: `columns`, `prediction_key`, `probability_key`. Not read: KServe's blob-store
+A response of class probabilities (`{"predictions": [[0.1, 0.7, 0.2]]}`, an [N, k] output
+tensor, Seldon `names` like `t:0, t:1, t:2` over an ndarray of k columns) is mapped with
+the model's class list (`classes` setting, else the reference set's classes): the
+prediction is the arg-max class, `probabilities` keeps each class's, and `probability` is
+the positive class's for two classes. A half that cannot be read is quarantined and so
+is its partner, which never waits forever. `outputs = false`: requests alone are records.
+Settings: `columns`, `prediction_key`, `probability_key`, `classes`, `output`/`threshold`,
+`outputs`. Not read: KServe's blob-store
 logger files (a JSON array of log requests per file, without times).
 """
 
@@ -26,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.errors import BadRecord
+from monitor.errors import BadHalf, BadRecord
 from monitor.ingest.kinds import payloads
 from monitor.ingest.records import Half, ParseContext, loads
 
@@ -37,33 +44,51 @@ def parse(line: bytes, ctx: ParseContext) -> list[dict | Half]:
     doc = loads(line)
     if not isinstance(doc, dict):
         raise BadRecord("record: expected a JSON object")
-    attrs, body = _event(doc)
+    attrs = _attributes(doc)
     kind = str(attrs.get("type") or "")
     key = attrs.get("requestid") or attrs.get("id")
     if not isinstance(key, str) or not key:
         raise BadRecord("id: missing")
     stamp = attrs.get("time")
     if kind.endswith(".inference.request"):
-        return [payloads.request_half(key, stamp, _request_rows(body, ctx), ctx)]
-    if kind.endswith(".inference.response"):
-        return [payloads.response_half(key, stamp, _response_outputs(body, ctx))]
-    raise BadRecord(
-        f"type: {kind!r} is not an inference request or response" if kind else "type: missing"
-    )
+        part = "request"
+    elif kind.endswith(".inference.response"):
+        part = "response"
+    else:
+        raise BadRecord(
+            f"type: {kind!r} is not an inference request or response" if kind else "type: missing"
+        )
+    if part == "response" and not payloads.outputs_wanted(ctx):
+        raise BadRecord("type: a response event in a source declared `outputs = false`")
+    try:
+        body = _body(doc)
+        if part == "response":
+            return [payloads.response_half(key, stamp, _response_outputs(body, ctx))]
+        rows = _request_rows(body, ctx)
+        if not payloads.outputs_wanted(ctx):
+            return payloads.assemble(key, stamp, rows, None, "data", ctx=ctx)
+        return [payloads.request_half(key, stamp, rows, ctx)]
+    except BadRecord as error:
+        raise BadHalf(key, part, str(error)) from None
 
 
 def join(request: dict, response: dict, ctx: ParseContext) -> list[dict]:
     return payloads.join_halves(request, response, ctx)
 
 
-def _event(doc: dict) -> tuple[dict[str, Any], Any]:
-    """CloudEvent attributes (lower case, without `ce-`) and the decoded body."""
+def _attributes(doc: dict) -> dict[str, Any]:
+    """CloudEvent attributes, lower case, without `ce-`."""
     attrs: dict[str, Any] = {}
     headers = doc.get("headers") if isinstance(doc.get("headers"), dict) else {}
     for source in (headers, doc):
         for name, value in source.items():
             lowered = str(name).lower()
             attrs.setdefault(lowered[3:] if lowered.startswith("ce-") else lowered, value)
+    return attrs
+
+
+def _body(doc: dict) -> dict[str, Any]:
+    """The decoded event body."""
     for name in BODY_KEYS:
         if doc.get(name) is not None:
             body, where = doc[name], name
@@ -76,12 +101,13 @@ def _event(doc: dict) -> tuple[dict[str, Any], Any]:
         body = payloads.parse_json_text(body, where)
     if not isinstance(body, dict):
         raise BadRecord(f"{where}: expected a JSON object, got {type(body).__name__}")
-    return attrs, body
+    return body
 
 
 def _request_rows(body: dict, ctx: ParseContext) -> list[dict[str, Any]]:
+    width = len(payloads.column_order(ctx))
     if "instances" in body:
-        rows = payloads.rows_of(body["instances"], "data.instances")
+        rows = payloads.rows_of(body["instances"], "data.instances", width)
     elif "inputs" in body:
         inputs = body["inputs"]
         if _tensors(inputs):
@@ -89,7 +115,7 @@ def _request_rows(body: dict, ctx: ParseContext) -> list[dict[str, Any]]:
         elif isinstance(inputs, dict):
             rows = payloads.columnar_rows(inputs, "data.inputs")
         else:
-            rows = payloads.rows_of(inputs, "data.inputs")
+            rows = payloads.rows_of(inputs, "data.inputs", width)
     elif isinstance(body.get("data"), dict):
         rows = _seldon_rows(body["data"])
     else:
@@ -109,10 +135,17 @@ def _response_outputs(body: dict, ctx: ParseContext) -> list[list[Any]]:
             return [
                 payloads.output_of(v, ctx, f"data.data.ndarray[{i}]") for i, v in enumerate(flat)
             ]
+        names = data.get("names") or []
+        keys = {payloads.prediction_key(ctx), payloads.probability_key(ctx)}
+        vectors = len(names) > 1 and not keys & set(names)
         outputs = []
         for i, row in enumerate(_seldon_rows(data)):
+            where = f"data.data[{i}]"
+            if vectors:  # class probabilities, one column per class (`t:0`, `t:1`, …)
+                outputs.append(payloads.class_output(list(row.values()), ctx, where, names))
+                continue
             value = row[0] if isinstance(row, list) and len(row) == 1 else row
-            outputs.append(payloads.output_of(value, ctx, f"data.data[{i}]"))
+            outputs.append(payloads.output_of(value, ctx, where))
         return outputs
     raise BadRecord("data: no predictions, outputs or Seldon data in the response")
 
@@ -142,6 +175,10 @@ def _v2_outputs(tensors: list[dict], ctx: ParseContext) -> list[list[Any]]:
     if prediction is None and probability is None:
         names = ", ".join(str(t["name"]) for t in tensors)
         raise BadRecord(f"data.outputs: no tensor named {pred_key!r} or {prob_key!r} among {names}")
+    if prediction is not None and probability is None and _width(prediction) > 1:
+        rows = _matrix(prediction["data"], prediction.get("shape"), "data.outputs[prediction]")
+        where = "data.outputs[prediction]"
+        return [payloads.class_output(row, ctx, f"{where}[{i}]") for i, row in enumerate(rows)]
     predictions = _column(prediction, "data.outputs[prediction]") if prediction else None
     probabilities = (
         _column(probability, "data.outputs[probability]", pair=True) if probability else None
@@ -153,6 +190,16 @@ def _v2_outputs(tensors: list[dict], ctx: ParseContext) -> list[list[Any]]:
         [predictions[i] if predictions else None, probabilities[i] if probabilities else None]
         for i in range(size)
     ]
+
+
+def _width(tensor: dict) -> int:
+    """Values per row of a [N, k] tensor (1 for a flat one)."""
+    data, shape = tensor.get("data"), tensor.get("shape")
+    if isinstance(data, list) and _nested(data):
+        return max(len(row) for row in data)
+    if isinstance(shape, list) and len(shape) == 2 and isinstance(shape[1], int):
+        return shape[1]
+    return 1
 
 
 def _column(tensor: dict, where: str, pair: bool = False) -> list[Any]:

@@ -2,8 +2,10 @@
 
 The SageMaker, Azure ML and KServe adapters all meet the same few shapes: a row of features
 as an object or as a list in column order, an output as a bare prediction or an object with
-`prediction` and `probability`, a batch of rows whose records get ids `<id>#<row>`
-(0-based). Source settings read here: `columns`, `prediction_key`, `probability_key`.
+`prediction` and `probability`, a vector of class probabilities, a batch of rows whose
+records get ids `<id>#<row>` (0-based). Source settings read here: `columns`,
+`prediction_key`, `probability_key`, `classes`, `output` ("prediction" or "probability")
+with `threshold`, and `outputs` (false: the source logs inputs only).
 """
 
 from __future__ import annotations
@@ -105,8 +107,10 @@ def row_features(row: Any, ctx: ParseContext, where: str) -> dict[str, Any]:
     raise BadRecord(f"{where}: expected a row (object or list), got {type(row).__name__}")
 
 
-def rows_of(value: Any, where: str) -> list[Any]:
-    """A batch of rows: a list of objects or lists; one flat list or object is one row."""
+def rows_of(value: Any, where: str, width: int = 0) -> list[Any]:
+    """A batch of rows: a list of objects or lists; one flat list or object is one row,
+    except for a model of one feature (`width` 1), whose flat list holds one value per row
+    (TensorFlow Serving's `{"instances": [1.0, 2.0, 5.0]}`)."""
     if isinstance(value, dict):
         return [value]
     if not isinstance(value, list) or not value:
@@ -114,7 +118,7 @@ def rows_of(value: Any, where: str) -> list[Any]:
     if all(isinstance(row, dict | list) for row in value):
         return value
     if all(row is None or isinstance(row, SCALARS) for row in value):
-        return [value]
+        return [[row] for row in value] if width == 1 else [value]
     raise BadRecord(f"{where}: rows mix objects, lists and values")
 
 
@@ -127,10 +131,60 @@ def columnar_rows(columns: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return [{name: values[i] for name, values in columns.items()} for i in range(size)]
 
 
+def outputs_wanted(ctx: ParseContext) -> bool:
+    """False for a source declared `outputs = false`: it logs inputs only."""
+    return ctx.config.get("outputs", True) is not False
+
+
+def class_list(ctx: ParseContext, size: int, names: Sequence[Any] | None = None) -> list[Any]:
+    """The classes a probability vector's positions stand for: the source's `classes`,
+    else the model's classes from its reference set, else the vector's names, else 0..n-1."""
+    for classes in (ctx.config.get("classes"), ctx.config.get("model_classes")):
+        if classes:
+            if len(classes) != size:
+                raise BadRecord(
+                    f"probabilities: {size} values but {len(classes)} classes "
+                    f"({', '.join(map(str, classes))})"
+                )
+            return list(classes)
+    return list(names) if names and len(names) == size else list(range(size))
+
+
+def class_output(
+    values: Sequence[Any], ctx: ParseContext, where: str, names: Sequence[Any] | None = None
+) -> list[Any]:
+    """A vector of class probabilities as [arg-max class, probability, {class: p}]; the
+    probability is the positive (last) class's for two classes, else the chosen class's."""
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BadRecord(f"{where}[{i}]: expected a probability, got {value!r}")
+        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            raise BadRecord(f"{where}[{i}]: {value} is not a probability between 0 and 1")
+    classes = class_list(ctx, len(values), names)
+    best = max(range(len(values)), key=values.__getitem__)
+    probability = values[-1] if len(values) == 2 else values[best]
+    return [
+        classes[best],
+        probability,
+        {str(c): float(p) for c, p in zip(classes, values, strict=True)},
+    ]
+
+
+def is_vector(item: Any) -> bool:
+    return (
+        isinstance(item, list)
+        and len(item) >= 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in item)
+    )
+
+
 def output_of(item: Any, ctx: ParseContext, where: str) -> list[Any]:
-    """One output as [prediction, probability]: a bare value, or an object with the keys."""
+    """One output as [prediction, probability]: a bare value, an object with the keys, or
+    a vector of class probabilities (then [class, probability, {class: p}])."""
     if item is None or isinstance(item, SCALARS):
         return [item, None]
+    if is_vector(item):
+        return class_output(item, ctx, where)
     if isinstance(item, dict):
         key, prob_key = prediction_key(ctx), probability_key(ctx)
         if key not in item and prob_key not in item:
@@ -177,6 +231,7 @@ def assemble(
     outputs: list[Sequence[Any]] | None,
     where: str,
     row_ids: Sequence[Any] | None = None,
+    ctx: ParseContext | None = None,
 ) -> list[dict]:
     """Canonical prediction records; several rows get ids `<request_id>#<row>`."""
     if outputs is not None and len(outputs) != len(rows):
@@ -187,17 +242,38 @@ def assemble(
             record_id = row_ids[i]
         else:
             record_id = request_id if len(rows) == 1 else f"{request_id}#{i}"
-        prediction, probability = outputs[i] if outputs is not None else (None, None)
-        records.append(
-            {
-                "request_id": record_id,
-                "timestamp": timestamp,
-                "features": features,
-                "prediction": prediction,
-                "probability": probability,
-            }
-        )
+        output = outputs[i] if outputs is not None else (None, None)
+        record = {"request_id": record_id, "timestamp": timestamp, "features": features}
+        record.update(decide(output, ctx) if ctx is not None else _parts(output))
+        records.append(record)
     return records
+
+
+def _parts(output: Sequence[Any]) -> dict[str, Any]:
+    parts = {"prediction": output[0], "probability": output[1]}
+    if len(output) > 2 and output[2] is not None:
+        parts["probabilities"] = output[2]
+    return parts
+
+
+def decide(output: Sequence[Any], ctx: ParseContext) -> dict[str, Any]:
+    """The record's prediction parts; with `output = "probability"` a lone score is the
+    positive class's probability and the prediction is decided by `threshold`."""
+    parts = _parts(output)
+    if ctx.config.get("output", "prediction") != "probability" or parts["probability"] is not None:
+        return parts
+    score = parts["prediction"]
+    if score is None:
+        return parts
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        raise BadRecord(f"output: expected a probability, got {score!r}")
+    if not math.isfinite(score) or not 0.0 <= score <= 1.0:
+        raise BadRecord(f"output: {score} is not a probability between 0 and 1")
+    negative, positive = class_list(ctx, 2, None)
+    threshold = float(ctx.config.get("threshold", 0.5))
+    parts["prediction"] = positive if score >= threshold else negative
+    parts["probability"] = float(score)
+    return parts
 
 
 def request_half(
@@ -219,7 +295,7 @@ def response_half(key: str, stamp: Any, outputs: list[list[Any]], ids: list | No
     """A response waiting for its request, checked now for the same reason."""
     _check_time(stamp)
     for i, pair in enumerate(outputs):
-        for name, value in zip(("prediction", "probability"), pair, strict=True):
+        for name, value in zip(("prediction", "probability"), pair[:2], strict=True):
             if isinstance(value, float) and not math.isfinite(value):
                 raise BadRecord(f"{name}: {value} is not allowed (output {i})")
     payload = {"timestamp": stamp, "outputs": outputs, "ids": ids}
@@ -242,6 +318,7 @@ def join_halves(request: dict, response: dict, ctx: ParseContext) -> list[dict]:
         response["outputs"],
         "request and response data",
         request_ids or response_ids,
+        ctx,
     )
 
 

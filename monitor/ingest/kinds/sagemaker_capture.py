@@ -14,9 +14,14 @@ body is CSV or JSON). The request id is `inferenceId` when the caller set one, e
 Input: CSV rows in column order (`columns` setting, else the model's numerical then
 categorical features), one record per row; or JSON: an object of features,
 {"instances": [...]}, {"inputs": [...] | {column: [...]}}, {"features": ...}, or a list of
-rows (JSON Lines bodies give one row per line). Output: CSV `prediction[,probability]` per
-row, or JSON as `payloads.outputs_of` reads it (`prediction_key`, `probability_key`).
-A capture without `endpointOutput` (capture mode Input) gives records without prediction.
+rows; a flat list is one value per row for a model of one feature (TensorFlow Serving's
+{"instances": [1.0, 2.0]}). JSON Lines bodies (`application/jsonlines`, encoded JSON or
+BASE64) give the rows of every line. Output: CSV `prediction[,probability]` per row, or
+JSON as `payloads.outputs_of` reads it (`prediction_key`, `probability_key`, class
+probability vectors mapped by `classes`); `output = "probability"` reads a lone score as
+the probability and decides the prediction by `threshold`. A capture without
+`endpointOutput` (capture mode Input), or a source with `outputs = false`, gives records
+without prediction.
 """
 
 from __future__ import annotations
@@ -46,8 +51,11 @@ def parse(line: bytes, ctx: ParseContext) -> list[dict | Half]:
     if "endpointInput" not in capture:
         raise BadRecord("captureData.endpointInput: missing (capture mode must include Input)")
     rows = _input_rows(capture, ctx)
-    outputs = _outputs(capture, ctx) if "endpointOutput" in capture else None
-    return payloads.assemble(request_id, stamp, rows, outputs, "captureData.endpointOutput.data")
+    wanted = "endpointOutput" in capture and payloads.outputs_wanted(ctx)
+    outputs = _outputs(capture, ctx) if wanted else None
+    return payloads.assemble(
+        request_id, stamp, rows, outputs, "captureData.endpointOutput.data", ctx=ctx
+    )
 
 
 def _object(parent: dict, key: str, where: str) -> dict[str, Any]:
@@ -69,9 +77,11 @@ def _body(capture: dict, name: str) -> tuple[str, str]:
     encoding = str(section.get("encoding", "")).upper()
     if encoding not in ENCODINGS:
         raise BadRecord(f"{where}.encoding: {section.get('encoding')!r} is not CSV, JSON or BASE64")
+    content_type = str(section.get("observedContentType", "")).lower()
+    if encoding == "JSON" and "jsonlines" in content_type:
+        return data, "jsonlines"
     if encoding != "BASE64":
         return data, encoding.lower()
-    content_type = str(section.get("observedContentType", "")).lower()
     text = payloads.decode_base64(data, f"{where}.data")
     if "csv" in content_type:
         return text, "csv"
@@ -99,13 +109,21 @@ def _input_rows(capture: dict, ctx: ParseContext) -> list[dict[str, Any]]:
             raise BadRecord(f"{where}: no CSV rows")
         return [payloads.csv_features(row, ctx, f"{where}[{i}]") for i, row in enumerate(rows)]
     doc = _json_body(text, kind, where)
-    rows = payloads.rows_of(_unwrap_input(doc, where), where)
+    width = len(payloads.column_order(ctx))
+    if kind == "jsonlines":
+        rows = [row for i, item in enumerate(doc) for row in _rows(item, f"{where}[{i}]", width)]
+    else:
+        rows = _rows(doc, where, width)
     # Linear Learner style: {"instances": [{"features": [...]}, ...]}
     rows = [
         row["features"] if isinstance(row, dict) and list(row) == ["features"] else row
         for row in rows
     ]
     return [payloads.row_features(row, ctx, f"{where}[{i}]") for i, row in enumerate(rows)]
+
+
+def _rows(doc: Any, where: str, width: int) -> list[Any]:
+    return payloads.rows_of(_unwrap_input(doc, where), where, width)
 
 
 def _unwrap_input(doc: Any, where: str) -> Any:
@@ -126,6 +144,13 @@ def _unwrap_input(doc: Any, where: str) -> Any:
 def _outputs(capture: dict, ctx: ParseContext) -> list[list[Any]]:
     where = "captureData.endpointOutput.data"
     text, kind = _body(capture, "endpointOutput")
+    if kind == "jsonlines":
+        docs = _json_body(text, kind, where)
+        return [
+            pair
+            for i, doc in enumerate(docs)
+            for pair in payloads.outputs_of(doc, ctx, f"{where}[{i}]")
+        ]
     if kind != "csv":
         return payloads.outputs_of(_json_body(text, kind, where), ctx, where)
     outputs = []

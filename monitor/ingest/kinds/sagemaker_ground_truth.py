@@ -7,6 +7,9 @@
 else its eventId (Model Monitor's rule); an `inferenceId` key, when present, wins. `data`
 is the label alone: CSV text (a numeric string becomes a number), JSON (a value, or an
 object whose `label_key` setting, default "label", holds it) or BASE64 of CSV text.
+A record labelling a capture of several rows holds one label per row, as CSV lines or as
+JSON {"instances": [{"label": …}, …]} (or a list of such objects): its labels get ids
+`<id>#<row>` (0-based, in order), exactly as the capture's rows did.
 The published format carries no time; `eventMetadata.inferenceTime`, when a labelling job
 copies it from the capture, becomes the label's timestamp.
 """
@@ -36,13 +39,18 @@ def parse(line: bytes, ctx: ParseContext) -> list[dict | Half]:
     request_id = meta.get("inferenceId") or meta.get("eventId")
     if not request_id:
         raise BadRecord("eventMetadata.eventId: missing")
-    record = {"request_id": request_id, "label": _label(truth, ctx)}
-    if meta.get("inferenceTime") not in (None, ""):
-        record["timestamp"] = meta["inferenceTime"]
-    return [record]
+    values = _labels(truth, ctx)
+    records = []
+    for i, value in enumerate(values):
+        record_id = request_id if len(values) == 1 else f"{request_id}#{i}"
+        record = {"request_id": record_id, "label": value}
+        if meta.get("inferenceTime") not in (None, ""):
+            record["timestamp"] = meta["inferenceTime"]
+        records.append(record)
+    return records
 
 
-def _label(truth: dict, ctx: ParseContext) -> Any:
+def _labels(truth: dict, ctx: ParseContext) -> list[Any]:
     data = truth.get("data")
     encoding = str(truth.get("encoding", "CSV")).upper()
     if encoding == "JSON":
@@ -51,7 +59,13 @@ def _label(truth: dict, ctx: ParseContext) -> Any:
             if isinstance(data, str)
             else data
         )
-        return _json_label(value, ctx)
+        if isinstance(value, dict) and "instances" in value:
+            value = value["instances"]
+            if not isinstance(value, list) or not value:
+                raise BadRecord("groundTruthData.data.instances: expected a list of labels")
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            return [_json_label(v, ctx, f"[{i}]") for i, v in enumerate(value)]
+        return [_json_label(value, ctx)]
     if encoding == "BASE64":
         data = payloads.decode_base64(data, "groundTruthData.data")
     elif encoding != "CSV":
@@ -59,7 +73,7 @@ def _label(truth: dict, ctx: ParseContext) -> Any:
             f"groundTruthData.encoding: {truth.get('encoding')!r} is not CSV, JSON or BASE64"
         )
     if isinstance(data, int | float) and not isinstance(data, bool):
-        return data
+        return [data]
     if not isinstance(data, str):
         raise BadRecord(
             "groundTruthData.data: missing"
@@ -69,26 +83,29 @@ def _label(truth: dict, ctx: ParseContext) -> Any:
     rows = payloads.csv_rows(data)
     if not rows or rows == [[""]]:
         raise BadRecord("groundTruthData.data: empty")
-    if len(rows) > 1 or len(rows[0]) > 1:
-        count = sum(len(row) for row in rows)
-        raise BadRecord(f"groundTruthData.data: expected one label, got {count} values")
-    label = payloads.csv_value(rows[0][0])
-    if label is None:
-        raise BadRecord("groundTruthData.data: empty")
-    return label
+    labels = []
+    for i, row in enumerate(rows):
+        where = "groundTruthData.data" if len(rows) == 1 else f"groundTruthData.data[{i}]"
+        if len(row) > 1:
+            raise BadRecord(f"{where}: expected one label, got {len(row)} values")
+        label = payloads.csv_value(row[0])
+        if label is None:
+            raise BadRecord(f"{where}: empty")
+        labels.append(label)
+    return labels
 
 
-def _json_label(value: Any, ctx: ParseContext) -> Any:
-    key = str(ctx.config.get("label_key", "label"))
+def _json_label(value: Any, ctx: ParseContext, row: str = "") -> Any:
+    key, where = str(ctx.config.get("label_key", "label")), f"groundTruthData.data{row}"
     if isinstance(value, dict):
         if key not in value:
             keys = ", ".join(map(str, value)) or "none"
-            raise BadRecord(f"groundTruthData.data: no {key!r} among keys ({keys})")
+            raise BadRecord(f"{where}: no {key!r} among keys ({keys})")
         value = value[key]
     if value is None or not isinstance(value, payloads.SCALARS):
-        raise BadRecord(f"groundTruthData.data: expected a label value, got {type(value).__name__}")
+        raise BadRecord(f"{where}: expected a label value, got {type(value).__name__}")
     if isinstance(value, str):
         value = payloads.csv_value(value)
         if value is None:
-            raise BadRecord("groundTruthData.data: empty")
+            raise BadRecord(f"{where}: empty")
     return value

@@ -41,9 +41,10 @@ def canonical(
     id_column = config.get("request_id", "request_id")
     request_id = _value(row.get(id_column)) if id_column in row else fallback_id
     stamp_column = config.get("timestamp", "timestamp")
-    if stamp_column not in row:
+    if stamp_column not in row and role != "labels":
         raise BadRecord(f"timestamp: no column {stamp_column!r}")
-    timestamp = _value(row[stamp_column])
+    # A label file may carry no time at all: the label's time is then its arrival.
+    timestamp = _value(row.get(stamp_column))
     if role == "labels":
         label_column = (
             config.get("label", "label")

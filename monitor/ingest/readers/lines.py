@@ -11,16 +11,22 @@ import signal
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import timedelta
 from multiprocessing import get_context
 
+from fsspec.implementations.local import LocalFileSystem
 from sqlalchemy import Engine
 
-from monitor.errors import BadRecord
+from monitor.errors import BadHalf, BadRecord
 from monitor.ingest.batch import Batch
 from monitor.ingest.cursor import file_cursor
 from monitor.ingest.kinds import load_kind
+from monitor.ingest.records import Half
 from monitor.settings import current_settings
 from monitor.store.db import session_scope
+from monitor.timeutil import parse_duration, utcnow
+
+DEFAULT_COMPLETE_AFTER = "5m"
 
 
 def chunk_bytes() -> int:
@@ -43,9 +49,12 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
     chunk = chunk_bytes()
     pool = _pool() if size - offset > 2 * chunk else None
     pending: deque[tuple[Future | Batch, int, int]] = deque()
+    complete = is_complete(fs, path, job.config)
+    last_end = offset
     try:
         with fs.open(path, "rb") as handle:
-            for data, end, first_line in _chunks(handle, offset, line_no, chunk):
+            for data, end, first_line in _chunks(handle, offset, line_no, chunk, complete):
+                last_end = end
                 lines = data.count(b"\n")
                 if pool is None:
                     parsed: Future | Batch = parse_chunk(job, data, path, first_line)
@@ -59,6 +68,21 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    if last_end < size:
+        tally.files_waiting += 1
+
+
+def is_complete(fs, path: str, config: dict) -> bool:
+    """Whether a last line without a newline is final: an object in an object store is
+    complete once listed (objects are written whole); a local file once it has not
+    changed for the source's `complete_after`. A file still growing is not."""
+    if not isinstance(fs, LocalFileSystem):
+        return True
+    settle = parse_duration(config.get("complete_after") or DEFAULT_COMPLETE_AFTER)
+    modified = fs.modified(path)
+    if modified.tzinfo is not None:
+        modified = modified.replace(tzinfo=None) - (modified.utcoffset() or timedelta(0))
+    return utcnow() - modified >= timedelta(seconds=settle)
 
 
 def _pool() -> ProcessPoolExecutor | None:
@@ -76,8 +100,11 @@ def _die_with_parent() -> None:
         pass
 
 
-def _chunks(handle, offset: int, line_no: int, chunk: int) -> Iterator[tuple[bytes, int, int]]:
-    """Blocks of whole lines: (bytes, offset after them, number of the line before them)."""
+def _chunks(
+    handle, offset: int, line_no: int, chunk: int, complete: bool = False
+) -> Iterator[tuple[bytes, int, int]]:
+    """Blocks of whole lines: (bytes, offset after them, number of the line before them).
+    In a complete file the last line needs no newline."""
     handle.seek(offset)
     while True:
         data = handle.read(chunk)
@@ -85,6 +112,8 @@ def _chunks(handle, offset: int, line_no: int, chunk: int) -> Iterator[tuple[byt
         if end < 0:
             if len(data) == chunk:
                 raise BadRecord(f"line {line_no + 1} is longer than {chunk} bytes")
+            if complete and data:
+                yield data + b"\n", offset + len(data), line_no
             return  # nothing complete yet: a truncated last line waits
         consumed = data[: end + 1]
         offset += len(consumed)
@@ -98,7 +127,7 @@ def parse_chunk(job, data: bytes, path: str, line_no: int) -> Batch:
     batch = Batch(job.deployment_id, job.source_id, job.role, job.context)
     for line in data.split(b"\n")[:-1]:
         line_no += 1
-        _add_line(batch, kind, job, line.rstrip(b"\r"), f"{path}:{line_no}")
+        add_line(batch, kind, job, line.rstrip(b"\r"), f"{path}:{line_no}")
     return batch
 
 
@@ -117,11 +146,16 @@ def _write(
     tally.add(read, inserted, quarantined)
 
 
-def _add_line(batch: Batch, kind, job, line: bytes, location: str) -> None:
+def add_line(batch: Batch, kind, job, line: bytes, location: str) -> None:
     if not line.strip():
         return
     try:
         records = kind.parse(line, job.context)
+    except BadHalf as error:
+        batch.quarantine(location, line, str(error))
+        # Its partner must not wait forever: a marker half makes it follow into quarantine.
+        batch.add(Half(error.key, error.part, {"quarantined": str(error)}), location, b"")
+        return
     except BadRecord as error:
         batch.quarantine(location, line, str(error))
         return

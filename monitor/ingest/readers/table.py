@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
+import fsspec
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -70,6 +71,45 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
                 last,
                 last >= len(records),
             )
+
+
+def reread_rows(job, rows: list, batch) -> None:
+    """Quarantined rows of batch files read again from their files, as they are now:
+    a whole-file quarantine (location = the path) re-reads the whole file."""
+    features, kind = job.context.schema.features, load_kind(job.kind)
+    by_path: dict[str, list] = {}
+    for row in rows:
+        path, _, number = row.location.rpartition("#")
+        if not path or not number.isdigit():
+            path, number = row.location, ""
+        by_path.setdefault(path, []).append((row, int(number) - 1 if number else None))
+    for path, wanted in by_path.items():
+        try:
+            with fsspec.open(path, "rb") as handle:
+                data = handle.read()
+            frame = kind.read_frame(data, job.kind) if data else pd.DataFrame()
+        except (OSError, BadRecord) as error:
+            for row, _ in wanted:
+                batch.quarantine(row.location, row.raw, f"cannot read the file again: {error}")
+            continue
+        digest, records = hashlib.sha256(data).hexdigest(), frame.to_dict("records")
+        for row, number in wanted:
+            numbers = range(len(records)) if number is None else [number]
+            for row_no in numbers:
+                if row_no >= len(records):
+                    batch.quarantine(row.location, row.raw, f"the file has no row {row_no + 1} now")
+                    continue
+                record, location = records[row_no], f"{path}#{row_no + 1}"
+                try:
+                    batch.add(
+                        kind.canonical(
+                            record, job.role, job.config, features, f"{digest}:{row_no}"
+                        ),
+                        location,
+                        repr(record).encode(),
+                    )
+                except BadRecord as error:
+                    batch.quarantine(location, repr(record).encode(), str(error))
 
 
 def _quarantine_file(

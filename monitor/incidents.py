@@ -180,8 +180,12 @@ def what_fixed(session: Session, incident: Incident, run: Run | None) -> str:
 
 
 def deployment_health(session: Session, deployment: Deployment, run: Run | None) -> str:
-    """The deployment's health: its worst open incident, else what its last run says."""
+    """The deployment's health: its worst open incident, else what its last run says.
+    A deployment that never had an incident (history from before incidents existed)
+    reads its last run's breaches instead."""
     reasons = {incident.reason for incident in open_incidents(session, deployment.id)}
+    if not reasons and run is not None and run.breaches and not _ever(session, deployment.id):
+        reasons = {str(entry.get("type")) for entry in run.breaches if isinstance(entry, dict)}
     for reason in REASONS:
         if reason in reasons:
             return WORDS[reason]
@@ -198,6 +202,11 @@ def deployment_health(session: Session, deployment: Deployment, run: Run | None)
     if run.status == "insufficient_data":
         return "too few rows"
     return "healthy"
+
+
+def _ever(session: Session, deployment_id: int) -> bool:
+    found = select(Incident.id).where(Incident.deployment_id == deployment_id).limit(1)
+    return session.scalar(found) is not None
 
 
 def incident_by_id(session: Session, incident_id: int) -> Incident:

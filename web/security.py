@@ -75,9 +75,7 @@ def _http_error(error: HTTPException):
 
 
 def _domain_error(error: DriftwiseError):
-    if isinstance(
-        error, DeploymentNotFound | ModelNotFound | VersionNotFound | IncidentNotFound
-    ):
+    if isinstance(error, DeploymentNotFound | ModelNotFound | VersionNotFound | IncidentNotFound):
         return _respond(404, str(error))
     if isinstance(error, ArtifactUntrusted):
         return _respond(422, str(error))

@@ -59,6 +59,12 @@ def events(alert: Alert, routing_key: str) -> list[dict]:
     if event.type == "incident.resolved":
         key = dedup_key(alert, data.get("incident_id") or event.incident_id)
         return [{"routing_key": routing_key, "event_action": "resolve", "dedup_key": key}]
+    if event.type == "alerts.test":  # shows up in PagerDuty, then closes itself
+        test = trigger(alert, routing_key, None)
+        return [
+            test,
+            {"routing_key": routing_key, "event_action": "resolve", "dedup_key": test["dedup_key"]},
+        ]
     incidents = data.get("incident_ids") or [event.incident_id]
     return [trigger(alert, routing_key, incident_id) for incident_id in incidents]
 

@@ -140,7 +140,7 @@ def resolve(
         "incident.resolved",
         f"incident.resolved:{incident.id}",
         f"{deployment.name}: {WORDS.get(incident.reason, incident.reason)} resolved "
-        f"after {lasted} ({incident.resolution})",
+        f"after {lasted}: {incident.resolution}",
         "info",
         deployment=deployment,
         run_id=run.id if run else None,
@@ -176,7 +176,7 @@ def what_fixed(session: Session, incident: Incident, run: Run | None) -> str:
             )
         )
         return f"v{version.version} {'promoted' if promoted else 'deployed'}"
-    return f"recovered without a new version (still v{version.version})"
+    return f"recovered with no new version, still v{version.version}"
 
 
 def deployment_health(session: Session, deployment: Deployment, run: Run | None) -> str:

@@ -28,6 +28,7 @@ class Table:
     title: str
     header: list[str]
     rows: list[list[str]]
+    aligned: bool = True  # columns padded in plain text
 
 
 @dataclass
@@ -124,8 +125,7 @@ def _breach_label(entry: dict) -> str:
 
 
 def _doing(entry: dict) -> str:
-    doing = str(entry.get("doing") or entry.get("held") or "alerting")
-    return f"{_breach_label(entry)}: {doing}"
+    return str(entry.get("doing") or entry.get("held") or "alerting")
 
 
 def _resolved(alert) -> Content:
@@ -165,7 +165,9 @@ def _generic(alert) -> Content:
     what = event.title.removeprefix(f"{where}: ")
     if alert.occurrences > 1:
         what += f", {alert.occurrences} times"
-    tables = [Table(title, rows[0], rows[1:]) for title, rows in sections(event.data or {})]
+    tables = [
+        Table(title, rows[0], rows[1:], aligned=False) for title, rows in sections(event.data or {})
+    ]
     return Content(
         headline=f"{where}: {what} ({event.severity})",
         title=event.title,

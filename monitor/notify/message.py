@@ -11,7 +11,7 @@ from datetime import datetime
 from html import escape
 from urllib.parse import quote
 
-from monitor.notify.content import Content, build
+from monitor.notify.content import Content, Table, build
 from monitor.store.models import Event
 
 _CELL = "padding:4px 8px;border:1px solid #ddd;text-align:left"
@@ -62,15 +62,23 @@ def text_body(alert: Alert) -> str:
     lines += [f"{label}: {value}" for label, value in content.facts]
     for table in content.tables:
         lines += ["", table.title]
-        lines += [
-            "  " + "  ".join(str(cell) for cell in row) for row in [table.header, *table.rows]
-        ]
+        lines += _table_lines(table)
     if content.doing:
         lines += ["", "What Driftwise is doing"] + [f"  - {line}" for line in content.doing]
     lines.append("")
     lines += [f"{label}: {url}" for label, url in content.links]
     lines.append("")
     return "\n".join(lines)
+
+
+def _table_lines(table: Table) -> list[str]:
+    rows = [[str(cell) for cell in row] for row in [table.header, *table.rows]]
+    if not table.aligned:
+        return ["  " + "  ".join(row) for row in rows]
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in rows
+    ]
 
 
 def html_body(alert: Alert) -> str:

@@ -64,7 +64,7 @@ def evaluate(session: Session, deployment: Deployment, run: Run, baseline: dict)
             entry["doing"] = f"in cooldown until {stamp(last + timedelta(seconds=cooldown))}"
         else:
             event = _act(session, deployment, run, breach, incident.id)
-            entry |= {"acted": True, "event_id": event.id, "doing": "alerting"}
+            entry |= {"acted": True, "event_id": event.id, "doing": ALERT_ONLY}
             if "retrain" in actions and job is None:
                 job = _retrain(session, deployment, run, breach)
             if job is not None:
@@ -75,6 +75,9 @@ def evaluate(session: Session, deployment: Deployment, run: Run, baseline: dict)
     if result:
         announce(session, deployment, run, result)
     return result
+
+
+ALERT_ONLY = "alert only (the policy's actions do not include retrain)"
 
 
 def _job_state(job) -> str:

@@ -78,7 +78,7 @@ def _table(header: list[str], rows: list[list[str]]) -> dict:
                     "items": [
                         {
                             "type": "TextBlock",
-                            "text": str(cell),
+                            "text": str(cell) or "–",
                             "wrap": True,
                             "weight": "Bolder" if bold else "Default",
                         }

@@ -54,7 +54,8 @@ def message(alert: Alert) -> dict:
         }
     )
     blocks = [block for block in blocks if block.get("fields", True) and block.get("elements", 1)]
-    return {"text": f"{EMOJI.get(content.severity, '')} {subject(alert)}".strip(), "blocks": blocks}
+    fallback = f"{EMOJI.get(content.severity, '')} {_escape(subject(alert))}".strip()
+    return {"text": fallback, "blocks": blocks}
 
 
 def _plain(text: str, limit: int) -> dict:

@@ -309,7 +309,7 @@ def _fold_head(
     session: Session, rule: AlertRule, target: str, event: Event, now: datetime
 ) -> Notification | None:
     cooldown = (rule.config or {}).get("cooldown")
-    if not cooldown:
+    if not cooldown or event.type == RESOLVED:  # each incident's end is news
         return None
     since = now - timedelta(seconds=parse_duration(cooldown))
     if event.type == WINDOW:

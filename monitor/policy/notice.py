@@ -13,12 +13,12 @@ import hashlib
 from sqlalchemy.orm import Session
 
 from monitor.events import emit
+from monitor.incidents import SEVERITY
 from monitor.report.drift import P_VALUE_METHODS
 from monitor.store.models import Deployment, Event, Run
 
 TYPE = "window.breached"
 BREACH_TYPES = ("drift", "data_quality", "performance", "estimated_performance")
-SEVERITY = {"performance": "critical", "estimated_performance": "critical"}
 MAX_FEATURES = 20  # rows in the drifted-features table
 WORDS = {
     "drift": "drift",

@@ -11,7 +11,7 @@ from monitor.events import emit
 from monitor.notify.dispatch import dispatch_due
 from monitor.runs.job import monitor_deployment
 from monitor.store import get_engine, session_scope
-from monitor.store.models import Deployment, Notification, RetrainJob
+from monitor.store.models import Deployment, ModelVersion, Notification, RetrainJob
 from tests.factories import churn_frame
 from tests.monitor.notify_support import make_rule, make_settings
 from tests.monitor.runs_support import DAY, HOUR, add_window, deploy
@@ -121,3 +121,37 @@ def test_retrain_outcomes_are_messages_with_their_numbers_reason_or_error(sqlite
     assert "rejected — no improvement" in rejected and "Decision: rejected" in rejected
     assert "Error: TrainingRefused: 12 labeled rows, fewer than 200" in failed
     assert "False" not in promoted + rejected + failed
+
+
+def test_the_resolved_message_names_the_version_that_fixed_it(sqlite_url, tmp_path):
+    from monitor.registry.artifacts import sha256
+    from monitor.registry.reference import store_reference
+    from retrain.registry import promote
+
+    engine = get_engine(sqlite_url)
+    settings = make_settings(tmp_path, sqlite_url, (tmp_path / "mail").as_uri())
+    deployment_id = deploy(engine, policy={"drift_share": 0.5})
+    with session_scope(engine) as session:
+        make_rule(session, targets=["ml@example.com"], events=["drift"])
+    add_window(engine, deployment_id, DAY, churn_frame(150, 20, 1.0), "a")
+    add_window(engine, deployment_id, DAY + HOUR, churn_frame(150, 22, 0.0), "b")
+    monitor_deployment(engine, "churn-online", now=DAY + HOUR, report_rows=0)
+    with session_scope(engine) as session:
+        deployment = session.get(Deployment, deployment_id)
+        version = ModelVersion(
+            model_id=deployment.model_id, version=2, artifact=b"v2", sha256=sha256(b"v2")
+        )
+        session.add(version)
+        session.flush()
+        store_reference(session, version, churn_frame(2000))
+        for row in promote(session, version, reason="retrain"):
+            row.at = DAY + HOUR  # served from the second window on
+    monitor_deployment(engine, "churn-online", now=DAY + 2 * HOUR, report_rows=0)
+    dispatch_due(settings=settings)
+
+    breach, resolved = _mails(tmp_path / "mail")
+    assert (
+        resolved["Subject"] == "[Driftwise] churn-online: drift resolved — window 2026-01-05 01:00"
+    )
+    assert "What fixed it: v2 promoted" in _text(resolved)
+    assert "Lasted: 1 hour, 1 breaching window(s)" in _text(resolved)

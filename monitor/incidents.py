@@ -25,7 +25,7 @@ from monitor.timeutil import utcnow
 REASONS = ("performance", "estimated_performance", "data_quality", "drift")
 WORDS = {
     "performance": "performance",
-    "estimated_performance": "performance (estimated)",
+    "estimated_performance": "performance",  # the incident itself says estimated
     "data_quality": "data quality",
     "drift": "drift",
 }

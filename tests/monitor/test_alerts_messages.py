@@ -126,7 +126,7 @@ def test_retrain_outcomes_are_messages_with_their_numbers_reason_or_error(sqlite
 def test_the_resolved_message_names_the_version_that_fixed_it(sqlite_url, tmp_path):
     from monitor.registry.artifacts import sha256
     from monitor.registry.reference import store_reference
-    from retrain.registry import promote
+    from monitor.registry.versions import promote
 
     engine = get_engine(sqlite_url)
     settings = make_settings(tmp_path, sqlite_url, (tmp_path / "mail").as_uri())

@@ -159,3 +159,17 @@ def test_alerts_test_sends_through_the_chosen_rule_and_reports_failures(
     with session_scope() as session:
         statuses = sorted(session.scalars(select(Notification.status)))
     assert statuses == ["failed", "sent", "sent", "sent"]  # every test went through the outbox
+
+
+@pytest.mark.parametrize("channel", sorted(CHECKS))
+def test_a_loopback_address_is_refused_unless_private_receivers_are_allowed(
+    channel, sqlite_url, tmp_path
+):
+    from dataclasses import replace
+
+    settings = replace(make_settings(tmp_path, sqlite_url), allow_private_webhooks=False)
+    with Receiver() as receiver:
+        notification_id = _alert(channel, receiver.url)
+        assert dispatch_due(settings=settings)["failed"] == 1
+    assert receiver.deliveries == []
+    assert "DRIFTWISE_ALLOW_PRIVATE_WEBHOOKS" in _row(notification_id).last_error

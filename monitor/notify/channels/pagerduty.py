@@ -14,6 +14,7 @@ import os
 
 from monitor.errors import NotifierError
 from monitor.notify.channels.base import HttpChannel, target_url
+from monitor.notify.channels.webhook import Webhook
 from monitor.notify.message import Alert, subject
 from monitor.store.models import Notification
 
@@ -24,6 +25,8 @@ KEY_LIMIT = 255
 
 
 class PagerDuty(HttpChannel):
+    opener = Webhook.opener  # a URL from the spec: public addresses only, unless allowed
+
     def notify(self, notification: Notification, alert: Alert) -> int | None:
         url = target_url(self, notification)
         status = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from monitor.notify.channels.base import HttpChannel, target_url
+from monitor.notify.channels.webhook import Webhook
 from monitor.notify.message import Alert, subject
 from monitor.store.models import Notification
 
@@ -20,6 +21,8 @@ COLOURS = {"critical": "Attention", "warning": "Warning", "info": "Accent"}
 
 
 class Teams(HttpChannel):
+    opener = Webhook.opener  # a URL from the spec: public addresses only, unless allowed
+
     def notify(self, notification: Notification, alert: Alert) -> int | None:
         body = json.dumps(message(alert), separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Driftwise"}

@@ -165,9 +165,8 @@ def test_alerts_test_sends_through_the_chosen_rule_and_reports_failures(
 def test_a_loopback_address_is_refused_unless_private_receivers_are_allowed(
     channel, sqlite_url, tmp_path
 ):
-    from dataclasses import replace
-
-    settings = replace(make_settings(tmp_path, sqlite_url), allow_private_webhooks=False)
+    refusing = {"allow_private_webhooks": False}
+    settings = make_settings(tmp_path, sqlite_url).model_copy(update=refusing)
     with Receiver() as receiver:
         notification_id = _alert(channel, receiver.url)
         assert dispatch_due(settings=settings)["failed"] == 1

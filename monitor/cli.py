@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("monitor.runs.cli:monitor", "Run every due monitoring window."),
     "runs": ("monitor.runs.cli:runs", "List a deployment's runs."),
     "notify": ("monitor.notify.cli:notify", "Send pending notifications."),
+    "alerts": ("monitor.notify.cli:alerts", "List alert rules; send a test message."),
     "retrain": ("retrain.cli:retrain", "Request (and run) a retrain job for a model."),
     "jobs": ("retrain.cli:jobs", "List a model's retrain jobs."),
     "versions": ("retrain.cli:versions", "List a model's versions."),

@@ -111,3 +111,11 @@ class ScoringInputInvalid(DriftwiseError):
 
 class LeaseLost(DriftwiseError):
     """Another process took over work whose lease this one let expire."""
+
+
+class IncidentNotFound(DriftwiseError, LookupError):
+    pass
+
+
+class IncidentClosed(DriftwiseError):
+    """An incident that is already resolved cannot be resolved again."""

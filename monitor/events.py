@@ -36,6 +36,7 @@ def emit(
     model_id: int | None = None,
     run_id: int | None = None,
     retrain_job_id: int | None = None,
+    incident_id: int | None = None,
     data: dict | None = None,
 ) -> Event:
     """The event for `dedup_key`: created (and queued for notification) the first time,
@@ -57,6 +58,7 @@ def emit(
         else (deployment.model_id if deployment else None),
         run_id=run_id,
         retrain_job_id=retrain_job_id,
+        incident_id=incident_id,
         data=data or {},
     )
     try:

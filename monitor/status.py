@@ -11,6 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.cli import require_schema
+from monitor.incidents import deployment_health, open_incidents
 from monitor.service import schedule_info
 from monitor.settings import current_settings
 from monitor.store.models import (
@@ -94,11 +95,23 @@ def deployment_status(session: Session, deployment: Deployment) -> dict[str, Any
             select(Source).where(Source.deployment_id == deployment.id).order_by(Source.id)
         )
     ]
+    incidents = open_incidents(session, deployment.id)
     return {
         "name": deployment.name,
         "model": model.name,
         "mode": deployment.mode,
         "active_version": version.version if version else None,
+        "health": deployment_health(session, deployment, last_run),
+        "open_incidents": [
+            {
+                "id": incident.id,
+                "reason": incident.reason,
+                "title": incident.title,
+                "since": incident.first_window_start.isoformat(),
+                "windows": incident.windows,
+            }
+            for incident in incidents
+        ],
         "predictions": _count(session, Prediction, deployment.id),
         "labels": _count(session, Label, deployment.id),
         "quarantined": _count(session, Quarantine, deployment.id),
@@ -155,6 +168,12 @@ def status(as_json: bool) -> None:
             f"{d['name']} ({d['mode']}, model {d['model']} v{d['active_version']}): "
             f"{d['predictions']} predictions, {d['labels']} labels, {d['quarantined']} quarantined"
         )
+        click.echo(f"  health: {d['health']}")
+        for incident in d["open_incidents"]:
+            click.echo(
+                f"  open incident #{incident['id']} since {incident['since']} "
+                f"({incident['windows']} windows): {incident['title']}"
+            )
         for s in d["sources"]:
             state = "" if s["enabled"] else " [disabled]"
             click.echo(

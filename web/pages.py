@@ -19,6 +19,7 @@ from flask import (
 from sqlalchemy import select
 
 from monitor.errors import DriftwiseError
+from monitor.incidents import deployment_health
 from monitor.store.models import (
     DeliveryAttempt,
     Deployment,
@@ -116,7 +117,7 @@ def overview():
                 "model": model,
                 "version": version.version if version else None,
                 "run": run,
-                "health": health(run),
+                "health": deployment_health(session, deployment, run),
                 "metric": main_metric(
                     last_measured(session, deployment.id),
                     policy_metric(deployment.policy or {}, model.task),

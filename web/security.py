@@ -13,6 +13,7 @@ from monitor.errors import (
     BadRecord,
     DeploymentNotFound,
     DriftwiseError,
+    IncidentNotFound,
     ModelNotFound,
     ScoringInputInvalid,
     SourceNotFound,
@@ -75,7 +76,10 @@ def _http_error(error: HTTPException):
 
 
 def _domain_error(error: DriftwiseError):
-    if isinstance(error, DeploymentNotFound | ModelNotFound | VersionNotFound | SourceNotFound):
+    if isinstance(
+        error,
+        DeploymentNotFound | ModelNotFound | VersionNotFound | SourceNotFound | IncidentNotFound,
+    ):
         return _respond(404, str(error))
     if isinstance(error, ArtifactUntrusted):
         return _respond(422, str(error))

@@ -110,4 +110,5 @@ def load_alert(session, notification: Notification, settings: Settings) -> Alert
         occurrences=folding.occurrences,
         last_at=folding.last_at,
         missed=folding.missed,
+        base_url=settings.base_url,
     )

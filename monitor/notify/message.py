@@ -1,13 +1,7 @@
-"""What a notification says: subject, text and HTML parts, and the webhook payload.
+"""What a notification says as email (subject, text and HTML parts) and as a webhook body.
 
-The key numbers come from `event.data`, read with these keys when present:
-- drift: `drift_share`, `drift_share_threshold` (or `threshold`), `features` as
-  `{name: {score, method, threshold, drifted}}` (drifted ones listed first, producer order kept);
-- performance: `metric`, `value`, `min` (or `threshold`), `estimated` (bool), `labeled_rows`;
-- retrain: `decision`, `metric`, `champion` and `challenger` as `{version, metrics: {...}}`
-  (or `{version, score}`), `reason`;
-- any other scalar under `data` is listed as a detail.
-Every value taken from the data is HTML-escaped in the HTML part.
+The words come from monitor.notify.content; this module lays them out. Every value taken
+from the data is HTML-escaped in the HTML part.
 """
 
 from __future__ import annotations
@@ -17,22 +11,11 @@ from datetime import datetime
 from html import escape
 from urllib.parse import quote
 
+from monitor.notify.content import Content, Table, build
 from monitor.store.models import Event
 
-WORST_FEATURES = 5
-_KNOWN = {
-    "drift_share",
-    "drift_share_threshold",
-    "threshold",
-    "features",
-    "metric",
-    "value",
-    "min",
-    "estimated",
-    "decision",
-    "champion",
-    "challenger",
-}
+_CELL = "padding:4px 8px;border:1px solid #ddd;text-align:left"
+_COLOURS = {"critical": "#b42318", "warning": "#b54708", "info": "#175cd3"}
 
 
 @dataclass
@@ -46,6 +29,11 @@ class Alert:
     occurrences: int = 1  # this event and the repeats folded into its message
     last_at: datetime | None = None
     missed: int = 0  # repeats folded into the previous message after it had gone out
+    base_url: str = ""
+
+    @property
+    def content(self) -> Content:
+        return build(self)
 
 
 def page_url(base_url: str, event: Event, deployment: str | None, model: str | None) -> str:
@@ -64,42 +52,68 @@ def page_url(base_url: str, event: Event, deployment: str | None, model: str | N
 
 
 def subject(alert: Alert) -> str:
-    where = alert.deployment or alert.model or "Driftwise"
-    # Event titles often start with the deployment already; say it once.
-    what = alert.event.title.removeprefix(f"{where}: ")
-    if alert.occurrences > 1:
-        what += f", {alert.occurrences} times"
-    text = f"[Driftwise] {where}: {what} ({alert.event.severity})"
+    text = f"[Driftwise] {alert.content.headline}"
     return " ".join(text.split())  # no line breaks in a header
 
 
 def text_body(alert: Alert) -> str:
-    lines = [alert.event.title, ""]
-    lines += [f"{label}: {value}" for label, value in _facts(alert)]
-    for title, rows in _sections(alert.event.data or {}):
-        lines += ["", title]
-        lines += ["  " + "  ".join(str(cell) for cell in row) for row in rows]
-    lines += ["", f"Open in Driftwise: {alert.url}", ""]
+    content = alert.content
+    lines = [content.title, ""]
+    lines += [f"{label}: {value}" for label, value in content.facts]
+    for table in content.tables:
+        lines += ["", table.title]
+        lines += _table_lines(table)
+    if content.doing:
+        lines += ["", "What Driftwise is doing"] + [f"  - {line}" for line in content.doing]
+    lines.append("")
+    lines += [f"{label}: {url}" for label, url in content.links]
+    lines.append("")
     return "\n".join(lines)
 
 
+def _table_lines(table: Table) -> list[str]:
+    rows = [[str(cell) for cell in row] for row in [table.header, *table.rows]]
+    if not table.aligned:
+        return ["  " + "  ".join(row) for row in rows]
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in rows
+    ]
+
+
 def html_body(alert: Alert) -> str:
+    content = alert.content
+    colour = _COLOURS.get(content.severity, "#344054")
     facts = "".join(
-        f"<tr><th align='left'>{escape(label)}</th><td>{escape(str(value))}</td></tr>"
-        for label, value in _facts(alert)
+        f"<tr><th style='{_CELL}'>{escape(label)}</th><td style='{_CELL}'>{escape(value)}</td></tr>"
+        for label, value in content.facts
     )
     parts = [
-        f"<h2>{escape(alert.event.title)}</h2>",
-        f"<table cellpadding='4'>{facts}</table>",
+        f"<h2 style='color:{colour};font-size:18px'>{escape(content.title)}</h2>",
+        f"<table style='border-collapse:collapse'>{facts}</table>",
     ]
-    for title, rows in _sections(alert.event.data or {}):
-        cells = "".join(
-            "<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>"
-            for row in rows
+    for table in content.tables:
+        head = "".join(f"<th style='{_CELL}'>{escape(str(c))}</th>" for c in table.header)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='{_CELL}'>{escape(str(c))}</td>" for c in row) + "</tr>"
+            for row in table.rows
         )
-        parts.append(f"<h3>{escape(title)}</h3><table cellpadding='4' border='1'>{cells}</table>")
-    parts.append(f'<p><a href="{escape(alert.url)}">Open in Driftwise</a></p>')
-    return "<!doctype html><html><body>" + "".join(parts) + "</body></html>"
+        parts.append(
+            f"<h3 style='font-size:15px'>{escape(table.title)}</h3>"
+            f"<table style='border-collapse:collapse'><tr>{head}</tr>{body}</table>"
+        )
+    if content.doing:
+        items = "".join(f"<li>{escape(line)}</li>" for line in content.doing)
+        parts.append(f"<h3 style='font-size:15px'>What Driftwise is doing</h3><ul>{items}</ul>")
+    links = " · ".join(
+        f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in content.links
+    )
+    parts.append(f"<p>{links}</p>")
+    return (
+        "<!doctype html><html><body style='font-family:sans-serif;font-size:14px'>"
+        + "".join(parts)
+        + "</body></html>"
+    )
 
 
 def payload(alert: Alert) -> dict:
@@ -116,100 +130,9 @@ def payload(alert: Alert) -> dict:
             "model": alert.model,
             "run_id": event.run_id,
             "retrain_job_id": event.retrain_job_id,
+            "incident_id": event.incident_id,
             "occurrences": alert.occurrences,
             "url": alert.url,
             **(event.data or {}),
         },
     }
-
-
-def _facts(alert: Alert) -> list[tuple[str, object]]:
-    event = alert.event
-    facts: list[tuple[str, object]] = [("Severity", event.severity), ("Event", event.type)]
-    if alert.deployment:
-        facts.append(("Deployment", alert.deployment))
-    if alert.model:
-        facts.append(("Model", alert.model))
-    facts.append(("At", f"{event.created_at:%Y-%m-%d %H:%M:%S} UTC"))
-    if alert.occurrences > 1:
-        last = f", last at {alert.last_at:%Y-%m-%d %H:%M:%S} UTC" if alert.last_at else ""
-        facts.append(("Repeated", f"{alert.occurrences} times within the cooldown{last}"))
-    if alert.missed:
-        facts.append(("Since the last message", f"{alert.missed} more like it were folded"))
-    data = event.data or {}
-    if "drift_share" in data:
-        limit = data.get("drift_share_threshold", data.get("threshold"))
-        facts.append(("Drift share", _share(data["drift_share"], limit)))
-    if "value" in data and "metric" in data:
-        kind = "estimated " if data.get("estimated") else ""
-        limit = data.get("min", data.get("threshold"))
-        against = f" (threshold {_number(limit)})" if limit is not None else ""
-        facts.append((f"{kind}{data['metric']}", f"{_number(data['value'])}{against}"))
-    if "decision" in data:
-        facts.append(("Decision", data["decision"]))
-    facts += [
-        (key.replace("_", " ").capitalize(), value)
-        for key, value in data.items()
-        if key not in _KNOWN and isinstance(value, str | int | float | bool)
-    ]
-    return facts
-
-
-def _sections(data: dict) -> list[tuple[str, list[list[object]]]]:
-    sections = []
-    features = data.get("features")
-    if isinstance(features, dict) and features:
-        worst = sorted(
-            features.items(),
-            key=lambda item: not (isinstance(item[1], dict) and item[1].get("drifted")),
-        )[:WORST_FEATURES]
-        rows: list[list[object]] = [["feature", "score", "threshold", "method", "drifted"]]
-        for name, info in worst:
-            info = info if isinstance(info, dict) else {"score": info}
-            rows.append(
-                [
-                    name,
-                    _number(info.get("score")),
-                    _number(info.get("threshold")),
-                    info.get("method", ""),
-                    "yes" if info.get("drifted") else "no",
-                ]
-            )
-        sections.append(("Worst features", rows))
-    champion, challenger = data.get("champion"), data.get("challenger")
-    if isinstance(champion, dict) or isinstance(challenger, dict):
-        sections.append(("Champion vs challenger", _versus(champion or {}, challenger or {})))
-    return sections
-
-
-def _versus(champion: dict, challenger: dict) -> list[list[object]]:
-    def metrics(side: dict) -> dict:
-        found = side.get("metrics")
-        return found if isinstance(found, dict) else {"score": side.get("score")}
-
-    rows: list[list[object]] = [
-        [
-            "",
-            f"champion v{champion.get('version', '?')}",
-            f"challenger v{challenger.get('version', '?')}",
-        ]
-    ]
-    names = list(dict.fromkeys([*metrics(champion), *metrics(challenger)]))
-    for name in names:
-        rows.append(
-            [name, _number(metrics(champion).get(name)), _number(metrics(challenger).get(name))]
-        )
-    return rows
-
-
-def _share(value: object, limit: object) -> str:
-    text = f"{_number(value, percent=True)}"
-    return f"{text} (threshold {_number(limit, percent=True)})" if limit is not None else text
-
-
-def _number(value: object, percent: bool = False) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    return f"{value:.0%}" if percent else f"{value:.4g}"

@@ -4,7 +4,9 @@ A notification goes `pending` → `sending` (claimed by one dispatcher by compar
 → `sent`, or back to `pending` with a later `next_attempt_at`, or `failed` when retrying
 cannot help or the attempts are used up. A repeat of the same event type for the same
 deployment within a rule's `cooldown` is stored as `folded` into the earlier notification,
-whose message counts it. Every function takes a Session and never commits.
+whose message counts it; for a window's breaches (`window.breached`), a repeat is one whose
+incidents were all announced within the cooldown already. An incident's resolution goes to
+whoever heard of the incident. Every function takes a Session and never commits.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.errors import NotifierError
-from monitor.store.models import AlertRule, DeliveryAttempt, Deployment, Event, Notification
+from monitor.policy.notice import TYPE as WINDOW
+from monitor.policy.notice import announced_by_window
+from monitor.store.models import (
+    AlertRule,
+    DeliveryAttempt,
+    Deployment,
+    Event,
+    Incident,
+    Notification,
+)
 from monitor.timeutil import parse_duration, utcnow
 
 SEVERITY_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
@@ -28,13 +39,19 @@ BACKOFF_BASE = 30.0  # seconds before the second attempt
 BACKOFF_CAP = 3600.0
 LEASE = timedelta(minutes=5)  # far longer than one send (15 s timeouts)
 PENDING_HORIZON = timedelta(hours=1)
+RESOLVED = "incident.resolved"
 
 
 def rule_matches(rule: AlertRule, event: Event, deployment: str) -> bool:
-    """Type glob, deployment glob (an event without a deployment matches `*`), severity."""
+    """Type glob, deployment glob (an event without a deployment matches `*`), severity.
+    A window's event matches a rule that asks for any of its breaches' types."""
     if not rule.enabled:
         return False
-    if not any(fnmatchcase(event.type, pattern) for pattern in rule.events or ["*"]):
+    types = [event.type]
+    if event.type == WINDOW:
+        types += (event.data or {}).get("types") or []
+    patterns = rule.events or ["*"]
+    if not any(fnmatchcase(kind, pattern) for kind in types for pattern in patterns):
         return False
     if not any(fnmatchcase(deployment, pattern) for pattern in rule.deployments or ["*"]):
         return False
@@ -45,29 +62,76 @@ def enqueue(session: Session, event: Event, now: datetime | None = None) -> list
     """Create a notification per matching rule and target; calling it again adds nothing."""
     now = now or utcnow()
     session.flush()
+    if announced_by_window(event):
+        return []
+    for rule, target in _recipients(session, event):
+        head = _fold_head(session, rule, target, event, now)
+        _insert_once(
+            session,
+            event_id=event.id,
+            rule_id=rule.id,
+            channel=rule.channel,
+            target=target,
+            status="folded" if head else "pending",
+            folded_into_id=head.id if head else None,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    return list(
+        session.scalars(
+            select(Notification).where(Notification.event_id == event.id).order_by(Notification.id)
+        )
+    )
+
+
+def _recipients(session: Session, event: Event) -> list[tuple[AlertRule, str]]:
+    """Who hears of the event: matching rules' targets; for a resolved incident, whoever
+    heard of the incident."""
+    if event.type == RESOLVED and event.incident_id is not None:
+        return incident_recipients(session, event.incident_id)
     deployment = session.get(Deployment, event.deployment_id) if event.deployment_id else None
     rules = session.scalars(
         select(AlertRule).where(AlertRule.enabled.is_(True)).order_by(AlertRule.id)
     )
-    for rule in rules:
-        if not rule_matches(rule, event, deployment.name if deployment else ""):
-            continue
-        for target in dict.fromkeys(str(target) for target in rule.targets or []):
-            head = _fold_head(session, rule, target, event, now)
-            _insert_once(
-                session,
-                event_id=event.id,
-                rule_id=rule.id,
-                channel=rule.channel,
-                target=target,
-                status="folded" if head else "pending",
-                folded_into_id=head.id if head else None,
-                next_attempt_at=now,
-                created_at=now,
-            )
-    return list(
-        session.scalars(
-            select(Notification).where(Notification.event_id == event.id).order_by(Notification.id)
+    return [
+        (rule, target)
+        for rule in rules
+        if rule_matches(rule, event, deployment.name if deployment else "")
+        for target in dict.fromkeys(str(target) for target in rule.targets or [])
+    ]
+
+
+def incident_recipients(session: Session, incident_id: int) -> list[tuple[AlertRule, str]]:
+    """The rules and targets that were told of an incident (not failed deliveries)."""
+    rows = session.execute(
+        select(AlertRule, Notification.target, Event.data, Event.incident_id)
+        .join(Notification, Notification.rule_id == AlertRule.id)
+        .join(Event, Notification.event_id == Event.id)
+        .where(
+            Event.type == WINDOW,
+            AlertRule.enabled.is_(True),
+            Notification.status != "failed",
+            Event.id.in_(_incident_window_events(incident_id)),
+        )
+        .order_by(AlertRule.id, Notification.id)
+    )
+    found: dict[tuple[int, str], tuple[AlertRule, str]] = {}
+    for rule, target, data, first in rows:
+        if first == incident_id or incident_id in ((data or {}).get("incident_ids") or []):
+            found.setdefault((rule.id, target), (rule, target))
+    return list(found.values())
+
+
+def _incident_window_events(incident_id: int):
+    """Window events of the incident's deployment since it opened (filtered in Python for
+    incidents other than the first of a window)."""
+    return (
+        select(Event.id)
+        .join(Incident, Incident.id == incident_id)
+        .where(
+            Event.type == WINDOW,
+            Event.deployment_id == Incident.deployment_id,
+            Event.created_at >= Incident.opened_at,
         )
     )
 
@@ -245,9 +309,11 @@ def _fold_head(
     session: Session, rule: AlertRule, target: str, event: Event, now: datetime
 ) -> Notification | None:
     cooldown = (rule.config or {}).get("cooldown")
-    if not cooldown:
+    if not cooldown or event.type == RESOLVED:  # each incident's end is news
         return None
     since = now - timedelta(seconds=parse_duration(cooldown))
+    if event.type == WINDOW:
+        return _window_fold_head(session, rule, target, event, since)
     return session.scalars(
         select(Notification)
         .join(Event, Notification.event_id == Event.id)
@@ -259,6 +325,29 @@ def _fold_head(
         .order_by(Notification.created_at.desc(), Notification.id.desc())
         .limit(1)
     ).first()
+
+
+def _window_fold_head(
+    session: Session, rule: AlertRule, target: str, event: Event, since: datetime
+) -> Notification | None:
+    """The latest message within the cooldown if, with those before it, it already told of
+    every incident of this window: the window repeats them and is folded into it."""
+    wanted = set((event.data or {}).get("incident_ids") or [event.incident_id])
+    recent = session.execute(
+        select(Notification, Event.data, Event.incident_id)
+        .join(Event, Notification.event_id == Event.id)
+        .where(
+            _same_alert(rule.id, target, event),
+            Notification.status != "failed",
+            Notification.created_at >= since,
+        )
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(200)
+    ).all()
+    told: set = set()
+    for _, data, first in recent:
+        told |= set((data or {}).get("incident_ids") or [first])
+    return recent[0][0] if recent and wanted <= told else None
 
 
 def _previous_sent(session: Session, notification: Notification) -> Notification | None:

@@ -5,8 +5,11 @@ A delivery carries three headers: `webhook-id` (stable across retries of one mes
 list of `v1,<base64 HMAC-SHA256(secret, "{id}.{timestamp}.{body}")>` so that a sender may
 sign with an old and a new secret while a secret is being rotated.
 
-Secrets written `whsec_<base64>` (the convention's own format) are base64-decoded; any other
-string is used as its UTF-8 bytes.
+Secrets written `whsec_<base64>` (the specification's format) are base64-decoded, padded or
+not, as the official `standardwebhooks` library does: give such a receiver the same string.
+Any other string (a "plain" secret, e.g. from a password manager) is used as its UTF-8
+bytes; a receiver using the library verifies it with `Webhook(secret.encode())` or with
+`Webhook("whsec_" + base64(secret))`, which `as_whsec()` computes.
 
 `verify()` checks authenticity and freshness only. Replay protection is the caller's job:
 record the returned `webhook-id` (the `webhook_receipts` table, whose id is unique) and treat
@@ -35,13 +38,24 @@ def secret_bytes(secret: str | bytes) -> bytes:
     if isinstance(secret, bytes):
         return secret
     if secret.startswith("whsec_"):
+        encoded = secret.removeprefix("whsec_")
         try:
-            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         except binascii.Error as error:
             raise ValueError("a whsec_ secret must be base64 after the prefix") from error
+        if not key:
+            raise ValueError("a whsec_ secret must not be empty after the prefix")
+        return key
     if not secret:
         raise ValueError("a webhook secret must not be empty")
     return secret.encode()
+
+
+def as_whsec(secret: str | bytes) -> str:
+    """The secret in the specification's `whsec_<base64>` form, for receivers that want it."""
+    if isinstance(secret, str) and secret.startswith("whsec_"):
+        return secret
+    return "whsec_" + base64.b64encode(secret_bytes(secret)).decode()
 
 
 def sign(secret: str | bytes, webhook_id: str, timestamp: int, body: bytes | str) -> str:

@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.events import emit
+from monitor.incidents import note_breaches, resolve_recovered
 from monitor.jobs import request_retrain
+from monitor.policy.notice import announce
 from monitor.policy.rules import Breach, breaches
 from monitor.store.models import Deployment, Event, Run
 from monitor.timeutil import deployment_calendar, parse_duration
@@ -32,35 +34,54 @@ def retrain_key(deployment: Deployment, window_start: datetime) -> str:
 
 
 def evaluate(session: Session, deployment: Deployment, run: Run, baseline: dict) -> list[dict]:
-    """The run's breaches as stored on it, each saying whether it was acted on and why not."""
+    """The run's breaches as stored on it, each saying whether it was acted on, why not,
+    and what Driftwise is doing (`doing`). Opens or extends the incident of each breach,
+    resolves incidents this healthy window ends, and announces the window's breaches in
+    one event (see monitor.policy.notice)."""
     policy = deployment.policy or {}
     consecutive = max(1, int(policy.get("consecutive", 1)))
     cooldown = parse_duration(policy["cooldown"]) if policy.get("cooldown") else 0
     actions = policy.get("actions") or ["alert"]
     found = breaches(policy, run, baseline)
     history = _previous_breaches(session, deployment, run, consecutive - 1)
+    incidents = note_breaches(session, deployment, run, [b.as_dict() for b in found])
     result = []
     job = None
     for breach in found:
-        entry = breach.as_dict() | {"acted": False}
+        incident = incidents[breach.type]
+        entry = breach.as_dict() | {"acted": False, "incident_id": incident.id}
         streak = 1 + _streak(history, breach.rule)
         if streak < consecutive:
             entry["held"] = f"breaching {streak} of {consecutive} consecutive windows"
+            more = consecutive - streak
+            entry["doing"] = f"waiting for {more} more breaching window{'s' if more > 1 else ''}"
         elif (
             (last := _last_action(session, deployment, breach.rule, run))
             and cooldown
             and (run.window_end - last < timedelta(seconds=cooldown))
         ):
             entry["held"] = f"cooldown: acted on the window ending {stamp(last)}"
+            entry["doing"] = f"in cooldown until {stamp(last + timedelta(seconds=cooldown))}"
         else:
-            event = _act(session, deployment, run, breach)
-            entry |= {"acted": True, "event_id": event.id}
+            event = _act(session, deployment, run, breach, incident.id)
+            entry |= {"acted": True, "event_id": event.id, "doing": ALERT_ONLY}
             if "retrain" in actions and job is None:
                 job = _retrain(session, deployment, run, breach)
             if job is not None:
                 entry["retrain_job_id"] = job.id
+                entry["doing"] = f"retrain job {job.id} {_job_state(job)}"
         result.append(entry)
+    resolve_recovered(session, deployment, run, {breach.type for breach in found})
+    if result:
+        announce(session, deployment, run, result)
     return result
+
+
+ALERT_ONLY = "alert only (the policy's actions do not include retrain)"
+
+
+def _job_state(job) -> str:
+    return {"pending": "requested", "running": "running"}.get(job.status, job.status)
 
 
 def _previous_breaches(
@@ -121,7 +142,9 @@ def _last_action(session: Session, deployment: Deployment, rule: str, run: Run) 
     return max(earlier) if earlier else None
 
 
-def _act(session: Session, deployment: Deployment, run: Run, breach: Breach) -> Event:
+def _act(
+    session: Session, deployment: Deployment, run: Run, breach: Breach, incident_id: int
+) -> Event:
     severity = "critical" if breach.type in ("performance", "estimated_performance") else "warning"
     return emit(
         session,
@@ -131,6 +154,7 @@ def _act(session: Session, deployment: Deployment, run: Run, breach: Breach) -> 
         severity,
         deployment=deployment,
         run_id=run.id,
+        incident_id=incident_id,
         data={
             "rule": breach.rule,
             "value": breach.value,

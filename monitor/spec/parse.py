@@ -6,6 +6,7 @@ Every problem raises SpecError(file, key path, what is wrong), e.g.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ TASKS = ("classification", "regression")
 MODES = ("realtime", "batch")
 ACTIONS = ("alert", "retrain")
 SEVERITIES = ("info", "warning", "critical")
-CHANNELS = ("email",)
+CHANNELS = ("email", "slack", "teams", "pagerduty")
+PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 # Names end up in URLs, file names, dedup keys and messages: a safe alphabet only.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -453,21 +455,50 @@ def _output_keys(table: _Table) -> None:
 
 
 def _alert(table: _Table) -> AlertSpec:
-    table.only({"channel", "to", "events", "deployments", "min_severity", "cooldown"})
-    table.choice("channel", CHANNELS)
-    to = table.strings("to")
-    for address in to:
-        if "@" not in address:
-            raise table.fail("to", f"not an email address: {address!r}")
+    common = {"channel", "events", "deployments", "min_severity", "cooldown"}
+    channel = table.choice("channel", CHANNELS)
+    if channel == "email":
+        table.only(common | {"to"})
+        targets = table.strings("to")
+        for address in targets:
+            if "@" not in address:
+                raise table.fail("to", f"not an email address: {address!r}")
+    elif channel == "pagerduty":
+        table.only(common | {"routing_key", "routing_key_env", "url"})
+        if "routing_key" not in table.data and "routing_key_env" not in table.data:
+            raise table.fail("routing_key_env", "missing: give routing_key or routing_key_env")
+        url = _http_url(table, "url", PAGERDUTY_URL)
+        key = table.get("routing_key_env", str, None) or table.get("routing_key", str)
+        # The fragment tells rules to one URL apart; it is never sent.
+        targets = [f"{url}#{key if 'routing_key_env' in table.data else _fingerprint(key)}"]
+    else:  # slack, teams: a webhook URL, or the variable that holds it
+        table.only(common | {"url", "url_env"})
+        if "url_env" in table.data:
+            targets = [f"env:{table.get('url_env', str)}"]
+        else:
+            targets = [_http_url(table, "url", ...)]
     table.duration("cooldown", None)
+    config = {"cooldown": table.data["cooldown"]} if "cooldown" in table.data else {}
+    config |= {k: table.get(k, str) for k in ("routing_key", "routing_key_env") if k in table.data}
     return AlertSpec(
-        channel="email",
-        targets=to,
+        channel=channel,
+        targets=targets,
         events=table.strings("events", ["*"]),
         deployments=table.strings("deployments", ["*"]),
         min_severity=table.choice("min_severity", SEVERITIES, "info"),
-        config={"cooldown": table.data["cooldown"]} if "cooldown" in table.data else {},
+        config=config,
     )
+
+
+def _http_url(table: _Table, name: str, default: Any) -> str:
+    url = table.get(name, str, default)
+    if not url.startswith(("http://", "https://")):
+        raise table.fail(name, f"must be an http(s) URL, got {url!r}")
+    return url
+
+
+def _fingerprint(secret: str) -> str:
+    return "key-" + hashlib.sha256(secret.encode()).hexdigest()[:12]
 
 
 def _webhook(table: _Table) -> AlertSpec:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -301,9 +302,48 @@ class Event(Base):
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     retrain_job_id: Mapped[int | None] = mapped_column(Integer)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    )
     title: Mapped[str] = mapped_column(String(500))
     data: Mapped[dict] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Incident(Base):
+    """A deployment's problem of one reason (drift, performance, ...), open from the first
+    breaching window until the first healthy window after it, or until a person resolves it.
+    At most one is open per deployment and reason."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index(
+            "uq_incidents_open_deployment_id_reason",
+            "deployment_id",
+            "reason",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | resolved
+    severity: Mapped[str] = mapped_column(String(20), default="warning")
+    title: Mapped[str] = mapped_column(String(500))
+    windows: Mapped[int] = mapped_column(Integer, default=1)  # breaching windows so far
+    first_window_start: Mapped[datetime] = mapped_column(DateTime)
+    last_window_end: Mapped[datetime] = mapped_column(DateTime)
+    opened_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_window_start: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    resolved_by: Mapped[str | None] = mapped_column(String(320))  # "window" or a person
+    resolution: Mapped[str | None] = mapped_column(Text)  # what fixed it, in words
 
 
 class AlertRule(Base):

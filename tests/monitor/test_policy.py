@@ -72,7 +72,8 @@ def test_a_breach_with_retrain_asks_once_with_a_key_from_the_breach(sqlite_url):
         events = sorted(session.scalars(select(Event.type)))
     assert [job.idempotency_key for job in jobs] == [f"policy:{deployment_id}:2026-01-05T00:00:00"]
     assert jobs[0].trigger == "policy" and jobs[0].status == "pending"
-    assert events == ["drift", "drift", "retrain.requested"]  # drift share and tenure
+    # drift share and tenure, and the window's one announcement of both
+    assert events == ["drift", "drift", "retrain.requested", "window.breached"]
     (run,) = runs_of(engine, deployment_id)
     assert {entry["rule"] for entry in run.breaches} == {"drift_share", "feature:tenure"}
     assert all(entry["retrain_job_id"] == jobs[0].id for entry in run.breaches)

@@ -34,7 +34,7 @@ def test_late_labels_backfill_the_window_once(engine):
     )
     assert backfill.breaches[0]["rule"] == "performance:accuracy" and backfill.breaches[0]["acted"]
     with session_scope(engine) as session:
-        assert session.scalars(select(Event.type)).all() == ["performance"]
+        assert session.scalars(select(Event.type)).all() == ["performance", "window.breached"]
         points = session.scalars(
             select(MetricPoint).where(MetricPoint.metric == "performance.accuracy")
         ).all()

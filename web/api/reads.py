@@ -7,6 +7,7 @@ from datetime import datetime
 from flask import Blueprint, abort, jsonify, request
 from sqlalchemy import func, select
 
+from monitor.incidents import deployment_health
 from monitor.store.models import (
     Deployment,
     Event,
@@ -23,7 +24,6 @@ from web.queries import (
     by_id,
     deployment_by_name,
     event_dict,
-    health,
     job_dict,
     last_run,
     last_status_codes,
@@ -77,7 +77,7 @@ def deployment_summary(deployment: Deployment) -> dict:
     session = db()
     run = last_run(session, deployment.id)
     return deployment_status(session, deployment) | {
-        "health": health(run),
+        "health": deployment_health(session, deployment, run),
         "last_run_id": run.id if run else None,
         "window_seconds": deployment.window_seconds,
         "policy": deployment.policy or {},
@@ -283,4 +283,5 @@ def job(job_id: int):
     return jsonify(job_dict(found))
 
 
-from web.api import actions  # noqa: E402,F401 - registers the action routes on `table`
+# Importing these registers their routes on `table`.
+from web.api import actions, incidents  # noqa: E402,F401

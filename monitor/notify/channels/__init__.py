@@ -9,6 +9,9 @@ from monitor.notify.channels.base import Channel
 CHANNELS: dict[str, str] = {
     "email": "monitor.notify.channels.email:Email",
     "webhook": "monitor.notify.channels.webhook:Webhook",
+    "slack": "monitor.notify.channels.slack:Slack",
+    "teams": "monitor.notify.channels.teams:Teams",
+    "pagerduty": "monitor.notify.channels.pagerduty:PagerDuty",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import urllib.error
 import urllib.request
 from email.utils import parsedate_to_datetime
@@ -65,6 +66,22 @@ class HttpChannel(Channel):
         if status == 429 or status >= 500:
             raise NotifierError(message, status_code=status, retry_after=retry_after)
         raise NotifierError(message, permanent=True, status_code=status)
+
+
+def target_url(channel: Channel, notification: Notification) -> str:
+    """The URL to POST to: the target itself, or the variable it names (`env:NAME`), read
+    at send time so a secret URL stays out of the database. A `#fragment` (which tells
+    rules to the same address apart) is never sent."""
+    target = notification.target
+    if target.startswith("env:"):
+        name = target.removeprefix("env:")
+        value = os.environ.get(name)
+        if not value:
+            raise NotifierError(
+                f"{channel.__class__.__name__.lower()} URL variable {name} is not set"
+            )
+        target = value
+    return target.partition("#")[0]
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -26,6 +26,18 @@ SMTP_TIMEOUT = 15.0
 PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
 
+WINDOW = "window.breached"
+WORST_FIRST = ("performance", "estimated_performance", "data_quality", "drift")
+
+
+def event_kind(alert: Alert) -> str:
+    """The event type for mail filters; for a window, its worst breach's type."""
+    types = (alert.event.data or {}).get("types") or []
+    if alert.event.type != WINDOW or not types:
+        return alert.event.type
+    return min(types, key=lambda kind: WORST_FIRST.index(kind) if kind in WORST_FIRST else 9)
+
+
 class Email(Channel):
     def notify(self, notification: Notification, alert: Alert) -> int | None:
         mail = self.build(notification, alert)
@@ -46,7 +58,10 @@ class Email(Channel):
         domain = self.settings.mail_from.rpartition("@")[2] or "driftwise.local"
         created = int((notification.created_at - EPOCH).total_seconds())
         mail["Message-ID"] = f"<driftwise.{notification.id}.{created}@{domain}>"
-        mail["X-Driftwise-Event"] = alert.event.type
+        mail["X-Driftwise-Event"] = event_kind(alert)
+        breaches = (alert.event.data or {}).get("types") if alert.event.type == WINDOW else None
+        if breaches:
+            mail["X-Driftwise-Breaches"] = ", ".join(map(str, breaches))
         mail.set_content(message.text_body(alert))
         mail.add_alternative(message.html_body(alert), subtype="html")
         return mail

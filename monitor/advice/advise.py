@@ -111,7 +111,7 @@ def decide(
         )
     if target_from == "target" and compute["warm_request_seconds"] > target:
         reasons.append(
-            f"v{version} alone takes {words.duration(compute['warm_request_seconds'])} per "
+            f"model v{version} alone takes {words.duration(compute['warm_request_seconds'])} per "
             f"request, beyond your {words.duration(target)} target"
         )
     reasons.append(_cost_reason(words, recommendation, realtime, batch))
@@ -136,6 +136,7 @@ def decide(
     return {
         "recommendation": recommendation,
         "fits": fits,
+        "headline": head,
         "summary": f"{head}: {'; '.join(reasons)}.",
         "reasons": reasons,
         "costs": {"realtime": realtime, "batch": batch},
@@ -203,7 +204,9 @@ class _Words:
             if seconds >= size * (2 if unit == "d" else 1):
                 value = seconds / size
                 return f"{value:.0f} {unit}" if value >= 10 else f"{value:.3g} {unit}"
-        return f"{seconds * 1000:.3g} ms"
+        if seconds >= 0.001:
+            return f"{seconds * 1000:.3g} ms"
+        return f"{seconds * 1e6:.3g} µs"
 
     @staticmethod
     def count(value: float) -> str:
@@ -219,7 +222,7 @@ def _reasons(
         reasons.append(f"labels take {words.duration(delay)}")
     per_row = compute["per_row_seconds"]
     reasons.append(
-        f"v{version} scores a row in {words.duration(per_row)} in batches and answers a "
+        f"model v{version} scores a row in {words.duration(per_row)} in batches and answers a "
         f"{words.count(compute['request_rows'])}-row request in "
         f"{words.duration(compute['warm_request_seconds'])} (measured)"
     )

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "users": ("web.cli:users", "Manage web users."),
     "tokens": ("web.cli:tokens", "Manage API tokens."),
     "demo": ("monitor.demo.command:demo", "Run the whole story on simulated traffic."),
+    "advise": ("monitor.advice.cli:advise_command", "Real-time or batch? Advice with costs."),
 }
 
 

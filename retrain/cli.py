@@ -59,6 +59,7 @@ def version_dict(session: Session, version: ModelVersion) -> dict[str, Any]:
         "train_rows": version.train_rows,
         "holdout_rows": version.holdout_rows,
         "metrics": version.metrics or {},
+        "compute": version.compute or {},
         "deployments": list(serving),
         "created_at": _iso(version.created_at),
     }

@@ -81,8 +81,25 @@ def test_the_demo_closes_the_loop(story: dict) -> None:
         _drift_in_the_drifted_days_only(session, story, deployments)
         promoted = _a_better_model_promoted(session, deployments)
         _performance_recovers(session, story, deployments)
+        _both_deployments_have_advice(session, deployments)
     _an_alert_email_written(story["folder"])
     _the_endpoint_serves(promoted.version)
+
+
+def _both_deployments_have_advice(session, deployments: dict) -> None:
+    """The daemon's advise job ran in the story: each active version's compute is measured
+    and each deployment has a recommendation its page can show."""
+    from monitor.advice.advise import advise
+
+    for name, deployment in deployments.items():
+        version = session.get(ModelVersion, deployment.active_version_id)
+        assert version.compute.get("per_row_seconds", 0) > 0, name
+        result = advise(session, deployment, measure=False)
+        assert result["recommendation"] in ("realtime", "batch"), (name, result["summary"])
+        assert deployment.advice["recommendation"] == result["recommendation"], name
+    # The nightly job's traffic fits batch; the real-time endpoint's 1 s target keeps it.
+    assert advise(session, deployments["churn-nightly"], measure=False)["fits"] is True
+    assert advise(session, deployments["churn-online"], measure=False)["fits"] is True
 
 
 def _every_prediction_once(session, story: dict, deployments: dict) -> None:

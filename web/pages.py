@@ -131,10 +131,11 @@ def overview():
 
 @bp.get("/deployments/<name>")
 def deployment(name: str):
+    from monitor.advice.advise import advise
+    from monitor.advice.traffic import deployment_profile
     from monitor.ingest.quarantine import summary
     from monitor.status import deployment_status
     from monitor.timeutil import deployment_calendar
-    from web.profile import deployment_profile
 
     session = db()
     found = deployment_by_name(session, name)
@@ -184,6 +185,7 @@ def deployment(name: str):
         events=open_events(session, found.id, limit=20),
         charts=charts,
         profile=deployment_profile(session, found),
+        advice=advise(session, found, measure=False),
         health=health,
     )
 

@@ -148,6 +148,7 @@ def version_dict(version: ModelVersion) -> dict[str, Any]:
         "train_rows": version.train_rows,
         "holdout_rows": version.holdout_rows,
         "metrics": version.metrics or {},
+        "compute": version.compute or {},
         "created_at": iso(version.created_at),
     }
 

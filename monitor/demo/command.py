@@ -26,6 +26,11 @@ ADMIN_PASSWORD = "driftwise-demo"
 SPEC = """\
 # Written by `driftwise demo`: one churn model behind a real-time endpoint and a nightly job.
 
+[pricing]                         # what `driftwise advise` costs each way with
+instance_hourly = 0.10            # an always-on instance behind the real-time endpoint
+batch_node_hourly = 0.10          # a node that starts for each batch run
+batch_startup = "5m"
+
 [[models]]
 name = "churn"
 task = "classification"
@@ -52,6 +57,7 @@ cooldown = "3d"
 name = "churn-online"
 model = "churn"
 mode = "realtime"                 # predictions are logged by POST .../predict itself
+latency_target = "1s"             # an app waits for each answer
 window = "1d"
 settle = "5m"
 min_rows = 200
@@ -71,6 +77,7 @@ path = "labels/churn-online/*.jsonl"
 name = "churn-nightly"
 model = "churn"
 mode = "batch"
+latency_target = "24h"            # scores are read the next morning
 window = "1d"
 settle = "5m"
 min_rows = 200

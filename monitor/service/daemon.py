@@ -88,6 +88,9 @@ class JobSpec:
     seconds: float
 
 
+ADVISE_EVERY = 3600.0  # serving advice moves slowly: traffic over weeks, a week's hold
+
+
 def plan(session: Session, timing: Timing) -> dict[str, JobSpec]:
     """Every job the leader should schedule, by job id, from the database as it is now."""
     jobs: dict[str, JobSpec] = {}
@@ -106,6 +109,7 @@ def plan(session: Session, timing: Timing) -> dict[str, JobSpec]:
     jobs["retrain"] = JobSpec("retrain_pending", (), timing.retrain)
     jobs["notify"] = JobSpec("notify", (), timing.notify)
     jobs["housekeeping"] = JobSpec("housekeeping", (), timing.housekeeping)
+    jobs["advise"] = JobSpec("advise", (), ADVISE_EVERY)
     return jobs
 
 

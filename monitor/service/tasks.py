@@ -107,6 +107,23 @@ def notify() -> dict[str, Any]:
 
 
 @task
+def advise() -> dict[str, Any]:
+    """Refresh each deployment's serving advice (measuring a new version's compute once);
+    a changed recommendation that has held a week becomes a `serving.advice` event."""
+    from sqlalchemy import select
+
+    from monitor.advice.advise import advise as advise_deployment
+    from monitor.advice.advise import record_advice
+    from monitor.store.models import Deployment
+
+    announced = 0
+    with session_scope() as session:
+        for deployment in session.scalars(select(Deployment).order_by(Deployment.id)):
+            announced += record_advice(session, deployment, advise_deployment(session, deployment))
+    return {"announced": announced}
+
+
+@task
 def housekeeping() -> dict[str, Any]:
     """Forget predictions, labels and quarantined records past the retention, and drop
     Evidently snapshots of old runs (their metrics stay)."""

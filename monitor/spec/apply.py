@@ -148,6 +148,7 @@ def _apply_deployment(session: Session, spec: DeploymentSpec, changes: Changes) 
         "max_rows": spec.max_rows,
         "min_rows": spec.min_rows,
         "policy": spec.policy,
+        "serving": spec.serving,
     }
     if row is None:
         row = Deployment(name=spec.name, **values)

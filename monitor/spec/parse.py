@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.advice.cost import parse_latency
 from monitor.errors import SpecError
 from monitor.ingest.kinds import KINDS
 from monitor.ingest.readers.sql import query_problem
@@ -54,6 +55,16 @@ POLICY_KEYS = {
     "cooldown",
     "actions",
     "expect_data",
+}
+# [pricing] and [deployments.pricing]: what the serving advice costs each option with.
+PRICING_KEYS: dict[str, Any] = {
+    "currency": str,
+    "instance_hourly": (int, float),
+    "instance_throughput": (int, float),
+    "min_instances": int,
+    "batch_node_hourly": (int, float),
+    "batch_startup": "duration",
+    "batch_min_billed": "duration",
 }
 # Keys a source table may carry, beyond `kind`, `name` and `path`.
 SOURCE_KEYS = {
@@ -118,6 +129,7 @@ class DeploymentSpec:
     sources: list[SourceSpec] = field(default_factory=list)
     window_text: str = "1h"  # `1h`, `1d`, `1w` (from Monday), `1mo` (calendar months)
     timezone: str | None = None  # day, week and month boundaries; None: UTC
+    serving: dict[str, Any] = field(default_factory=dict)  # latency target and prices
 
 
 @dataclass
@@ -238,12 +250,13 @@ def load_spec(path: str | Path) -> Spec:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise SpecError(file, "(syntax)", str(error)) from None
     top = _Table(file, "", data)
-    top.only({"models", "deployments", "alerts", "webhooks"})
+    top.only({"models", "deployments", "alerts", "webhooks", "pricing"})
     base = path.resolve().parent
     models = [_model(table, base) for table in top.tables("models")]
     _unique(file, "models", [model.name for model in models])
     known = {model.name: model for model in models}
-    deployments = [_deployment(table, known) for table in top.tables("deployments")]
+    pricing = _pricing(_Table(file, "pricing", top.get("pricing", dict, {})))
+    deployments = [_deployment(table, known, pricing) for table in top.tables("deployments")]
     _unique(file, "deployments", [deployment.name for deployment in deployments])
     alerts = [_alert(table) for table in top.tables("alerts")]
     alerts += [_webhook(table) for table in top.tables("webhooks")]
@@ -325,7 +338,9 @@ def _calendar(table: _Table) -> Calendar:
         raise table.fail("window", str(error)) from None
 
 
-def _deployment(table: _Table, models: dict[str, ModelSpec]) -> DeploymentSpec:
+def _deployment(
+    table: _Table, models: dict[str, ModelSpec], pricing: dict[str, Any]
+) -> DeploymentSpec:
     table.only(
         {
             "name",
@@ -340,6 +355,8 @@ def _deployment(table: _Table, models: dict[str, ModelSpec]) -> DeploymentSpec:
             "policy",
             "sources",
             "labels",
+            "latency_target",
+            "pricing",
         }
     )
     model = table.get("model", str, required=True)
@@ -365,6 +382,11 @@ def _deployment(table: _Table, models: dict[str, ModelSpec]) -> DeploymentSpec:
     )
     if deployment.max_rows < 1000:
         raise table.fail("max_rows", "must be at least 1000")
+    own = _pricing(_Table(table.file, table.key("pricing"), table.get("pricing", dict, {})))
+    deployment.serving = {
+        "latency_target": _latency(table, "latency_target"),
+        "pricing": pricing | own,
+    }
     for role, key in (("predictions", "sources"), ("labels", "labels")):
         deployment.sources += [_source(source, role) for source in table.tables(key)]
     _unique(table.file, table.key("sources"), [f"{s.role}:{s.name}" for s in deployment.sources])
@@ -399,6 +421,35 @@ def _policy(table: _Table, model: ModelSpec) -> dict[str, Any]:
         if action not in ACTIONS:
             raise table.fail("actions", f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
     return dict(table.data)
+
+
+def _latency(table: _Table, name: str) -> float | None:
+    value = table.get(name, str, None)
+    if value is None:
+        return None
+    try:
+        return parse_latency(value)
+    except ValueError as error:
+        raise table.fail(name, str(error)) from None
+
+
+def _pricing(table: _Table) -> dict[str, Any]:
+    """Prices for the serving advice: only the keys given (the rest stay placeholders)."""
+    table.only(set(PRICING_KEYS))
+    prices: dict[str, Any] = {}
+    for name, kind in PRICING_KEYS.items():
+        if name not in table.data:
+            continue
+        if kind == "duration":
+            prices[f"{name}_seconds"] = float(table.duration(name))
+        elif kind is str:
+            prices[name] = table.get(name, str)
+        else:
+            value = table.get(name, kind)
+            if value <= 0:
+                raise table.fail(name, f"must be positive, got {value}")
+            prices[name] = value
+    return prices
 
 
 def _threshold(table: _Table) -> None:

@@ -90,6 +90,8 @@ class ModelVersion(Base):
     train_rows: Mapped[int | None] = mapped_column(Integer)
     holdout_rows: Mapped[int | None] = mapped_column(Integer)
     metrics: Mapped[dict] = mapped_column(default=dict)
+    # Measured predict timings (per row, per request; cold and warm), once per version.
+    compute: Mapped[dict] = mapped_column(default=dict)
     created_at: Mapped[datetime] = created()
 
 
@@ -125,6 +127,10 @@ class Deployment(Base):
     max_rows: Mapped[int] = mapped_column(Integer, default=50000)
     min_rows: Mapped[int] = mapped_column(Integer, default=200)
     policy: Mapped[dict] = mapped_column(default=dict)
+    # From the spec: latency target and prices, what the serving advice weighs.
+    serving: Mapped[dict] = mapped_column(default=dict)
+    # The advice as last given: recommendation, since when, whether it was announced.
+    advice: Mapped[dict] = mapped_column(default=dict)
     created_at: Mapped[datetime] = created()
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

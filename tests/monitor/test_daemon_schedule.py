@@ -67,6 +67,7 @@ def test_the_schedule_follows_deployments_and_sources(engine: Engine) -> None:
             "retrain",
             "notify",
             "housekeeping",
+            "advise",
         }
         deadline = time.monotonic() + 10
         while len(executor.submitted) < len(jobs) and time.monotonic() < deadline:

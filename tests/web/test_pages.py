@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import orjson
 import pytest
 
+from monitor.advice.traffic import traffic, verdict
 from monitor.store.models import Model
 from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame
 from tests.web.conftest import add_history
-from web.profile import traffic, verdict
 
 
 @pytest.fixture(scope="module")

@@ -167,9 +167,20 @@ def metrics(name: str):
     "GET", "/deployments/<name>/profile", "Traffic profile: hours, burstiness, label delay"
 )
 def profile(name: str):
-    from web.profile import deployment_profile
+    from monitor.advice.traffic import deployment_profile
 
     return jsonify(deployment_profile(db(), deployment_by_name(db(), name)))
+
+
+@table.route(
+    "GET",
+    "/deployments/<name>/advice",
+    "Real-time or batch: recommendation, reasons, monthly cost per option, inputs",
+)
+def advice(name: str):
+    from monitor.advice.advise import advise
+
+    return jsonify(advise(db(), deployment_by_name(db(), name), measure=False))
 
 
 @table.route("GET", "/runs/<int:run_id>", "One run with its per-feature numbers")

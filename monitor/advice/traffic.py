@@ -1,8 +1,11 @@
-"""A deployment's traffic profile, and whether it fits real-time or batch serving.
+"""A deployment's traffic as its stored predictions show it, and a first plain sentence on
+whether its shape fits the way it is served.
 
-The usual criteria for choosing between them: how often predictions are needed (spread
-over the day, or at a few times), how soon results are needed (how long labels take,
-a proxy for when anyone acts on the outcome), and how many predictions come at once.
+The usual criteria for choosing between real-time and batch: how often predictions are
+needed (spread over the day, or at a few times), how soon results are needed (how long
+labels take, a proxy for when anyone acts on the outcome), and how many predictions come
+at once. Every query is bounded: a count and a minimum over an indexed range, and the
+newest SAMPLE timestamps.
 """
 
 from __future__ import annotations
@@ -11,41 +14,85 @@ from datetime import timedelta
 from statistics import median
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Deployment, Label, Prediction
 
-SAMPLE = 5_000  # newest predictions looked at: enough for a profile, cheap on any history
+SAMPLE = 20_000  # newest predictions looked at: enough for a profile, cheap on any history
 LOOKBACK = timedelta(days=28)
 MIN_PREDICTIONS = 50
+RUN_GAP = timedelta(minutes=10)  # a longer pause between predictions starts a new batch run
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def deployment_profile(session: Session, deployment: Deployment) -> dict[str, Any]:
+    where = Prediction.deployment_id == deployment.id
     newest = session.scalar(
-        select(Prediction.timestamp)
-        .where(Prediction.deployment_id == deployment.id)
-        .order_by(Prediction.timestamp.desc())
-        .limit(1)
+        select(Prediction.timestamp).where(where).order_by(Prediction.timestamp.desc()).limit(1)
     )
-    times = []
+    times: list = []
+    total, oldest = 0, None
     if newest is not None:
+        recent = (where, Prediction.timestamp >= newest - LOOKBACK)
         times = sorted(
             session.scalars(
                 select(Prediction.timestamp)
-                .where(
-                    Prediction.deployment_id == deployment.id,
-                    Prediction.timestamp >= newest - LOOKBACK,
-                )
+                .where(*recent)
                 .order_by(Prediction.timestamp.desc())
                 .limit(SAMPLE)
             )
         )
+        total, oldest = session.execute(
+            select(func.count(), func.min(Prediction.timestamp)).where(*recent)
+        ).one()
     profile = traffic(times)
+    profile.update(volume(total, oldest, newest))
+    profile["runs"] = batch_runs(times, profile["days_observed"], total)
     profile["label_delay"] = label_delay(session, deployment)
     profile["verdict"] = verdict(deployment.mode, profile)
     return profile
+
+
+def volume(total: int, oldest, newest) -> dict[str, Any]:
+    """Predictions per day and hour over the look-back, counting whole calendar days seen."""
+    if not total:
+        return {"lookback_predictions": 0, "days_observed": 0, "per_day": 0.0, "per_hour": 0.0}
+    days = (newest.date() - oldest.date()).days + 1
+    return {
+        "lookback_predictions": total,
+        "days_observed": days,
+        "per_day": total / days,
+        "per_hour": total / days / 24,
+    }
+
+
+def batch_runs(times: list, days: int, total: int) -> dict[str, Any]:
+    """Runs as a batch job would see them: groups of predictions split by pauses of RUN_GAP.
+
+    `regularity` is the coefficient of variation of the gaps between run starts
+    (0: like clockwork); `per_day` scales the sample's runs to the whole look-back.
+    """
+    if not times:
+        return {"count": 0, "per_day": 0.0, "rows_per_run": None, "gap_seconds": None}
+    starts, sizes = [times[0]], [1]
+    for before, moment in zip(times, times[1:], strict=False):
+        if moment - before > RUN_GAP:
+            starts.append(moment)
+            sizes.append(0)
+        sizes[-1] += 1
+    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    sampled_days = max((times[-1].date() - times[0].date()).days + 1, 1)
+    per_day = len(starts) / sampled_days if len(times) < total else len(starts) / max(days, 1)
+    mean_gap = sum(gaps) / len(gaps) if gaps else None
+    spread = (sum((gap - mean_gap) ** 2 for gap in gaps) / len(gaps)) ** 0.5 if gaps else None
+    return {
+        "count": len(starts),
+        "per_day": per_day,
+        "rows_per_run": median(sizes),
+        "gap_seconds": median(gaps) if gaps else None,
+        "regularity": round(spread / mean_gap, 3) if gaps and mean_gap else None,
+    }
 
 
 def traffic(times: list) -> dict[str, Any]:
@@ -57,16 +104,26 @@ def traffic(times: list) -> dict[str, Any]:
     for moment in times:
         key = moment.replace(microsecond=0)
         per_second[key] = per_second.get(key, 0) + 1
+    per_request: dict = {}
+    for moment in times:
+        per_request[moment] = per_request.get(moment, 0) + 1
     total = len(times)
+    busiest = max(range(24), key=lambda hour: by_hour[hour])
+    hours_active = sum(1 for count in by_hour if total and count >= 0.01 * total)
     return {
         "predictions": total,
         "by_hour": by_hour,
         "weekdays": list(WEEKDAYS),
         "by_weekday": by_weekday,
-        "hours_active": sum(1 for count in by_hour if total and count >= 0.01 * total),
+        "hours_active": hours_active,
+        "active_share": hours_active / 24,
+        "busiest_hour": busiest if total else None,
+        "busiest_hour_share": by_hour[busiest] / total if total else None,
         "busiest_3h_share": sum(sorted(by_hour)[-3:]) / total if total else None,
         "burstiness": burstiness(times),
         "median_batch": median(per_second.values()) if per_second else None,
+        # Rows logged with one timestamp came in one request (a multi-row payload).
+        "request_rows": median(per_request.values()) if per_request else None,
     }
 
 

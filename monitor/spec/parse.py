@@ -25,15 +25,20 @@ CHANNELS = ("email",)
 # Names end up in URLs, file names, dedup keys and messages: a safe alphabet only.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+# Where `training_window` counts back from: the newest labeled prediction, or the clock.
+WINDOW_ORIGINS = ("newest_label", "now")
 
 RETRAIN_DEFAULTS: dict[str, Any] = {
     "recipe": "clone",
     "training_window": "30d",
+    "training_window_from": "newest_label",
     "include_reference": True,
     "holdout": 0.2,
     "min_labeled_rows": 1000,
     "metric": None,
     "min_improvement": 0.0,
+    "confidence": 0.95,
+    "min_holdout_rows": 200,
     "auto_promote": True,
     "cooldown": "24h",
     "canary_share": 0.0,
@@ -296,6 +301,7 @@ def _retrain(table: _Table) -> dict[str, Any]:
     if recipe not in ("clone", "external") and ":" not in recipe:
         raise table.fail("recipe", "must be clone, external or package.module:function")
     table.duration("training_window", "30d")
+    table.choice("training_window_from", WINDOW_ORIGINS, "newest_label")
     table.duration("cooldown", "24h")
     table.duration("schedule", None)
     table.get("include_reference", bool, True)
@@ -303,6 +309,10 @@ def _retrain(table: _Table) -> dict[str, Any]:
     table.get("min_labeled_rows", int, 1000)
     table.get("canary_min_labeled", int, 200)
     table.get("min_improvement", (int, float), 0.0)
+    table.get("min_holdout_rows", int, 200)
+    confidence = table.get("confidence", (int, float), 0.95)
+    if not 0 <= confidence < 1:
+        raise table.fail("confidence", f"must be at least 0 and below 1, got {confidence}")
     table.get("metric", str, None)
     for name in ("holdout", "canary_share"):
         share = table.get(name, (int, float), RETRAIN_DEFAULTS[name])

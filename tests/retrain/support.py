@@ -24,6 +24,7 @@ RETRAIN = {
     "include_reference": True,
     "holdout": 0.25,
     "min_labeled_rows": 400,
+    "min_holdout_rows": 100,
     "metric": "roc_auc",
     "min_improvement": 0.0,
     "auto_promote": True,

@@ -111,3 +111,13 @@ class ScoringInputInvalid(DriftwiseError):
 
 class LeaseLost(DriftwiseError):
     """Another process took over work whose lease this one let expire."""
+
+
+class RetrainNotPromoted(DriftwiseError):
+    """`driftwise retrain --wait` ran a job that promoted nothing; `exit_code` says how it ended:
+    3 rejected, 4 failed (or skipped, cancelled), 5 not finished (waiting for an upload, or run
+    by another worker)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

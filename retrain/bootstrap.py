@@ -7,8 +7,8 @@ a seeded generator.
 
 Label metrics (accuracy, precision, recall, F1) depend only on how many rows fall in each
 (truth, prediction) cell, so their resamples are drawn as multinomial cell counts: the same
-distribution as resampling rows, at a cost independent of the row count. ROC AUC, RMSE, MAE
-and R² resample row indices in chunks; ROC AUC per resample comes from class counts per
+distribution as resampling rows, at a cost independent of the row count. ROC AUC, RMSE, MAE,
+MAPE and R² resample row indices in chunks; ROC AUC per resample comes from class counts per
 distinct score (a rank statistic), never from sorting a resample.
 """
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 LABEL_METRICS = {"accuracy", "precision", "recall", "f1"}
-ROW_METRICS = {"roc_auc", "rmse", "mae", "r2"}
-LOWER_IS_BETTER = {"rmse", "mae"}
+ROW_METRICS = {"roc_auc", "rmse", "mae", "r2", "mape"}
+LOWER_IS_BETTER = {"rmse", "mae", "mape"}
 CHUNK_CELLS = 2_000_000  # row indices drawn at a time: resamples per chunk × rows
 
 
@@ -187,14 +187,16 @@ def _per_row(metric: str, side: Side) -> dict[str, np.ndarray]:
         return {"codes": rank.ravel() * 2 + positive, "groups": np.array(rank.max() + 1)}
     truth = side.truth.astype(float)
     error = side.prediction.astype(float) - truth
-    return {"absolute": np.abs(error), "squared": error**2, "truth": truth}
+    # As scikit-learn's mean_absolute_percentage_error: |error| / max(|truth|, eps).
+    relative = np.abs(error) / np.maximum(np.abs(truth), np.finfo(float).eps)
+    return {"absolute": np.abs(error), "squared": error**2, "truth": truth, "relative": relative}
 
 
 def _row_metric(metric: str, rows_of: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
     if metric == "roc_auc":
         return _roc_auc(rows_of, rows)
-    if metric == "mae":
-        return rows_of["absolute"][rows].mean(axis=1)
+    if metric in ("mae", "mape"):
+        return rows_of["absolute" if metric == "mae" else "relative"][rows].mean(axis=1)
     squared = rows_of["squared"][rows].sum(axis=1)
     if metric == "rmse":
         return np.sqrt(squared / rows.shape[1])

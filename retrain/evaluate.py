@@ -16,11 +16,9 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as sk
 
+from monitor.report.performance import LOWER_IS_BETTER, METRICS
 from retrain.bootstrap import Interval, Side, paired_interval
 
-CLASSIFICATION_METRICS = ("roc_auc", "f1", "accuracy", "precision", "recall")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
-LOWER_IS_BETTER = {"rmse", "mae"}
 RESAMPLES = 1000
 SEED = 20260101
 
@@ -44,7 +42,7 @@ def predict(estimator: Any, features: pd.DataFrame, task: str) -> Scored:
 
 
 def metric_names(task: str) -> tuple[str, ...]:
-    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    return METRICS[task]
 
 
 def compute_metrics(task: str, truth: Any, scored: Scored) -> dict[str, float | None]:
@@ -56,6 +54,7 @@ def compute_metrics(task: str, truth: Any, scored: Scored) -> dict[str, float | 
             "rmse": _safe(lambda: math.sqrt(sk.mean_squared_error(truth, pred))),
             "mae": _safe(lambda: sk.mean_absolute_error(truth, pred)),
             "r2": _safe(lambda: sk.r2_score(truth, pred)),
+            "mape": _safe(lambda: sk.mean_absolute_percentage_error(truth, pred)),
         }
     labels = sorted(set(truth.tolist()) | set(scored.prediction.tolist()), key=str)
     binary = len(labels) <= 2

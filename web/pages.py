@@ -19,6 +19,7 @@ from flask import (
 from sqlalchemy import select
 
 from monitor.errors import DriftwiseError
+from monitor.jobs import unattended
 from monitor.store.models import (
     DeliveryAttempt,
     Deployment,
@@ -281,6 +282,7 @@ def model(name: str):
         versions=versions,
         by_id={v.id: v for v in versions},
         jobs=jobs,
+        unattended=unattended(session, found.id),
         deployments=deployments,
         history=history,
     )

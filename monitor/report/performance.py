@@ -10,6 +10,11 @@ from sklearn import metrics as skm
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
+# What a policy's `performance` rule and a retrain's `metric` may name, per task.
+METRICS = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+# What a policy's `estimated_performance` rule may name: the label-free estimates.
+ESTIMATED_METRICS = {"classification": CLASSIFICATION_METRICS, "regression": ("mae", "rmse")}
+LOWER_IS_BETTER = {"mae", "rmse", "mape"}
 
 
 @dataclass

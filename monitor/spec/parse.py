@@ -15,6 +15,7 @@ from typing import Any
 from monitor.errors import SpecError
 from monitor.ingest.kinds import KINDS
 from monitor.ingest.readers.sql import query_problem
+from monitor.report.performance import ESTIMATED_METRICS, METRICS
 from monitor.timeutil import Calendar, parse_duration, zone_of
 
 TASKS = ("classification", "regression")
@@ -274,6 +275,7 @@ def _model(table: _Table, base: Path) -> ModelSpec:
             "retrain",
         }
     )
+    task = table.choice("task", TASKS)
     numerical, categorical = table.strings("numerical", []), table.strings("categorical", [])
     if not numerical and not categorical:
         raise table.fail("numerical", "declare at least one numerical or categorical feature")
@@ -281,7 +283,7 @@ def _model(table: _Table, base: Path) -> ModelSpec:
         raise table.fail("categorical", f"{name!r} is also numerical")
     return ModelSpec(
         name=table.name(),
-        task=table.choice("task", TASKS),
+        task=task,
         target=table.get("target", str, required=True),
         prediction=table.get("prediction", str, "prediction"),
         probability=table.get("probability", str, None),
@@ -289,11 +291,13 @@ def _model(table: _Table, base: Path) -> ModelSpec:
         categorical=categorical,
         artifact=table.path_of("artifact", base),
         reference=table.path_of("reference", base),
-        retrain=_retrain(_Table(table.file, table.key("retrain"), table.get("retrain", dict, {}))),
+        retrain=_retrain(
+            _Table(table.file, table.key("retrain"), table.get("retrain", dict, {})), task
+        ),
     )
 
 
-def _retrain(table: _Table) -> dict[str, Any]:
+def _retrain(table: _Table, task: str) -> dict[str, Any]:
     table.only(set(RETRAIN_DEFAULTS))
     settings = dict(RETRAIN_DEFAULTS)
     settings.update(table.data)
@@ -313,7 +317,7 @@ def _retrain(table: _Table) -> dict[str, Any]:
     confidence = table.get("confidence", (int, float), 0.95)
     if not 0 <= confidence < 1:
         raise table.fail("confidence", f"must be at least 0 and below 1, got {confidence}")
-    table.get("metric", str, None)
+    _metric(table, METRICS[task], task)
     for name in ("holdout", "canary_share"):
         share = table.get(name, (int, float), RETRAIN_DEFAULTS[name])
         if not 0 <= share < 1:
@@ -398,8 +402,9 @@ def _policy(table: _Table, model: ModelSpec) -> dict[str, Any]:
     table.get("prediction_drift", bool, False)
     table.get("new_categories", (bool, int, float), False)
     table.get("expect_data", bool, True)
-    for name in ("performance", "estimated_performance"):
-        _threshold(_Table(table.file, table.key(name), table.get(name, dict, {})))
+    for name, known in (("performance", METRICS), ("estimated_performance", ESTIMATED_METRICS)):
+        rule = _Table(table.file, table.key(name), table.get(name, dict, {}))
+        _threshold(rule, known[model.task], model.task)
     if table.get("consecutive", int, 1) < 1:
         raise table.fail("consecutive", "must be at least 1")
     table.duration("cooldown", None)
@@ -409,16 +414,22 @@ def _policy(table: _Table, model: ModelSpec) -> dict[str, Any]:
     return dict(table.data)
 
 
-def _threshold(table: _Table) -> None:
+def _threshold(table: _Table, known: tuple[str, ...], task: str) -> None:
     if not table.data:
         return
     table.only({"metric", "min", "max", "max_drop"})
-    table.get("metric", str, required=True)
+    _metric(table, known, task, required=True)
     bounds = [name for name in ("min", "max", "max_drop") if name in table.data]
     if not bounds:
         raise table.fail("min", "give min, max or max_drop")
     for name in bounds:
         table.get(name, (int, float))
+
+
+def _metric(table: _Table, known: tuple[str, ...], task: str, required: bool = False) -> None:
+    metric = table.get("metric", str, ... if required else None)
+    if metric is not None and metric not in known:
+        raise table.fail("metric", f"unknown {task} metric {metric!r} (known: {', '.join(known)})")
 
 
 def _source(table: _Table, role: str) -> SourceSpec:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from monitor.report.drift import ColumnDrift, column_drift
-from monitor.report.estimate import estimate_performance
+from monitor.report.estimate import Estimate, estimate_performance
+from monitor.report.loss_estimate import estimate_loss
 from monitor.report.performance import class_results, realized_performance
 from monitor.report.profile import Reference
 from monitor.report.quality import data_quality
@@ -77,15 +78,10 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
             per_class = class_results(labeled[model.target], labeled[model.prediction], classes)
     elif predicted and len(labeled):
         warnings.append(f"{len(labeled)} labeled rows, fewer than {min_labels}: no performance")
-    if predicted and model.task == "classification" and model.probability in current and classes:
-        estimate = estimate_performance(
-            current[model.prediction],
-            current[model.probability],
-            classes,
-            reference.profile.get("calibration"),
-        )
+    if predicted:
+        estimate = _estimate(model, reference, current)
         estimated = estimate.metrics
-        if not performance:
+        if not performance or not estimated:
             warnings.extend(estimate.warnings)
     return Analysis(
         features=features,
@@ -97,6 +93,35 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
         labeled_rows=len(labeled),
         warnings=warnings,
         classes=per_class,
+    )
+
+
+def _estimate(model: Model, reference: Reference, current: pd.DataFrame) -> Estimate:
+    """The label-free estimate of the window's performance, or the reason there is none."""
+    if model.task == "regression":
+        if reference.loss_model is None:
+            return Estimate({}, [f"no estimated performance: {reference.loss_problem}"])
+        return estimate_loss(reference.loss_model, current)
+    classes = reference.profile.get("classes")
+    if not classes:
+        return Estimate({}, ["no estimated performance: the reference set has no labels"])
+    if not model.probability:
+        return Estimate({}, ["no estimated performance: the model declares no probability column"])
+    if model.probability not in current or current[model.probability].isna().all():
+        return Estimate({}, ["no estimated performance: no probabilities logged in this window"])
+    if len(classes) != 2:
+        return Estimate(
+            {},
+            [
+                f"no estimated performance: {len(classes)} classes need a probability per "
+                "class (`probabilities`), not one positive-class probability"
+            ],
+        )
+    return estimate_performance(
+        current[model.prediction],
+        current[model.probability],
+        classes,
+        reference.profile.get("calibration"),
     )
 
 

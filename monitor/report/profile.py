@@ -8,6 +8,7 @@ the drift tests compare against are cached in this process per reference content
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from monitor.errors import ReferenceInvalid
 from monitor.registry.reference import load_reference
 from monitor.report.drift import SortedReference, clean, prepare_numerical
 from monitor.report.estimate import calibration_map, estimate_performance
+from monitor.report.loss_estimate import fit_loss_model
 from monitor.report.performance import classes_of, realized_performance
 from monitor.store.models import Model, ReferenceSet
 
@@ -35,6 +37,8 @@ class Reference:
     prepared: dict[str, SortedReference]  # numerical features, sorted once
     profile: dict
     rows: int  # rows in the whole reference set
+    loss_model: Any = None  # regression: the nanny models of direct loss estimation
+    loss_problem: str | None = None  # why there is no loss model
 
 
 def cap_frame(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
@@ -119,7 +123,12 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
         for name in model.numerical
         if name in columns and pd.api.types.is_numeric_dtype(columns[name])
     }
-    reference = Reference(frame, columns, unique, prepared, profile, rows=len(full))
+    loss_model, loss_problem = None, None
+    if model.task == "regression":
+        loss_model, loss_problem = fit_loss_model(model, frame)
+    reference = Reference(
+        frame, columns, unique, prepared, profile, len(full), loss_model, loss_problem
+    )
     if len(_REFERENCES) >= 8:
         _REFERENCES.pop(next(iter(_REFERENCES)))
     _REFERENCES[key] = reference

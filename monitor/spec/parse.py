@@ -106,6 +106,7 @@ class ModelSpec:
     artifact: Path
     reference: Path
     retrain: dict[str, Any]
+    probabilities: dict[str, str] | None = None  # multiclass: class -> column
 
 
 @dataclass
@@ -268,6 +269,7 @@ def _model(table: _Table, base: Path) -> ModelSpec:
             "target",
             "prediction",
             "probability",
+            "probabilities",
             "numerical",
             "categorical",
             "artifact",
@@ -294,7 +296,21 @@ def _model(table: _Table, base: Path) -> ModelSpec:
         retrain=_retrain(
             _Table(table.file, table.key("retrain"), table.get("retrain", dict, {})), task
         ),
+        probabilities=_probabilities(table, task),
     )
+
+
+def _probabilities(table: _Table, task: str) -> dict[str, str] | None:
+    columns = table.get("probabilities", dict, None)
+    if columns is None:
+        return None
+    if task != "classification":
+        raise table.fail("probabilities", "only a classification model has class probabilities")
+    if "probability" in table.data:
+        raise table.fail("probabilities", "give probability (binary) or probabilities, not both")
+    if len(columns) < 2 or not all(isinstance(name, str) for name in columns.values()):
+        raise table.fail("probabilities", 'expected { class = "column", ... } for 2+ classes')
+    return dict(columns)
 
 
 def _retrain(table: _Table, task: str) -> dict[str, Any]:

@@ -60,6 +60,21 @@ def test_a_clear_win_is_promoted_with_its_interval_recorded_everywhere(sqlite_ur
     assert event.data["confidence"] == 0.95 and event.data["resamples"] == 1000
     assert "95% interval" in event.title
 
+    from tests.web.conftest import build_app
+    from web.auth import create_token
+
+    app = build_app(sqlite_url)
+    with session_scope(engine) as session:
+        token = create_token(session, "reader")
+    api = app.test_client().get(
+        f"/api/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert api.status_code == 200
+    assert api.json["evaluation"]["improvement_interval"] == [low, high]
+    assert api.json["evaluation"]["resamples"] == 1000
+    page = _model_page(app)
+    assert f"95% interval [{low:+.4f}, {high:+.4f}] over 1000 resamples" in page
+
 
 def test_a_tie_is_rejected_as_not_shown_to_be_better_and_exits_3(sqlite_url):
     engine = get_engine(sqlite_url)

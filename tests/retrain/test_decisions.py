@@ -233,3 +233,38 @@ def test_apply_refuses_a_metric_the_task_does_not_have(db_url, tmp_path, line, w
     assert "(known: accuracy, precision, recall, f1, roc_auc)" in result.stderr
     with session_scope() as session:
         assert session.scalars(select(ModelVersion)).all() == []
+
+
+def test_a_canary_no_better_than_the_champion_is_rejected_with_its_interval(sqlite_url):
+    from monitor.ingest.records import validate_label
+    from monitor.ingest.store import insert_labels
+    from monitor.registry.artifacts import dump_artifact
+    from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame
+    from monitor.store.models import Model
+    from retrain import serving
+    from retrain.canary import decide_all, start_canary
+    from retrain.registry import upload_version
+    from tests.retrain import support
+
+    engine = get_engine(sqlite_url)
+    model_id = make_model(engine, {"canary_min_labeled": 30}, batch=False)
+    same, _ = support.fitted()  # the champion's very pipeline, trained again
+    with session_scope(engine) as session:
+        model = session.get(Model, model_id)
+        candidate = upload_version(session, model, dump_artifact(same))
+        start_canary(session, model, candidate, 0.5)
+    frame = churn_frame(300, seed=31)
+    ids = [f"c-{n}" for n in range(300)]
+    serving.predict(engine, "churn-online", frame[NUMERICAL + CATEGORICAL].to_dict("records"), ids)
+    labels = [
+        validate_label({"request_id": rid, "label": int(y)})
+        for rid, y in zip(ids, frame["churned"], strict=True)
+    ]
+    with engine.begin() as connection:
+        insert_labels(connection, support.deployment_id(engine), labels)
+
+    assert decide_all(engine) == {"churn-online": "rejected"}
+    (event,) = _events(engine, "canary.rejected")
+    low, high = event.data["improvement_interval"]
+    assert low < 0 < high and event.data["confidence"] == 0.95
+    assert "not shown to be better" in event.title

@@ -69,9 +69,11 @@ def main() -> None:
     for rows in ROWS:
         for metric in ("roc_auc", "f1", "rmse"):
             champion, challenger = sides(rows, metric)
-            single = median_seconds(lambda: baseline(metric, champion))
+            single = median_seconds(lambda m=metric, c=champion: baseline(m, c))
             seconds = median_seconds(
-                lambda: paired_interval(metric, champion, challenger, 0.95, args.resamples, 0)
+                lambda m=metric, a=champion, b=challenger: paired_interval(
+                    m, a, b, 0.95, args.resamples, 0
+                )
             )
             results.append(
                 {

@@ -236,14 +236,14 @@ def test_apply_refuses_a_metric_the_task_does_not_have(db_url, tmp_path, line, w
 
 
 def test_a_canary_no_better_than_the_champion_is_rejected_with_its_interval(sqlite_url):
+    from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame
     from monitor.ingest.records import validate_label
     from monitor.ingest.store import insert_labels
     from monitor.registry.artifacts import dump_artifact
-    from monitor.sample_data import CATEGORICAL, NUMERICAL, churn_frame
     from monitor.store.models import Model
     from retrain import serving
     from retrain.canary import decide_all, start_canary
-    from retrain.registry import upload_version
+    from retrain.upload import upload_version
     from tests.retrain import support
 
     engine = get_engine(sqlite_url)

@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.monitor
 	$(BIN)/python -m bench.retrain
+	$(BIN)/python -m bench.bootstrap
 	$(BIN)/python -m bench.web
 	$(BIN)/python -m bench.daemon
 

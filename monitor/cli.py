@@ -71,7 +71,7 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except DriftwiseError as error:
             click.echo(f"error: {error}", err=True)
-            sys.exit(2)
+            sys.exit(getattr(error, "exit_code", 2))
 
 
 def _unavailable(name: str) -> click.Command:

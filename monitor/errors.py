@@ -119,3 +119,13 @@ class IncidentNotFound(DriftwiseError, LookupError):
 
 class IncidentClosed(DriftwiseError):
     """An incident that is already resolved cannot be resolved again."""
+
+
+class RetrainNotPromoted(DriftwiseError):
+    """`driftwise retrain --wait` ran a job that promoted nothing; `exit_code` says how it ended:
+    3 rejected, 4 failed (or skipped, cancelled), 5 not finished (waiting for an upload, or run
+    by another worker)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

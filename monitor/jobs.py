@@ -13,12 +13,15 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import ModelNotFound
 from monitor.events import stored_key
+from monitor.service.leases import live_holder
 from monitor.store.models import Model, RetrainJob
 from monitor.timeutil import parse_duration, utcnow
 
 TRIGGERS = ("policy", "webhook", "manual", "schedule", "api")
 # Jobs that do not hold the cooldown: nothing was trained.
 NOT_COUNTING = ("skipped", "failed", "cancelled")
+SCHEDULER_LEASE = "scheduler"  # the daemon's leader lease (monitor.daemon.LEASE)
+NO_DAEMON = "no daemon is running: start `driftwise run` or `driftwise daemon`"
 
 
 def request_retrain(
@@ -86,3 +89,29 @@ def in_cooldown(session: Session, model: Model) -> RetrainJob | None:
 
 def _by_key(session: Session, key: str) -> RetrainJob | None:
     return session.scalar(select(RetrainJob).where(RetrainJob.idempotency_key == stored_key(key)))
+
+
+def pending_jobs(session: Session, model_id: int | None = None) -> list[dict]:
+    """Jobs waiting for a worker, oldest first, with how long they have waited."""
+    query = select(RetrainJob, Model.name).join(Model, Model.id == RetrainJob.model_id)
+    query = query.where(RetrainJob.status == "pending")
+    if model_id is not None:
+        query = query.where(RetrainJob.model_id == model_id)
+    now = utcnow()
+    return [
+        {
+            "id": job.id,
+            "model": name,
+            "trigger": job.trigger,
+            "created_at": job.created_at.isoformat(),
+            "age_seconds": round((now - job.created_at).total_seconds()),
+        }
+        for job, name in session.execute(query.order_by(RetrainJob.created_at, RetrainJob.id))
+    ]
+
+
+def unattended(session: Session, model_id: int | None = None) -> str | None:
+    """Why pending jobs will not run (no scheduler holds the lease), or None."""
+    if live_holder(session, SCHEDULER_LEASE) is not None:
+        return None
+    return NO_DAEMON if pending_jobs(session, model_id) else None

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from monitor.cli import require_schema
 from monitor.incidents import deployment_health, open_incidents
+from monitor.jobs import pending_jobs, unattended
 from monitor.service import schedule_info
 from monitor.settings import current_settings
 from monitor.store.models import (
@@ -143,8 +144,14 @@ def collect(session: Session) -> dict[str, Any]:
         if leader is None
         else {"holder": leader.holder, "expires_at": leader.expires_at.isoformat()},
         "jobs": schedule_info.jobs(session),
+        "pending_retrain_jobs": pending_jobs(session),
+        "unattended": unattended(session),
         "deployments": [deployment_status(session, deployment) for deployment in deployments],
     }
+
+
+def _age(seconds: int) -> str:
+    return format_duration(seconds - seconds % 60) if seconds >= 60 else f"{seconds}s"
 
 
 @click.command()
@@ -163,6 +170,13 @@ def status(as_json: bool) -> None:
     click.echo(f"scheduler leader: {leader['holder'] if leader else 'none'}")
     for line in schedule_info.lines(report["jobs"]):
         click.echo(line)
+    for job in report["pending_retrain_jobs"]:
+        click.echo(
+            f"retrain job {job['id']} ({job['model']}, {job['trigger']}): pending for "
+            f"{_age(job['age_seconds'])}"
+        )
+    if report["unattended"]:
+        click.echo(report["unattended"])
     for d in report["deployments"]:
         click.echo(
             f"{d['name']} ({d['mode']}, model {d['model']} v{d['active_version']}): "

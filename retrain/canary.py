@@ -2,7 +2,9 @@
 
 Routing is a pure function of the request id (the same CRC32 the store samples by), so a
 retried request meets the same version. Once both versions have enough labeled results
-since the canary began, their realized metric decides: promote or reject the candidate.
+since the canary began, their realized metric decides with the retrain's own test: the
+candidate is promoted only when the lower bound of a bootstrap interval of its improvement
+(each version resampled on its own labeled results) exceeds `min_improvement`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from monitor.ingest.records import sample_key
 from monitor.registry.versions import promote
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Label, Model, ModelVersion, Prediction
-from retrain.evaluate import Scored, compute_metrics, improvement
+from retrain.bootstrap import Side, independent_interval
+from retrain.evaluate import RESAMPLES, SEED, Scored, compute_metrics, improvement, shown_better
 from retrain.training import retrain_settings
 
 
@@ -99,14 +102,29 @@ def decide(session: Session, deployment: Deployment) -> str | None:
         for side, (truth, scored) in sides.items()
     }
     gain = improvement(metric, scores["champion"], scores["candidate"])
+    confidence = float(settings.get("confidence", 0.95))
+    interval = None
+    if gain is not None and confidence > 0:
+        champion, challenger = (
+            Side(np.asarray(truth), scored.prediction, scored.probability)
+            for truth, scored in sides.values()
+        )
+        interval = independent_interval(metric, champion, challenger, confidence, RESAMPLES, SEED)
+    minimum = float(settings.get("min_improvement") or 0)
+    better, words = shown_better(gain, interval, minimum) if gain is not None else (False, "")
     data = {
         "metric": metric,
         **scores,
         "improvement": gain,
+        "improvement_interval": interval.as_list() if interval else None,
+        "confidence": confidence,
+        "resamples": interval.resamples if interval else 0,
+        "min_improvement": minimum,
+        "reason": words or f"{metric} cannot be computed on both versions' labeled results",
         "labeled": {side: len(truth) for side, (truth, _) in sides.items()},
         "version": candidate.version,
     }
-    if gain is not None and gain >= float(settings.get("min_improvement") or 0):
+    if better:
         promote(session, candidate, reason="canary")
         outcome = "promoted"
     else:
@@ -117,7 +135,8 @@ def decide(session: Session, deployment: Deployment) -> str | None:
         session,
         f"canary.{outcome}",
         f"canary.{outcome}:{deployment.id}:{candidate.id}",
-        f"{deployment.name}: canary version {candidate.version} {outcome} on {metric}",
+        f"{deployment.name}: canary version {candidate.version} {outcome} on {metric} — "
+        f"{data['reason']}",
         "info" if outcome == "promoted" else "warning",
         deployment=deployment,
         retrain_job_id=candidate.retrain_job_id,

@@ -10,8 +10,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.cli import require_schema
+from monitor.errors import RetrainNotPromoted
 from monitor.store.models import Deployment, ModelVersion, RetrainJob
 from monitor.timeutil import utcnow
+
+# How a job run by `retrain --wait` ended, as the command's exit code: 0 only when a version
+# was promoted or left for a person (or a canary) to promote.
+EXIT_CODES = {
+    "promoted": 0,
+    "awaiting_promotion": 0,
+    "canary": 0,
+    "rejected": 3,
+    "failed": 4,
+    "cooldown": 4,
+    "cancelled": 4,
+}
+NOT_FINISHED = 5
 
 
 def _iso(moment) -> str | None:
@@ -77,16 +91,72 @@ def _summary(job: dict[str, Any]) -> str:
             f"{evaluation['challenger_score']:.4f} vs champion v{job['champion_version']} "
             + (f"{champion:.4f}" if champion is not None else "n/a")
         )
+        line += _improvement(evaluation)
     if job["error"]:
         line += f" — {job['error']}"
     return line
+
+
+def _improvement(evaluation: dict[str, Any]) -> str:
+    gain, interval = evaluation.get("improvement"), evaluation.get("improvement_interval")
+    if gain is None:
+        return ""
+    words = f", improvement {gain:+.4f}"
+    if interval and interval[0] is not None:
+        confidence = evaluation.get("confidence") or 0
+        words += f" ({confidence:.0%} interval [{interval[0]:+.4f}, {interval[1]:+.4f}])"
+    return words
+
+
+def _job_to_run(session: Session, model_id: int, key: str | None, reason: str | None):
+    """The model's oldest pending job (the one a policy or a person already asked for), or a
+    new manual job when none is pending or a key names one."""
+    from monitor.jobs import request_retrain
+
+    if key is None:
+        pending = session.scalar(
+            select(RetrainJob)
+            .where(RetrainJob.model_id == model_id, RetrainJob.status == "pending")
+            .order_by(RetrainJob.created_at, RetrainJob.id)
+            .limit(1)
+        )
+        if pending is not None:
+            return pending
+    return request_retrain(
+        session,
+        model_id,
+        "manual",
+        key or f"manual:{model_id}:{utcnow().isoformat()}",
+        reason=reason,
+        requested_by="cli",
+        force=True,
+    )
+
+
+def _outcome(job: dict[str, Any]) -> None:
+    """Raise with the documented exit code unless the job promoted or left a candidate."""
+    if job["status"] in ("pending", "running", "waiting"):
+        raise RetrainNotPromoted(
+            f"job {job['id']} is {job['status']}"
+            + (" for an upload" if job["decision"] == "awaiting_upload" else ""),
+            NOT_FINISHED,
+        )
+    code = EXIT_CODES.get(job["decision"] or job["status"], EXIT_CODES["failed"])
+    if code:
+        why = job["error"] or job["evaluation"].get("reason") or job["decision"]
+        raise RetrainNotPromoted(f"job {job['id']} {job['status']}: {why}", code)
 
 
 @click.command()
 @click.argument("model")
 @click.option("--key", help="Idempotency key: asking twice with one key makes one job.")
 @click.option("--reason", help="Why, recorded on the job.")
-@click.option("--wait", is_flag=True, help="Run the job here and now, and report its outcome.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Run the model's pending job (or a new one) here and now; exit 0 only if it promoted "
+    "a version or left a candidate: 3 rejected, 4 failed, 5 not finished.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def retrain(model: str, key: str | None, reason: str | None, wait: bool, as_json: bool) -> None:
     """Request a retrain job for MODEL (a person asking ignores the cooldown)."""
@@ -99,15 +169,18 @@ def retrain(model: str, key: str | None, reason: str | None, wait: bool, as_json
     engine = get_engine()
     with session_scope(engine) as session:
         row = model_named(session, model)
-        job = request_retrain(
-            session,
-            row.id,
-            "manual",
-            key or f"manual:{model}:{utcnow().isoformat()}",
-            reason=reason,
-            requested_by="cli",
-            force=True,
-        )
+        if wait:
+            job = _job_to_run(session, row.id, key, reason)
+        else:
+            job = request_retrain(
+                session,
+                row.id,
+                "manual",
+                key or f"manual:{model}:{utcnow().isoformat()}",
+                reason=reason,
+                requested_by="cli",
+                force=True,
+            )
         session.flush()
         job_id = job.id
     if wait:
@@ -115,6 +188,8 @@ def retrain(model: str, key: str | None, reason: str | None, wait: bool, as_json
     with session_scope(engine) as session:
         result = job_dict(session, session.get(RetrainJob, job_id))
     click.echo(json.dumps(result, indent=2) if as_json else _summary(result))
+    if wait:
+        _outcome(result)
 
 
 @click.command()

@@ -1,7 +1,9 @@
 """Champion against challenger on the same holdout: every metric, sanity checks, a decision.
 
-A tie promotes when `min_improvement` is 0: the challenger has seen newer data and is no
-worse on the holdout, which is what the margin says.
+The challenger is promoted only when the lower bound of a paired bootstrap confidence
+interval of its improvement on the deciding metric exceeds `min_improvement`: a tie, or a
+gain the holdout cannot tell from noise, is rejected. `confidence = 0` decides on the point
+estimate alone (improvement at least `min_improvement`), as Driftwise did before.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as sk
 
-CLASSIFICATION_METRICS = ("roc_auc", "f1", "accuracy", "precision", "recall")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
-LOWER_IS_BETTER = {"rmse", "mae"}
+from monitor.report.performance import LOWER_IS_BETTER, METRICS
+from retrain.bootstrap import Interval, Side, paired_interval
+
+RESAMPLES = 1000
+SEED = 20260101
 
 
 @dataclass
@@ -38,7 +42,7 @@ def predict(estimator: Any, features: pd.DataFrame, task: str) -> Scored:
 
 
 def metric_names(task: str) -> tuple[str, ...]:
-    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    return METRICS[task]
 
 
 def compute_metrics(task: str, truth: Any, scored: Scored) -> dict[str, float | None]:
@@ -50,6 +54,7 @@ def compute_metrics(task: str, truth: Any, scored: Scored) -> dict[str, float | 
             "rmse": _safe(lambda: math.sqrt(sk.mean_squared_error(truth, pred))),
             "mae": _safe(lambda: sk.mean_absolute_error(truth, pred)),
             "r2": _safe(lambda: sk.r2_score(truth, pred)),
+            "mape": _safe(lambda: sk.mean_absolute_percentage_error(truth, pred)),
         }
     labels = sorted(set(truth.tolist()) | set(scored.prediction.tolist()), key=str)
     binary = len(labels) <= 2
@@ -113,12 +118,17 @@ def evaluate(
     task: str,
     metric: str,
     min_improvement: float,
+    confidence: float = 0.95,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
 ) -> dict[str, Any]:
-    """The evaluation recorded on the job: both sides' metrics and checks, and the decision."""
+    """The evaluation recorded on the job: both sides' metrics and checks, the improvement
+    with its confidence interval, and the decision."""
     if metric not in metric_names(task):
         raise ValueError(f"metric {metric} is not one of {', '.join(metric_names(task))}")
     truth, rows = holdout[target], len(holdout)
     sides: dict[str, Any] = {}
+    outputs: dict[str, Scored] = {}
     for side, estimator in (("champion", champion), ("challenger", challenger)):
         if estimator is None:
             sides[side] = {"metrics": {}, "problems": ["no estimator"]}
@@ -132,11 +142,22 @@ def evaluate(
             "metrics": compute_metrics(task, truth, scored),
             "problems": sanity_problems(scored, rows),
         }
+        outputs[side] = scored
     champion_score = sides["champion"]["metrics"].get(metric)
     challenger_score = sides["challenger"]["metrics"].get(metric)
     gain = improvement(metric, champion_score, challenger_score)
+    interval = None
+    if confidence > 0 and gain is not None and not _unusable(sides):
+        interval = paired_interval(
+            metric,
+            _side(truth, outputs["champion"]),
+            _side(truth, outputs["challenger"]),
+            confidence,
+            resamples,
+            seed,
+        )
     decision, reason = _decide(
-        sides, metric, champion_score, challenger_score, gain, min_improvement
+        sides, metric, champion_score, challenger_score, gain, min_improvement, interval
     )
     return {
         "metric": metric,
@@ -147,10 +168,45 @@ def evaluate(
         "champion_score": champion_score,
         "challenger_score": challenger_score,
         "improvement": gain,
+        "improvement_interval": interval.as_list() if interval else None,
+        "confidence": confidence,
+        "resamples": interval.resamples if interval else 0,
+        "seed": seed,
         "min_improvement": min_improvement,
         "decision": decision,
         "reason": reason,
     }
+
+
+def _side(truth: Any, scored: Scored) -> Side:
+    return Side(np.asarray(truth), scored.prediction, scored.probability)
+
+
+def _unusable(sides: dict[str, Any]) -> bool:
+    return any(sides[side]["problems"] for side in ("champion", "challenger"))
+
+
+def shown_better(
+    gain: float, interval: Interval | None, min_improvement: float
+) -> tuple[bool, str]:
+    """Whether the improvement clears `min_improvement`, and the words that say so: the
+    interval's lower bound with a confidence, the point estimate without one."""
+    if interval is None:
+        verdict = gain >= min_improvement
+        words = f"improvement {gain:+.4f}"
+        return verdict, words + (
+            f" meets {min_improvement}" if verdict else f" below {min_improvement}"
+        )
+    words = f"improvement {gain:+.4f}, {interval.confidence:.0%} interval " + (
+        f"[{interval.low:+.4f}, {interval.high:+.4f}]"
+        if interval.low is not None
+        else "undefined on every resample"
+    )
+    if interval.low is not None and interval.low > min_improvement:
+        return True, f"{words}: lower bound above {min_improvement}"
+    below = interval.low is None or interval.low < min_improvement
+    bound = "below" if below else "not above"
+    return False, f"{words}: not shown to be better (lower bound {bound} {min_improvement})"
 
 
 def _decide(
@@ -160,6 +216,7 @@ def _decide(
     challenger_score: float | None,
     gain: float | None,
     min_improvement: float,
+    interval: Interval | None,
 ) -> tuple[str, str]:
     if sides["challenger"]["problems"]:
         return "reject", "challenger fails sanity checks: " + "; ".join(
@@ -169,12 +226,6 @@ def _decide(
         return "reject", f"challenger {metric} cannot be computed on the holdout"
     if champion_score is None or sides["champion"]["problems"]:
         return "promote", f"champion has no usable {metric}; challenger {challenger_score:.4f}"
-    if gain >= min_improvement:
-        return "promote", (
-            f"challenger {metric} {challenger_score:.4f} vs champion {champion_score:.4f}: "
-            f"improvement {gain:+.4f} meets {min_improvement}"
-        )
-    return "reject", (
-        f"challenger {metric} {challenger_score:.4f} vs champion {champion_score:.4f}: "
-        f"improvement {gain:+.4f} below {min_improvement}"
-    )
+    better, words = shown_better(gain, interval, min_improvement)
+    scores = f"challenger {metric} {challenger_score:.4f} vs champion {champion_score:.4f}"
+    return ("promote" if better else "reject"), f"{scores}: {words}"

@@ -204,6 +204,7 @@ def execute(engine: Engine, job_id: int, worker: str) -> None:
             model.task,
             prepared.settings["metric"],
             float(prepared.settings["min_improvement"]),
+            confidence=float(prepared.settings["confidence"]),
         )
         timings["evaluate_seconds"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -381,6 +382,11 @@ def _event(
             "metric": evaluation.get("metric"),
             "champion_score": evaluation.get("champion_score"),
             "challenger_score": evaluation.get("challenger_score"),
+            "improvement": evaluation.get("improvement"),
+            "improvement_interval": evaluation.get("improvement_interval"),
+            "confidence": evaluation.get("confidence"),
+            "resamples": evaluation.get("resamples"),
+            "min_improvement": evaluation.get("min_improvement"),
             "version": version.version,
         },
     )

@@ -1,7 +1,9 @@
 """The training set of a retrain job: labeled production rows (and the champion's reference).
 
 Labeled rows are the model's deployments' predictions joined with their labels inside the
-training window, one per request id (the newest). They are ordered by time and the newest
+training window, one per request id (the newest). The window counts back from the newest
+labeled prediction (`training_window_from = "newest_label"`), so replayed logs or a quiet
+deployment still train on what they have; `"now"` counts back from the clock. They are ordered by time and the newest
 `holdout` share is cut off first, so the holdout is never trained on by construction: the
 training frame is built only from what is left, plus the reference rows.
 """
@@ -71,10 +73,8 @@ def _iso(moment: Any) -> str | None:
     return None if moment is None or pd.isna(moment) else pd.Timestamp(moment).isoformat()
 
 
-def labeled_rows(session: Session, model: Model, since: datetime) -> pd.DataFrame:
-    """Predictions with labels of every deployment of `model` since `since`, one per request id,
-    oldest first, indexed by request id."""
-    joined = (
+def _labeled(model: Model):
+    return (
         select(Prediction.request_id, Prediction.timestamp, Prediction.features, Label.value)
         .join(
             Label,
@@ -82,8 +82,27 @@ def labeled_rows(session: Session, model: Model, since: datetime) -> pd.DataFram
             & (Label.request_id == Prediction.request_id),
         )
         .join(Deployment, Deployment.id == Prediction.deployment_id)
-        .where(Deployment.model_id == model.id, Prediction.timestamp >= since)
+        .where(Deployment.model_id == model.id)
     )
+
+
+def window_start(
+    session: Session, model: Model, settings: dict[str, Any], now: datetime | None = None
+) -> datetime:
+    """Where the training window begins: `training_window` before the newest labeled
+    prediction (or before now, with `training_window_from = "now"`, or with no labels)."""
+    end = now or utcnow()
+    if settings.get("training_window_from", "newest_label") == "newest_label":
+        newest = session.scalar(select(func.max(_labeled(model).subquery().c.timestamp)))
+        if newest is not None:
+            end = newest
+    return end - timedelta(seconds=parse_duration(settings["training_window"]))
+
+
+def labeled_rows(session: Session, model: Model, since: datetime) -> pd.DataFrame:
+    """Predictions with labels of every deployment of `model` since `since`, one per request id,
+    oldest first, indexed by request id."""
+    joined = _labeled(model).where(Prediction.timestamp >= since)
     frame = _aggregated(session, joined, model)
     if frame is None:
         frame = _row_by_row(session, joined, model)
@@ -153,8 +172,7 @@ def assemble(
     now: datetime | None = None,
 ) -> TrainingSet:
     """The job's training set and holdout, or TrainingRefused saying why not."""
-    now = now or utcnow()
-    since = now - timedelta(seconds=parse_duration(settings["training_window"]))
+    since = window_start(session, model, settings, now)
     labeled = labeled_rows(session, model, since)
     minimum = int(settings["min_labeled_rows"])
     if len(labeled) < minimum:
@@ -166,6 +184,12 @@ def assemble(
     holdout_count = math.ceil(len(labeled) * share)
     if holdout_count < 1 or holdout_count >= len(labeled):
         raise TrainingRefused(f"holdout {share} leaves no rows to evaluate or to train on")
+    needed = int(settings.get("min_holdout_rows", 0))
+    if holdout_count < needed:
+        raise TrainingRefused(
+            f"holdout of {holdout_count} rows ({share:.0%} of {len(labeled)} labeled rows) is "
+            f"below min_holdout_rows {needed}: too few to tell the challenger from noise"
+        )
     cut = len(labeled) - holdout_count
     production, holdout = labeled.iloc[:cut], labeled.iloc[cut:]
     reference = _reference_rows(session, model, champion_version_id, settings)

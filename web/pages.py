@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from monitor.errors import DriftwiseError
 from monitor.incidents import deployment_health
+from monitor.jobs import unattended
 from monitor.store.models import (
     DeliveryAttempt,
     Deployment,
@@ -284,6 +285,7 @@ def model(name: str):
         versions=versions,
         by_id={v.id: v for v in versions},
         jobs=jobs,
+        unattended=unattended(session, found.id),
         deployments=deployments,
         history=history,
     )

@@ -249,13 +249,14 @@ def tell_story(engine: Engine, folder: Path, base_url: str, days: int, rows: int
 def set_up(engine: Engine, folder: Path) -> None:
     """Train the first model, write and apply the spec, create the admin user."""
     from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline, scored
+    from monitor.demo.story import SIGNAL
     from monitor.registry.artifacts import dump_artifact
     from monitor.spec.apply import apply_spec, load_files
     from monitor.spec.parse import load_spec
     from monitor.store import session_scope
     from web.auth import create_user
 
-    train = churn_frame(3000, seed=1)
+    train = churn_frame(3000, seed=1, signal=SIGNAL)
     model = churn_pipeline().fit(train[NUMERICAL + CATEGORICAL], train["churned"])
     (folder / "model").mkdir()
     (folder / "model" / "churn.skops").write_bytes(dump_artifact(model))

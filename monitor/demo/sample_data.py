@@ -9,20 +9,17 @@ NUMERICAL = ["tenure", "charges"]
 CATEGORICAL = ["plan", "region"]
 
 
-def churn_frame(rows: int, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
+def churn_frame(rows: int, seed: int = 0, shift: float = 0.0, signal: float = 1.0) -> pd.DataFrame:
     """Customers with a churn label; `shift` moves tenure and charges to simulate drift,
-    and also changes how they relate to churn, so an old model gets worse."""
+    and also changes how they relate to churn, so an old model gets worse. `signal` scales
+    how strongly the features decide churn (at 1 a model barely beats the base rate)."""
     rng = np.random.default_rng(seed)
     tenure = rng.gamma(2.0, 12.0, rows) + shift * 20
     charges = rng.normal(70 + shift * 30, 20, rows)
     plan = rng.choice(["basic", "pro", "team"], rows, p=[0.5, 0.3, 0.2])
     region = rng.choice(["eu", "us", "apac"], rows)
-    logit = (
-        -1.0
-        - 0.04 * tenure
-        + 0.02 * (charges - 70)
-        + (plan == "basic") * 0.8
-        + shift * 0.05 * tenure
+    logit = -1.0 + signal * (
+        -0.04 * tenure + 0.02 * (charges - 70) + (plan == "basic") * 0.8 + shift * 0.05 * tenure
     )
     probability = 1 / (1 + np.exp(-logit))
     churned = (rng.random(rows) < probability).astype(int)

@@ -36,6 +36,9 @@ ONLINE, NIGHTLY, MODEL = "churn-online", "churn-nightly", "churn"
 FEATURES = NUMERICAL + CATEGORICAL
 HOURS = 24
 DRIFT_SHIFT = 1.0  # sample_data's `shift`: older, pricier customers who churn differently
+# sample_data's `signal`: churn the features predict well enough that the first model beats
+# the base rate (accuracy ≈ 0.87 against 0.81 for "nobody churns", recall ≈ 0.56).
+SIGNAL = 3.0
 
 
 @dataclass
@@ -145,10 +148,14 @@ class Story:
         clock.move_to(start + timedelta(hours=6))
         if day > 1:
             self.write_labels(day - 1)
-        customers = churn_frame(self.plan.rows, seed=1000 + day, shift=self.plan.shift(day))
+        customers = churn_frame(
+            self.plan.rows, seed=1000 + day, shift=self.plan.shift(day), signal=SIGNAL
+        )
         versions = self.serve_realtime(day, customers, clock)
         clock.move_to(start + timedelta(hours=23))
-        nightly = churn_frame(self.plan.rows, seed=2000 + day, shift=self.plan.shift(day))
+        nightly = churn_frame(
+            self.plan.rows, seed=2000 + day, shift=self.plan.shift(day), signal=SIGNAL
+        )
         batch_version = self.score_batch(day, nightly)
         drift = " (drifted)" if self.plan.shift(day) else ""
         shown = ", ".join(f"v{v}: {n:,}" for v, n in sorted(versions.items()))

@@ -112,6 +112,7 @@ def load_jobs(session: Session, deployment: str | None = None) -> list[Job]:
         config = {
             "prediction": model.prediction,
             "probability": model.probability,
+            "probabilities": model.probabilities,
             "target": model.target,
             "task": model.task,
             "model_classes": model_classes(session, dep, model),

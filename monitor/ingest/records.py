@@ -30,8 +30,8 @@ PREDICTION_KEYS = {
     "features",
     "prediction",
     "probability",
-    "model_version",
     "probabilities",
+    "model_version",
 }
 LABEL_KEYS = {"request_id", "label", "timestamp"}
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1

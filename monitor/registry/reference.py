@@ -18,6 +18,7 @@ def reference_columns(model: Model) -> list[str]:
     columns = [*model.numerical, *model.categorical, model.target, model.prediction]
     if model.probability:
         columns.append(model.probability)
+    columns += list((model.probabilities or {}).values())
     return columns
 
 
@@ -35,8 +36,9 @@ def validate_reference(frame: pd.DataFrame, model: Model, where: str = "referenc
             raise ReferenceInvalid(
                 f"{where}: numerical feature {column} holds {frame[column].dtype}, not numbers"
             )
-    if model.probability and not frame[model.probability].dropna().between(0, 1).all():
-        raise ReferenceInvalid(f"{where}: {model.probability} has values outside 0..1")
+    for column in [model.probability, *(model.probabilities or {}).values()]:
+        if column and not frame[column].dropna().between(0, 1).all():
+            raise ReferenceInvalid(f"{where}: {column} has values outside 0..1")
     return frame[reference_columns(model)].reset_index(drop=True)
 
 

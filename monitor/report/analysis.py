@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from monitor.report.drift import ColumnDrift, column_drift
-from monitor.report.estimate import estimate_performance
+from monitor.report.estimate import Estimate, estimate_multiclass, estimate_performance
+from monitor.report.loss_estimate import estimate_loss
 from monitor.report.performance import class_results, realized_performance
-from monitor.report.profile import Reference
+from monitor.report.profile import Reference, class_columns
 from monitor.report.quality import data_quality
 from monitor.store.models import Model
 
@@ -65,11 +66,13 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
     # Labels without predictions measure nothing (inputs-only sources).
     if predicted and len(labeled) >= max(min_labels, 1):
         probability = labeled[model.probability] if model.probability in labeled else None
+        columns = class_columns(model, classes or [])
         realized = realized_performance(
             labeled[model.target],
             labeled[model.prediction],
             probability,
             classes if model.task == "classification" else None,
+            labeled[columns] if columns and set(columns) <= set(labeled.columns) else None,
         )
         performance = realized.metrics
         warnings.extend(realized.warnings)
@@ -77,15 +80,10 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
             per_class = class_results(labeled[model.target], labeled[model.prediction], classes)
     elif predicted and len(labeled):
         warnings.append(f"{len(labeled)} labeled rows, fewer than {min_labels}: no performance")
-    if predicted and model.task == "classification" and model.probability in current and classes:
-        estimate = estimate_performance(
-            current[model.prediction],
-            current[model.probability],
-            classes,
-            reference.profile.get("calibration"),
-        )
+    if predicted:
+        estimate = _estimate(model, reference, current)
         estimated = estimate.metrics
-        if not performance:
+        if not performance or not estimated:
             warnings.extend(estimate.warnings)
     return Analysis(
         features=features,
@@ -97,6 +95,53 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
         labeled_rows=len(labeled),
         warnings=warnings,
         classes=per_class,
+    )
+
+
+def _estimate(model: Model, reference: Reference, current: pd.DataFrame) -> Estimate:
+    """The label-free estimate of the window's performance, or the reason there is none."""
+    if model.task == "regression":
+        if reference.loss_model is None:
+            return Estimate({}, [f"no estimated performance: {reference.loss_problem}"])
+        return estimate_loss(reference.loss_model, current)
+    classes = reference.profile.get("classes")
+    if not classes:
+        return Estimate({}, ["no estimated performance: the reference set has no labels"])
+    if len(classes) > 2:
+        return _estimate_multiclass(model, reference, current, classes)
+    if not model.probability:
+        return Estimate({}, ["no estimated performance: the model declares no probability column"])
+    if model.probability not in current or current[model.probability].isna().all():
+        return Estimate({}, ["no estimated performance: no probabilities logged in this window"])
+    if len(classes) != 2:
+        return Estimate({}, ["no estimated performance: a single class in the reference"])
+    return estimate_performance(
+        current[model.prediction],
+        current[model.probability],
+        classes,
+        reference.profile.get("calibration"),
+    )
+
+
+def _estimate_multiclass(
+    model: Model, reference: Reference, current: pd.DataFrame, classes: list
+) -> Estimate:
+    columns = class_columns(model, classes)
+    if columns is None:
+        return Estimate(
+            {},
+            [
+                f"no estimated performance: {len(classes)} classes need a probability column "
+                'per class (`probabilities = { class = "column" }`)'
+            ],
+        )
+    if not set(columns) <= set(current.columns) or current[columns].isna().all().all():
+        return Estimate({}, ["no estimated performance: no class probabilities logged"])
+    return estimate_multiclass(
+        current[model.prediction],
+        current[columns],
+        classes,
+        reference.profile.get("class_calibration"),
     )
 
 

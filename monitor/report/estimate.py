@@ -99,3 +99,56 @@ def _expected_roc_auc(p: np.ndarray) -> float | None:
     if pairs <= 0:
         return None
     return float((np.trapezoid(tpr, fpr) * positives * negatives - own / 2) / pairs)
+
+
+def class_calibration(probabilities: pd.DataFrame, target: pd.Series, classes: list) -> dict:
+    """Per-class isotonic calibration on the reference, one class against the rest (as
+    NannyML's multiclass CBPE calibrates): `{str(class): mapping or None}`."""
+    mappings = {}
+    for label, column in zip(classes, probabilities.columns, strict=True):
+        outcome = (target == label).map({True: 1, False: 0})
+        mappings[str(label)] = calibration_map(probabilities[column], outcome, [0, 1])
+    return mappings
+
+
+def estimate_multiclass(
+    prediction: pd.Series, probabilities: pd.DataFrame, classes: list, mappings: dict | None
+) -> Estimate:
+    """Expected accuracy, macro precision, recall, F1 and macro one-vs-rest ROC AUC.
+
+    Each class is a binary problem (predicted that class or not; its calibrated probability
+    the chance the row is that class): the expected confusion matrix per class gives that
+    class's precision, recall and F1, the expected ROC curve its AUC; the macro figures are
+    their means. Expected accuracy is the mean calibrated probability of the predicted class.
+    """
+    keep = probabilities.notna().all(axis=1) & prediction.notna()
+    if keep.sum() < MIN_ROWS:
+        return Estimate({}, ["no estimated performance: no rows with every class probability"])
+    predicted = prediction[keep].to_numpy()
+    known = {str(label) for label in classes}
+    calibrated = {
+        str(label): calibrate(
+            probabilities.loc[keep, column].to_numpy(dtype=float), (mappings or {}).get(str(label))
+        )
+        for label, column in zip(classes, probabilities.columns, strict=True)
+    }
+    as_text = np.array([str(value) for value in predicted])
+    correct = np.zeros(len(as_text))
+    per_class: dict[str, list[float]] = {"precision": [], "recall": [], "f1": [], "roc_auc": []}
+    for label, p in calibrated.items():
+        chosen = as_text == label
+        correct[chosen] = p[chosen]
+        tp, fp, fn = p[chosen].sum(), (1 - p[chosen]).sum(), p[~chosen].sum()
+        per_class["precision"].append(tp / (tp + fp) if tp + fp > 0 else 0.0)
+        per_class["recall"].append(tp / (tp + fn) if tp + fn > 0 else 0.0)
+        per_class["f1"].append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0)
+        auc = _expected_roc_auc(p)
+        if auc is not None:
+            per_class["roc_auc"].append(auc)
+    warnings = []
+    unknown = sorted(set(as_text) - known)
+    if unknown:
+        warnings.append(f"predictions of classes without a probability: {', '.join(unknown)}")
+    metrics = {"accuracy": float(correct.mean())}
+    metrics |= {name: float(np.mean(values)) for name, values in per_class.items() if values}
+    return Estimate(metrics, warnings)

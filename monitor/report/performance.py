@@ -10,6 +10,11 @@ from sklearn import metrics as skm
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
+# What a policy's `performance` rule and a retrain's `metric` may name, per task.
+METRICS = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+# What a policy's `estimated_performance` rule may name: the label-free estimates.
+ESTIMATED_METRICS = {"classification": CLASSIFICATION_METRICS, "regression": ("mae", "rmse")}
+LOWER_IS_BETTER = {"mae", "rmse", "mape"}
 
 
 @dataclass
@@ -36,17 +41,46 @@ def realized_performance(
     prediction: pd.Series,
     probability: pd.Series | None,
     classes: list | None,
+    probabilities: pd.DataFrame | None = None,
 ) -> Performance:
-    """Classification metrics when `classes` is given, else regression metrics."""
+    """Classification metrics when `classes` is given, else regression metrics.
+    `probabilities` (multiclass) holds one column per class, in the order of `classes`."""
     keep = target.notna() & prediction.notna()
     target, prediction = target[keep], prediction[keep]
     if probability is not None:
         probability = probability[keep]
+    if probabilities is not None:
+        probabilities = probabilities[keep]
     if target.empty:
         return Performance({}, ["no labeled rows with a prediction"])
     if classes is None:
         return _regression(target.astype(float), prediction.astype(float))
-    return _classification(target, prediction, probability, classes)
+    performance = _classification(target, prediction, probability, classes)
+    if probabilities is not None and positive_class(classes) is None:
+        auc, warning = macro_roc_auc(target, probabilities, classes)
+        if auc is None:
+            performance.warnings.append(warning)
+        else:
+            performance.metrics["roc_auc"] = auc
+    return performance
+
+
+def macro_roc_auc(
+    target: pd.Series, probabilities: pd.DataFrame, classes: list
+) -> tuple[float | None, str]:
+    """Macro one-vs-rest ROC AUC: each class's probability against that class, averaged."""
+    complete = probabilities.notna().all(axis=1)
+    if not complete.all():
+        return None, f"{int((~complete).sum())} rows lack a class probability: roc_auc not computed"
+    values = []
+    for label, column in zip(classes, probabilities.columns, strict=True):
+        actual = (target == label).to_numpy()
+        if actual.all() or not actual.any():
+            continue  # a class absent from the window has no curve
+        values.append(skm.roc_auc_score(actual, probabilities[column].to_numpy()))
+    if len(values) < 2:
+        return None, "fewer than two classes in labels: roc_auc is undefined"
+    return float(np.mean(values)), ""
 
 
 def _classification(

@@ -8,6 +8,7 @@ the drift tests compare against are cached in this process per reference content
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
@@ -16,11 +17,17 @@ from sqlalchemy.orm import Session
 from monitor.errors import ReferenceInvalid
 from monitor.registry.reference import load_reference
 from monitor.report.drift import SortedReference, clean, prepare_numerical
-from monitor.report.estimate import calibration_map, estimate_performance
+from monitor.report.estimate import (
+    calibration_map,
+    class_calibration,
+    estimate_multiclass,
+    estimate_performance,
+)
+from monitor.report.loss_estimate import fit_loss_model
 from monitor.report.performance import classes_of, realized_performance
 from monitor.store.models import Model, ReferenceSet
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 HIGH_CARDINALITY = 1000  # categories beyond this are listed only by count
 SAMPLE_SEED = 20260101
 
@@ -35,6 +42,8 @@ class Reference:
     prepared: dict[str, SortedReference]  # numerical features, sorted once
     profile: dict
     rows: int  # rows in the whole reference set
+    loss_model: Any = None  # regression: the nanny models of direct loss estimation
+    loss_problem: str | None = None  # why there is no loss model
 
 
 def cap_frame(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
@@ -72,10 +81,24 @@ def build_profile(model: Model, frame: pd.DataFrame) -> dict:
         labeled = frame.dropna(subset=[model.target])
         classes = classes_of(labeled[model.target])
         profile["classes"] = classes
+        columns = class_columns(model, classes)
+        probabilities = (
+            labeled[columns] if columns and set(columns) <= set(labeled.columns) else None
+        )
         if model.prediction in labeled.columns and len(classes):
             probability = labeled[model.probability] if model.probability in labeled else None
             profile["performance"] = realized_performance(
-                labeled[model.target], labeled[model.prediction], probability, classes
+                labeled[model.target],
+                labeled[model.prediction],
+                probability,
+                classes,
+                probabilities,
+            ).metrics
+        if probabilities is not None and len(classes) > 2 and model.prediction in labeled:
+            mappings = class_calibration(probabilities, labeled[model.target], classes)
+            profile["class_calibration"] = mappings
+            profile["estimated_performance"] = estimate_multiclass(
+                labeled[model.prediction], probabilities, classes, mappings
             ).metrics
         if model.probability and model.probability in labeled.columns and len(classes) == 2:
             mapping = calibration_map(labeled[model.probability], labeled[model.target], classes)
@@ -91,6 +114,14 @@ def build_profile(model: Model, frame: pd.DataFrame) -> dict:
                 labeled[model.target], labeled[model.prediction], None, None
             ).metrics
     return profile
+
+
+def class_columns(model: Model, classes: list) -> list[str] | None:
+    """The probability column of each class, in the order of `classes`; None when the model
+    declares no `probabilities` or leaves a class out."""
+    declared = model.probabilities or {}
+    columns = [declared.get(str(label)) for label in classes]
+    return columns if declared and all(columns) else None
 
 
 _REFERENCES: dict[tuple[str, int, tuple], Reference] = {}
@@ -119,7 +150,12 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
         for name in model.numerical
         if name in columns and pd.api.types.is_numeric_dtype(columns[name])
     }
-    reference = Reference(frame, columns, unique, prepared, profile, rows=len(full))
+    loss_model, loss_problem = None, None
+    if model.task == "regression":
+        loss_model, loss_problem = fit_loss_model(model, frame)
+    reference = Reference(
+        frame, columns, unique, prepared, profile, len(full), loss_model, loss_problem
+    )
     if len(_REFERENCES) >= 8:
         _REFERENCES.pop(next(iter(_REFERENCES)))
     _REFERENCES[key] = reference

@@ -165,10 +165,22 @@ def _rows(deployment_id: int, start: datetime, end: datetime, total: int, cap: i
             Prediction.prediction,
             Prediction.probability,
             Label.value,
+            Prediction.probabilities,
         )
         .outerjoin(Label, _label_join(deployment_id))
         .where(Prediction.id.in_(select(sample.c.id)))
     )
+
+
+def _class_probabilities(model: Model, stored: list[str | None]) -> dict[str, pd.Series]:
+    """A multiclass model's logged probabilities as its declared columns (NaN when absent)."""
+    if not model.probabilities:
+        return {}
+    decoded = [orjson.loads(text) if text else {} for text in stored]
+    return {
+        column: pd.Series([row.get(str(label)) for row in decoded], dtype=float)
+        for label, column in model.probabilities.items()
+    }
 
 
 def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
@@ -204,6 +216,7 @@ def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
     )
     if model.probability:
         columns[model.probability] = pd.Series([record[2] for record in records], dtype=float)
+    columns.update(_class_probabilities(model, [record[4] for record in records]))
     columns[model.target] = pd.Series(
         [None if record[3] is None else loads(record[3]) for record in records], dtype=object
     )

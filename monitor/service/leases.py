@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,4 +42,11 @@ def release(session: Session, name: str, holder: str) -> None:
         delete(Lease)
         .where(Lease.name == name, Lease.holder == holder)
         .execution_options(synchronize_session=False)
+    )
+
+
+def live_holder(session: Session, name: str) -> str | None:
+    """Who holds the lease `name` now, or None when nobody does (never taken, or expired)."""
+    return session.scalar(
+        select(Lease.holder).where(Lease.name == name, Lease.expires_at >= utcnow())
     )

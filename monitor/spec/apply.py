@@ -90,6 +90,7 @@ def _model_row(spec: ModelSpec, row: Model | None = None) -> Model:
         "target": spec.target,
         "prediction": spec.prediction,
         "probability": spec.probability,
+        "probabilities": spec.probabilities,
         "numerical": spec.numerical,
         "categorical": spec.categorical,
         "retrain": spec.retrain,

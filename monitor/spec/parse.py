@@ -17,6 +17,7 @@ from monitor.advice.cost import parse_latency
 from monitor.errors import SpecError
 from monitor.ingest.kinds import KINDS
 from monitor.ingest.readers.sql import query_problem
+from monitor.report.performance import ESTIMATED_METRICS, METRICS
 from monitor.timeutil import Calendar, parse_duration, zone_of
 
 TASKS = ("classification", "regression")
@@ -28,15 +29,20 @@ PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 # Names end up in URLs, file names, dedup keys and messages: a safe alphabet only.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+# Where `training_window` counts back from: the newest labeled prediction, or the clock.
+WINDOW_ORIGINS = ("newest_label", "now")
 
 RETRAIN_DEFAULTS: dict[str, Any] = {
     "recipe": "clone",
     "training_window": "30d",
+    "training_window_from": "newest_label",
     "include_reference": True,
     "holdout": 0.2,
     "min_labeled_rows": 1000,
     "metric": None,
     "min_improvement": 0.0,
+    "confidence": 0.95,
+    "min_holdout_rows": 200,
     "auto_promote": True,
     "cooldown": "24h",
     "canary_share": 0.0,
@@ -113,6 +119,7 @@ class ModelSpec:
     artifact: Path
     reference: Path
     retrain: dict[str, Any]
+    probabilities: dict[str, str] | None = None  # multiclass: class -> column
 
 
 @dataclass
@@ -277,6 +284,7 @@ def _model(table: _Table, base: Path) -> ModelSpec:
             "target",
             "prediction",
             "probability",
+            "probabilities",
             "numerical",
             "categorical",
             "artifact",
@@ -284,6 +292,7 @@ def _model(table: _Table, base: Path) -> ModelSpec:
             "retrain",
         }
     )
+    task = table.choice("task", TASKS)
     numerical, categorical = table.strings("numerical", []), table.strings("categorical", [])
     if not numerical and not categorical:
         raise table.fail("numerical", "declare at least one numerical or categorical feature")
@@ -291,7 +300,7 @@ def _model(table: _Table, base: Path) -> ModelSpec:
         raise table.fail("categorical", f"{name!r} is also numerical")
     return ModelSpec(
         name=table.name(),
-        task=table.choice("task", TASKS),
+        task=task,
         target=table.get("target", str, required=True),
         prediction=table.get("prediction", str, "prediction"),
         probability=table.get("probability", str, None),
@@ -299,11 +308,27 @@ def _model(table: _Table, base: Path) -> ModelSpec:
         categorical=categorical,
         artifact=table.path_of("artifact", base),
         reference=table.path_of("reference", base),
-        retrain=_retrain(_Table(table.file, table.key("retrain"), table.get("retrain", dict, {}))),
+        retrain=_retrain(
+            _Table(table.file, table.key("retrain"), table.get("retrain", dict, {})), task
+        ),
+        probabilities=_probabilities(table, task),
     )
 
 
-def _retrain(table: _Table) -> dict[str, Any]:
+def _probabilities(table: _Table, task: str) -> dict[str, str] | None:
+    columns = table.get("probabilities", dict, None)
+    if columns is None:
+        return None
+    if task != "classification":
+        raise table.fail("probabilities", "only a classification model has class probabilities")
+    if "probability" in table.data:
+        raise table.fail("probabilities", "give probability (binary) or probabilities, not both")
+    if len(columns) < 2 or not all(isinstance(name, str) for name in columns.values()):
+        raise table.fail("probabilities", 'expected { class = "column", ... } for 2+ classes')
+    return dict(columns)
+
+
+def _retrain(table: _Table, task: str) -> dict[str, Any]:
     table.only(set(RETRAIN_DEFAULTS))
     settings = dict(RETRAIN_DEFAULTS)
     settings.update(table.data)
@@ -311,6 +336,7 @@ def _retrain(table: _Table) -> dict[str, Any]:
     if recipe not in ("clone", "external") and ":" not in recipe:
         raise table.fail("recipe", "must be clone, external or package.module:function")
     table.duration("training_window", "30d")
+    table.choice("training_window_from", WINDOW_ORIGINS, "newest_label")
     table.duration("cooldown", "24h")
     table.duration("schedule", None)
     table.get("include_reference", bool, True)
@@ -318,7 +344,11 @@ def _retrain(table: _Table) -> dict[str, Any]:
     table.get("min_labeled_rows", int, 1000)
     table.get("canary_min_labeled", int, 200)
     table.get("min_improvement", (int, float), 0.0)
-    table.get("metric", str, None)
+    table.get("min_holdout_rows", int, 200)
+    confidence = table.get("confidence", (int, float), 0.95)
+    if not 0 <= confidence < 1:
+        raise table.fail("confidence", f"must be at least 0 and below 1, got {confidence}")
+    _metric(table, METRICS[task], task)
     for name in ("holdout", "canary_share"):
         share = table.get(name, (int, float), RETRAIN_DEFAULTS[name])
         if not 0 <= share < 1:
@@ -412,8 +442,9 @@ def _policy(table: _Table, model: ModelSpec) -> dict[str, Any]:
     table.get("prediction_drift", bool, False)
     table.get("new_categories", (bool, int, float), False)
     table.get("expect_data", bool, True)
-    for name in ("performance", "estimated_performance"):
-        _threshold(_Table(table.file, table.key(name), table.get(name, dict, {})))
+    for name, known in (("performance", METRICS), ("estimated_performance", ESTIMATED_METRICS)):
+        rule = _Table(table.file, table.key(name), table.get(name, dict, {}))
+        _threshold(rule, known[model.task], model.task)
     if table.get("consecutive", int, 1) < 1:
         raise table.fail("consecutive", "must be at least 1")
     table.duration("cooldown", None)
@@ -452,16 +483,22 @@ def _pricing(table: _Table) -> dict[str, Any]:
     return prices
 
 
-def _threshold(table: _Table) -> None:
+def _threshold(table: _Table, known: tuple[str, ...], task: str) -> None:
     if not table.data:
         return
     table.only({"metric", "min", "max", "max_drop"})
-    table.get("metric", str, required=True)
+    _metric(table, known, task, required=True)
     bounds = [name for name in ("min", "max", "max_drop") if name in table.data]
     if not bounds:
         raise table.fail("min", "give min, max or max_drop")
     for name in bounds:
         table.get(name, (int, float))
+
+
+def _metric(table: _Table, known: tuple[str, ...], task: str, required: bool = False) -> None:
+    metric = table.get("metric", str, ... if required else None)
+    if metric is not None and metric not in known:
+        raise table.fail("metric", f"unknown {task} metric {metric!r} (known: {', '.join(known)})")
 
 
 def _source(table: _Table, role: str) -> SourceSpec:

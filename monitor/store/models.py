@@ -61,6 +61,8 @@ class Model(Base):
     target: Mapped[str] = mapped_column(String(200))
     prediction: Mapped[str] = mapped_column(String(200))
     probability: Mapped[str | None] = mapped_column(String(200))
+    # Multiclass: class -> its probability column in reference and batch files.
+    probabilities: Mapped[dict | None] = mapped_column(nullable=True)
     numerical: Mapped[list] = mapped_column(default=list)
     categorical: Mapped[list] = mapped_column(default=list)
     retrain: Mapped[dict] = mapped_column(default=dict)

@@ -176,6 +176,8 @@ def test_runs_json_lists_what_the_spec_promises(sqlite_url):
     assert set(ok["features"]["tenure"]) >= {"score", "method", "threshold", "drifted"}
     assert ok["drift_share"] == 0.5 and ok["breaches"][0]["rule"] == "drift_share"
     assert ok["estimated_performance"]["estimate"] is True
+    metrics = ok["estimated_performance"]["metrics"]
+    assert metrics and all(isinstance(value, float) for value in metrics.values())
     assert len(runs) == 24  # the day's other windows are recorded as no_data
 
 

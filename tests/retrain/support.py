@@ -24,6 +24,7 @@ RETRAIN = {
     "include_reference": True,
     "holdout": 0.25,
     "min_labeled_rows": 400,
+    "min_holdout_rows": 100,
     "metric": "roc_auc",
     "min_improvement": 0.0,
     "auto_promote": True,
@@ -133,3 +134,8 @@ class RecordingThing:
 
     def predict(self, frame):  # pragma: no cover - never loaded
         return [0] * len(frame)
+
+
+def champion_recipe(frame: pd.DataFrame, context) -> Any:
+    """A challenger that is the champion itself: every holdout score ties."""
+    return context.champion

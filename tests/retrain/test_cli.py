@@ -20,7 +20,7 @@ def _run(*args: str):
 def test_the_commands_retrain_list_promote_roll_back_and_score(sqlite_url, tmp_path):
     engine = get_engine(sqlite_url)
     make_model(engine, {"auto_promote": False})
-    log_traffic(engine, 600, shift=1.5)
+    log_traffic(engine, 600, shift=2.0)
 
     done = _run("retrain", "churn", "--key", "k1", "--wait", "--json")
     assert done.exit_code == 0, done.output

@@ -158,7 +158,7 @@ def test_only_one_job_runs_per_model(engine):
 
 def test_a_stale_lease_is_taken_over_and_the_old_worker_writes_nothing(engine):
     model_id = make_model(engine)
-    log_traffic(engine, 600, shift=1.5)
+    log_traffic(engine, 600, shift=2.0)
     job_id = _request(engine, model_id)
     assert claim(engine, job_id, "worker-dead")
     with session_scope(engine) as session:
@@ -225,7 +225,7 @@ def test_auto_promote_off_leaves_the_candidate_waiting(engine):
     from monitor.registry.versions import promote
 
     model_id = make_model(engine, {"auto_promote": False})
-    log_traffic(engine, 600, shift=1.5)
+    log_traffic(engine, 600, shift=2.0)
     job = run_job(engine, _request(engine, model_id))
     assert (job.status, job.decision) == ("succeeded", "awaiting_promotion")
     versions = _versions(engine)

@@ -69,5 +69,16 @@ def canonical(
         "features": features,
         "prediction": _value(row.get(prediction_column)),
         "probability": _value(row.get(probability_column)) if probability_column else None,
+        "probabilities": _class_probabilities(row, config.get("probabilities")),
         "model_version": _value(row.get(version_column)),
     }
+
+
+def _class_probabilities(row: dict, columns: dict[str, str] | None) -> dict | None:
+    """The model's `probabilities = { class = "column" }` read from the row's columns."""
+    if not columns:
+        return None
+    missing = [column for column in columns.values() if column not in row]
+    if missing:
+        raise BadRecord(f"probabilities: no column {', '.join(missing)}")
+    return {label: _value(row[column]) for label, column in columns.items()}

@@ -41,6 +41,7 @@ class Settings(BaseModel):
     retrain_webhook_secret: str = ""
     labels_webhook_secret: str = ""
     max_push_records: int = Field(10_000, gt=0)
+    max_value_bytes: int = Field(65_536, gt=0)
     login_failures_per_account: int = Field(10, gt=0)
     login_failures_per_address: int = Field(50, gt=0)
     login_window_seconds: int = Field(900, gt=0)

@@ -225,5 +225,12 @@ def _log(engine: Engine, snapshot: Snapshot, clean: list[dict], results: list[di
     # Records carry version numbers, as logs do; the store maps them to the served rows.
     served = [snapshot.active, *([snapshot.candidate] if snapshot.candidate else [])]
     version_ids = {version.version: version.version_id for version in served}
+    stored: set[str] = set()
     with engine.begin() as connection:
-        insert_predictions(connection, snapshot.deployment_id, records, version_ids)
+        insert_predictions(connection, snapshot.deployment_id, records, version_ids, stored)
+    # The insert says which rows it stored: a request id already logged, or repeated in
+    # this request, is a duplicate (its prediction is answered, not logged twice).
+    for result in results:
+        logged = result["request_id"] in stored
+        stored.discard(result["request_id"])
+        result["status"] = "logged" if logged else "duplicate"

@@ -73,10 +73,15 @@ def make_deployment(
     policy: dict | None = None,
     min_rows: int = 50,
     max_rows: int = 50000,
+    artifact: bytes = b"test",
 ) -> Deployment:
-    """A churn model with version 1 (placeholder artifact) and a deployment serving it."""
+    """A churn model with version 1 (placeholder artifact unless one is given) and a
+    deployment serving it."""
     version = make_model(
-        session, f"{name}-model", churn_frame(2000) if reference is None else reference
+        session,
+        f"{name}-model",
+        churn_frame(2000) if reference is None else reference,
+        artifact=artifact,
     )
     deployment = Deployment(
         name=name,

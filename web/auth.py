@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache, wraps
 from urllib.parse import urlsplit
 
@@ -32,10 +32,12 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from monitor.store.db import SQLITE_BUSY_TIMEOUT_MS
 from monitor.store.models import ApiToken, User
 from monitor.timeutil import utcnow
 from web.login_limit import (
@@ -115,8 +117,34 @@ def principal_for_token(session: Session, token: str) -> Principal | None:
     now = utcnow()
     # Record use at most every few minutes: a write on every request would serialise reads.
     if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_RESOLUTION:
-        row.last_used_at = now
+        record_token_use(session.get_bind(), row.id, now)
     return Principal(name=row.name, role=row.role, kind="token")
+
+
+def record_token_use(engine: Engine, token_id: int, now: datetime) -> bool:
+    """Write a token's last use in its own short transaction, skipped when another writer
+    holds the lock: the request's own transaction never holds a write lock while its body
+    is read, and a missed last-use time costs nothing. Returns whether it was written."""
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        with engine.connect() as connection:
+            try:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA busy_timeout = 0")
+                else:
+                    connection.exec_driver_sql("SET LOCAL lock_timeout = '100ms'")
+                connection.execute(
+                    update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+                )
+                connection.commit()
+            finally:
+                connection.rollback()
+                if sqlite:
+                    connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+                    connection.commit()
+    except OperationalError:
+        return False
+    return True
 
 
 # ---- request gate ----

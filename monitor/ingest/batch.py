@@ -18,6 +18,7 @@ from monitor.ingest.records import (
     LabelRow,
     ParseContext,
     PredictionRow,
+    storable_reason,
     validate_label,
     validate_prediction,
 )
@@ -35,6 +36,8 @@ class Batch:
     bad: list[tuple[str, bytes, str]] = field(default_factory=list)
     halves: list[tuple[Half, str, bytes]] = field(default_factory=list)
     guard: Callable[[Session], None] | None = None
+    # When set, the insert reports which request ids it stored (each client is told the truth).
+    new_ids: set[str] | None = None
 
     def __len__(self) -> int:
         return len(self.predictions) + len(self.labels) + len(self.bad) + len(self.halves)
@@ -51,7 +54,7 @@ class Batch:
             self.quarantine(location, raw, str(error))
 
     def quarantine(self, location: str, raw: bytes, reason: str) -> None:
-        self.bad.append((location, raw, reason))
+        self.bad.append((location, raw, storable_reason(reason)))
 
     def write(self, session: Session, join=None) -> tuple[int, int, int]:
         """Insert everything; returns (records read, inserted, quarantined)."""
@@ -61,9 +64,15 @@ class Batch:
             self._pair_halves(session, join)
         connection = session.connection()
         inserted = store.insert_predictions(
-            connection, self.deployment_id, self.predictions, self._version_ids(session)
+            connection,
+            self.deployment_id,
+            self.predictions,
+            self._version_ids(session),
+            new_ids=self.new_ids,
         )
-        inserted += store.insert_labels(connection, self.deployment_id, self.labels)
+        inserted += store.insert_labels(
+            connection, self.deployment_id, self.labels, new_ids=self.new_ids
+        )
         store.insert_quarantine(connection, self.deployment_id, self.source_id, self.bad)
         read = len(self.predictions) + len(self.labels) + len(self.bad)
         return read, inserted, len(self.bad)

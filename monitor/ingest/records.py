@@ -99,13 +99,15 @@ def _request_id(value: Any) -> str:
     if isinstance(value, bool) or value is None or value == "":
         raise BadRecord("request_id: missing")
     if isinstance(value, int):
-        return str(value)
+        value = str(value)
     if not isinstance(value, str):
         raise BadRecord(f"request_id: expected a string, got {type(value).__name__}")
     if len(value) > 200:
         raise BadRecord("request_id: longer than 200 characters")
     if not value.isascii():
         _json("request_id", value)
+    if not value.isprintable():  # NUL cannot be stored in PostgreSQL text; no id needs controls
+        raise BadRecord("request_id: contains a control character")
     return value
 
 
@@ -141,10 +143,26 @@ def _json(field: str, value: Any) -> str:
 
 
 def _storable(field: str, value: Any) -> Any:
-    """The value itself, or BadRecord when it is an integer no column can hold."""
+    """The value itself, or BadRecord when it is an integer no column can hold or text
+    beyond the per-value size limit."""
     if type(value) is int and not INT_MIN <= value <= INT_MAX:
         raise BadRecord(f"{field}: integer beyond the signed 64-bit range")
+    if type(value) is str:
+        _text_size(field, value)
     return value
+
+
+def max_value_bytes() -> int:
+    from monitor.settings import current_settings
+
+    return current_settings().max_value_bytes
+
+
+def _text_size(field: str, value: str, limit: int | None = None) -> None:
+    limit = max_value_bytes() if limit is None else limit
+    # A character is at most 4 UTF-8 bytes: most text is decided without encoding it.
+    if len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise BadRecord(f"{field}: {len(value)} characters, beyond the {limit}-byte limit")
 
 
 def _category(name: str, value: Any, schema: ModelSchema) -> Any:
@@ -169,6 +187,7 @@ def validate_features(raw: Any, schema: ModelSchema) -> dict[str, Any]:
         unknown = [str(name) for name in raw if name not in schema.feature_set]
         raise BadRecord(f"features: unknown field {', '.join(unknown)}")
     # The common case (finite floats, ints, strings) is checked inline: this runs per record.
+    limit = max_value_bytes()
     for name in schema.numerical:
         value = raw[name]
         kind = type(value)
@@ -181,6 +200,8 @@ def validate_features(raw: Any, schema: ModelSchema) -> dict[str, Any]:
         value = raw[name]
         if type(value) is not str:
             _category(name, value, schema)
+        elif len(value) * 4 > limit:
+            _text_size(f"features.{name}", value, limit)
     return raw
 
 
@@ -266,6 +287,13 @@ def validate_label(raw: Any) -> LabelRow:
         value=_json("label", value),
         timestamp=None if stamp in (None, "") else _timestamp(stamp),
     )
+
+
+def storable_reason(reason: str) -> str:
+    """A quarantine reason any text column holds: it may quote what the client sent (a
+    field name with a lone surrogate or a NUL, a long value), so escape and shorten."""
+    text = reason.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return text if len(text) <= 1000 else text[:1000] + "…"
 
 
 def loads(line: bytes) -> Any:

@@ -19,6 +19,8 @@ _PREDICTION_COLUMNS = (
     "probability, sample_key, ingested_at, probabilities"
 )
 _LABEL_COLUMNS = "deployment_id, request_id, value, timestamp, ingested_at"
+# Rows per multi-row INSERT … RETURNING: 9 columns × 500 stays under both drivers' limits.
+RETURNING_CHUNK = 500
 
 
 def _is_sqlite(connection: Connection) -> bool:
@@ -55,14 +57,41 @@ def _executemany(connection: Connection, sql: str, rows: list[tuple]) -> int:
         cursor.close()
 
 
+def _insert_returning(connection: Connection, table: str, columns: str, rows: list[tuple]) -> set:
+    """Insert, skipping conflicts, and return the request ids the insert itself stored:
+    the database decides which of two concurrent writers of an id stored it, not a check
+    made before. Multi-row VALUES in chunks (both drivers return the rows of one statement)."""
+    inserted: set[str] = set()
+    if not rows:
+        return inserted
+    count = columns.count(",") + 1
+    mark = "?" if _is_sqlite(connection) else "%s"
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(rows), RETURNING_CHUNK):
+            chunk = rows[start : start + RETURNING_CHUNK]
+            group = "(" + ", ".join([mark] * count) + ")"
+            sql = (
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([group] * len(chunk))}"
+                " ON CONFLICT DO NOTHING RETURNING request_id"
+            )
+            cursor.execute(sql, [value for row in chunk for value in row])
+            inserted.update(request_id for (request_id,) in cursor.fetchall())
+    finally:
+        cursor.close()
+    return inserted
+
+
 def insert_predictions(
     connection: Connection,
     deployment_id: int,
     rows: Sequence[PredictionRow],
     version_ids: dict[int, int] | None = None,
+    new_ids: set[str] | None = None,
 ) -> int:
     """Insert rows, skipping request ids the deployment already has; returns how many were new.
-    With `version_ids`, each row's model_version is a version number mapped to its row id."""
+    With `version_ids`, each row's model_version is a version number mapped to its row id.
+    With `new_ids`, the request ids this insert stored are added to it."""
     stamp, now = _time(connection), _time(connection)(utcnow())
     version = (lambda number: number) if version_ids is None else version_ids.get
     values = [
@@ -80,12 +109,25 @@ def insert_predictions(
         )
         for row in rows
     ]
+    if new_ids is not None:
+        stored = _insert_returning(connection, "predictions", _PREDICTION_COLUMNS, values)
+        new_ids |= stored
+        return len(stored)
     return _executemany(connection, _sql(connection, "predictions", _PREDICTION_COLUMNS), values)
 
 
-def insert_labels(connection: Connection, deployment_id: int, rows: Sequence[LabelRow]) -> int:
+def insert_labels(
+    connection: Connection,
+    deployment_id: int,
+    rows: Sequence[LabelRow],
+    new_ids: set[str] | None = None,
+) -> int:
     stamp, now = _time(connection), _time(connection)(utcnow())
     values = [(deployment_id, row.request_id, row.value, stamp(row.timestamp), now) for row in rows]
+    if new_ids is not None:
+        stored = _insert_returning(connection, "labels", _LABEL_COLUMNS, values)
+        new_ids |= stored
+        return len(stored)
     return _executemany(connection, _sql(connection, "labels", _LABEL_COLUMNS), values)
 
 

@@ -9,10 +9,9 @@ import uuid
 from typing import Any
 
 from flask import abort, current_app, jsonify, request
-from sqlalchemy import select
 
 from monitor.errors import BadRecord
-from monitor.store.models import Deployment, Model, Prediction
+from monitor.store.models import Model
 from web import db
 from web.api.reads import table
 from web.auth import admin_required, current, writer_required
@@ -60,9 +59,10 @@ def _push(name: str, role: str):
     from monitor.ingest.batch import Batch
     from monitor.ingest.records import ModelSchema, ParseContext
 
+    # The whole body is read and parsed before anything touches the store.
+    records = _records()
     session = db()
     deployment = deployment_by_name(session, name)
-    records = _records()
     model = session.get(Model, deployment.model_id)
     schema = ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task)
     # The batch a file's records go through: the same validation, version mapping, quarantine.
@@ -80,14 +80,17 @@ def _push(name: str, role: str):
             results.append(
                 {"index": index, "request_id": rows[-1].request_id, "status": "inserted"}
             )
-    seen = _existing(session, deployment, role, [row.request_id for row in rows])
+    batch.new_ids = set()
+    _, inserted, quarantined = batch.write(session)
+    session.commit()  # the write lock is held from the first insert to here: keep it short
+    # Statuses come from the insert itself: across concurrent clients, one is told `inserted`.
     for entry in results:
         request_id = entry.get("request_id")
         if request_id is not None:
-            if request_id in seen:
+            if request_id in batch.new_ids:
+                batch.new_ids.discard(request_id)
+            else:
                 entry["status"] = "duplicate"
-            seen.add(request_id)
-    _, inserted, quarantined = batch.write(session)
     summary = {
         "received": len(records),
         "inserted": inserted,
@@ -97,23 +100,6 @@ def _push(name: str, role: str):
     }
     status = 200 if not quarantined else (400 if not rows else 207)
     return jsonify(summary), status
-
-
-def _existing(session, deployment: Deployment, role: str, request_ids: list[str]) -> set[str]:
-    from monitor.store.models import Label
-
-    table_ = Prediction if role == "predictions" else Label
-    found: set[str] = set()
-    for start in range(0, len(request_ids), 500):
-        chunk = request_ids[start : start + 500]
-        found |= set(
-            session.scalars(
-                select(table_.request_id).where(
-                    table_.deployment_id == deployment.id, table_.request_id.in_(chunk)
-                )
-            )
-        )
-    return found
 
 
 @table.route(

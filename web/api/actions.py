@@ -195,6 +195,8 @@ def retrain(name: str):
     body = _json_body() if request.is_json and request.get_data(cache=True) else {}
     if not isinstance(body, dict):
         abort(400, description="body must be a JSON object")
+    for field in ("deployment", "reason", "idempotency_key"):
+        _text_field(body, field)
     job = request_job(
         model_by_name(db(), name),
         body.get("deployment"),
@@ -202,6 +204,19 @@ def retrain(name: str):
         body.get("idempotency_key"),
     )
     return jsonify(job_dict(job)), 202
+
+
+def _text_field(body: dict, field: str) -> None:
+    """A text field the store can hold: a string of UTF-8 text (no lone surrogate, no NUL)."""
+    value = body.get(field)
+    if not isinstance(value, str):
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        abort(400, description=f"{field}: not UTF-8 text (a lone surrogate)")
+    if "\x00" in value:
+        abort(400, description=f"{field}: contains a NUL character")
 
 
 def request_job(model: Model, deployment_name: Any, reason: Any, key: Any):

@@ -42,6 +42,10 @@ class Settings(BaseModel):
     labels_webhook_secret: str = ""
     max_push_records: int = Field(10_000, gt=0)
     max_value_bytes: int = Field(65_536, gt=0)
+    max_body_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    web_threads: int = Field(8, gt=0)
+    web_connection_limit: int = Field(1000, gt=0)
+    web_channel_timeout: int = Field(30, gt=0)
     login_failures_per_account: int = Field(10, gt=0)
     login_failures_per_address: int = Field(50, gt=0)
     login_window_seconds: int = Field(900, gt=0)

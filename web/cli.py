@@ -8,7 +8,9 @@ import click
 ROLES = ["viewer", "client", "admin"]
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 8, proxy: str = "") -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 8080, threads: int | None = None, proxy: str = ""
+) -> None:
     """Serve the app with waitress until interrupted (also what `driftwise run` calls)."""
     import waitress
 
@@ -19,11 +21,23 @@ def serve(host: str = "127.0.0.1", port: int = 8080, threads: int = 8, proxy: st
     waitress.serve(app, host=host, port=port, **waitress_options(threads, proxy))
 
 
-def waitress_options(threads: int, proxy: str = "") -> dict:
+def waitress_options(threads: int | None = None, proxy: str = "") -> dict:
     """waitress settings; with a proxy, trust its forwarded client address, scheme and host
     (only from that address), so https is known, cookies are Secure and the login limit
-    counts the real client."""
-    options: dict = {"threads": threads, "ident": "driftwise"}
+    counts the real client. Slow clients are held by waitress's channels, not its threads:
+    enough connections that they cannot fill them, a bounded time to send a request, and
+    a body beyond the app's limit refused before it is read."""
+    from monitor.settings import current_settings
+
+    settings = current_settings()
+    options: dict = {
+        "threads": threads or settings.web_threads,
+        "connection_limit": settings.web_connection_limit,
+        "channel_timeout": settings.web_channel_timeout,
+        "cleanup_interval": max(1, min(30, settings.web_channel_timeout // 2)),
+        "max_request_body_size": settings.max_body_bytes,
+        "ident": "driftwise",
+    }
     if proxy:
         options |= {
             "trusted_proxy": proxy,
@@ -35,11 +49,11 @@ def waitress_options(threads: int, proxy: str = "") -> dict:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--threads", type=int, help="Worker threads (default: DRIFTWISE_WEB_THREADS).")
 @click.option(
     "--proxy", default="", help="Address of a reverse proxy whose X-Forwarded-* to trust."
 )
-def web(host: str, port: int, threads: int, proxy: str) -> None:
+def web(host: str, port: int, threads: int | None, proxy: str) -> None:
     """Serve the web UI and API with waitress."""
     serve(host, port, threads, proxy)
 

@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.retrain
 	$(BIN)/python -m bench.bootstrap
 	$(BIN)/python -m bench.web
+	$(BIN)/python -m bench.push
 	$(BIN)/python -m bench.daemon
 
 clean:

@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.web
 	$(BIN)/python -m bench.push
 	$(BIN)/python -m bench.daemon
+	$(BIN)/python -m bench.table
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -100,14 +100,36 @@ def forget_runs(engine: Engine) -> None:
         session.execute(delete(Run))
 
 
-def local_round(engine: Engine, names: list[str], threads: int) -> float:
+def local_round(engine: Engine, names: list[str], threads: int) -> tuple[float, float]:
+    """The round's wall seconds and the CPU seconds it cost (this process, every thread)."""
     from monitor.service.executors import LocalExecutor
 
     executor = LocalExecutor()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda name: executor.submit("monitor_deployment", name), names))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def verdict_round(engine: Engine, names: list[str], threads: int) -> tuple[float, float]:
+    """The same round with no report built: the verdicts alone."""
+    from monitor.runs.job import monitor_deployment
+
+    started, cpu = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda name: monitor_deployment(engine, name, report_rows=0), names))
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def _per_window(seconds: float, cpu: float, windows: int) -> dict:
+    per_window = cpu / windows
+    return {
+        "round_seconds": round(seconds, 1),
+        "seconds_per_deployment": round(seconds / windows, 2),
+        "cpu_seconds": round(cpu, 1),
+        "cpu_seconds_per_deployment_window": round(per_window, 3),
+        "deployment_windows_per_core_hour": round(3600 / per_window) if per_window else None,
+    }
 
 
 def start(command: list[str], url: str, log: Path, **env: str) -> subprocess.Popen:
@@ -223,7 +245,10 @@ def main() -> None:
             import monitor.runs.job  # noqa: F401 - imported once, as in a running daemon
 
             threads = Timing().threads
-            local = local_round(engine, names, threads)
+            local, local_cpu = local_round(engine, names, threads)
+            assert finished_runs(engine) >= len(names)
+            forget_runs(engine)
+            verdicts, verdicts_cpu = verdict_round(engine, names, threads)
             assert finished_runs(engine) >= len(names)
             forget_runs(engine)
             celery = celery_round(engine, url, args.redis, names, args.workers, logs)
@@ -236,11 +261,8 @@ def main() -> None:
         "deployments": args.deployments,
         "predictions_per_window": args.rows,
         "setup_seconds": round(setup_seconds, 1),
-        "local": {
-            "threads": threads,
-            "round_seconds": round(local, 1),
-            "seconds_per_deployment": round(local / len(names), 2),
-        },
+        "local": {"threads": threads, **_per_window(local, local_cpu, len(names))},
+        "local_without_reports": _per_window(verdicts, verdicts_cpu, len(names)),
         "celery": None
         if celery is None
         else {

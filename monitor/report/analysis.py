@@ -152,11 +152,4 @@ def _drift(
         return ColumnDrift(None, None, None, False, "missing from the reference set")
     if name not in current.columns:
         return ColumnDrift(None, None, None, False, "missing from this window")
-    return column_drift(
-        reference.columns[name],
-        current[name],
-        categorical,
-        cleaned_reference=True,
-        reference_unique=reference.unique.get(name),
-        prepared=reference.prepared.get(name),
-    )
+    return column_drift(reference.columns[name], current[name], categorical)

@@ -1,6 +1,7 @@
-"""Per-column drift with Evidently's own stat tests: the same method Evidently would pick
-and the same value it would return on the same two columns (see
-evidently.legacy.calculations.data_drift.get_one_column_drift, which this mirrors)."""
+"""Per-column drift as Evidently computes it: the same method Evidently would pick and the
+same value it would return on the same two columns (see
+evidently.legacy.calculations.data_drift.get_one_column_drift, which this mirrors), computed
+by monitor.report.stats so that a verdict never imports Evidently."""
 
 from __future__ import annotations
 
@@ -8,44 +9,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from evidently.legacy.calculations import stattests
-from evidently.legacy.core import ColumnType
 
-# Methods whose score is a p-value: drift means a score *below* the threshold.
-P_VALUE_METHODS = frozenset(
-    {"ks", "chisquare", "z", "anderson", "cramer_von_mises", "es", "fisher_exact", "g_test"}
-    | {"mannw", "t_test"}
-)
+from monitor.report import stats
+from monitor.report.methods import DEFAULT_THRESHOLDS, P_VALUE_METHODS, is_drifted
+from monitor.report.stats import ReferenceColumn
 
-
-@dataclass(frozen=True)
-class SortedReference:
-    """A numerical reference column prepared once per version for Wasserstein distances."""
-
-    values: np.ndarray  # the cleaned reference, sorted, as float64
-    norm: float  # max(np.std(reference), 0.001), exactly as Evidently computes it
-
-
-def prepare_numerical(reference: pd.Series) -> SortedReference:
-    values = np.sort(np.asarray(reference, dtype=float))
-    return SortedReference(values=values, norm=max(float(np.std(reference)), 0.001))
-
-
-def _vecdot(x1: np.ndarray, x2: np.ndarray) -> float:
-    # What scipy.stats.wasserstein_distance ends with (scipy._lib._util.np_vecdot).
-    return float(np.vecdot(x1, x2) if hasattr(np, "vecdot") else np.sum(x1 * x2))
-
-
-def wasserstein_normed(reference: SortedReference, current: pd.Series) -> float:
-    """Evidently's normed Wasserstein distance (scipy's `_cdf_distance` with p=1, divided by
-    the reference's std), step for step, with the reference side sorted once per version."""
-    current_sorted = np.sort(np.asarray(current, dtype=float))
-    all_values = np.concatenate((reference.values, current_sorted))
-    all_values.sort(kind="mergesort")
-    deltas = np.diff(all_values)
-    reference_cdf = reference.values.searchsorted(all_values[:-1], "right") / reference.values.size
-    current_cdf = current_sorted.searchsorted(all_values[:-1], "right") / current_sorted.size
-    return _vecdot(np.abs(reference_cdf - current_cdf), deltas) / reference.norm
+__all__ = ["P_VALUE_METHODS", "ColumnDrift", "clean", "column_drift", "is_drifted"]
 
 
 @dataclass(frozen=True)
@@ -60,13 +29,6 @@ class ColumnDrift:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
-def is_drifted(method: str, score: float, threshold: float) -> bool:
-    """Evidently's verdict for `score` against `threshold` with `method`."""
-    if method in P_VALUE_METHODS:
-        return score < threshold
-    return score >= threshold
-
-
 def clean(column: pd.Series) -> pd.Series:
     """What Evidently compares: infinities are missing values and missing values are dropped."""
     if pd.api.types.is_numeric_dtype(column):
@@ -74,61 +36,33 @@ def clean(column: pd.Series) -> pd.Series:
     return column.dropna()
 
 
-def default_stattest(
-    reference: pd.Series, current: pd.Series, categorical: bool, reference_unique: int | None = None
-):
-    """The test Evidently 0.7 picks by default (stattests.registry._get_default_stattest),
-    without counting the union's distinct values when the reference's count settles it."""
-
-    def distinct() -> int:
-        if not categorical and reference_unique is not None and reference_unique > 5:
-            return reference_unique  # the union has at least as many: "more than 5" is known
-        return int(pd.concat([reference, current]).nunique())
-
-    if len(reference) <= 1000:
-        values = distinct()
-        if not categorical and values > 5:
-            return stattests.ks_stat_test
-        return stattests.chi_stat_test if values > 2 else stattests.z_stat_test
-    if categorical:
-        return stattests.jensenshannon_stat_test
-    return stattests.wasserstein_stat_test if distinct() > 5 else stattests.jensenshannon_stat_test
+def prepare(reference: pd.Series, categorical: bool) -> ReferenceColumn:
+    """A cleaned reference column prepared for every statistic (sorted, counted)."""
+    return stats.prepare(reference, not categorical and pd.api.types.is_numeric_dtype(reference))
 
 
 def column_drift(
-    reference: pd.Series,
-    current: pd.Series,
-    categorical: bool,
-    cleaned_reference: bool = False,
-    reference_unique: int | None = None,
-    prepared: SortedReference | None = None,
+    reference: pd.Series | ReferenceColumn, current: pd.Series, categorical: bool
 ) -> ColumnDrift:
-    """Evidently's drift score for one column; an unusable column gives `error`, not an exception.
-    `reference_unique` (distinct values of the cleaned reference) spares recounting them, and
-    `prepared` (the sorted reference) spares sorting it again for a Wasserstein distance."""
-    column_type = ColumnType.Categorical if categorical else ColumnType.Numerical
-    reference = reference if cleaned_reference else clean(reference)
+    """Evidently's drift score for one column; an unusable column gives `error`, not an
+    exception. `reference` is either a raw column or one prepared once per version."""
+    if not isinstance(reference, ReferenceColumn):
+        reference = prepare(clean(reference), categorical)
     current = clean(current)
-    if reference.empty:
+    if reference.size == 0:
         return ColumnDrift(None, None, None, False, "no values in the reference")
     if current.empty:
         return ColumnDrift(None, None, None, False, "no values in this window")
     if not categorical and not (
-        pd.api.types.is_numeric_dtype(reference) and pd.api.types.is_numeric_dtype(current)
+        reference.sorted is not None and pd.api.types.is_numeric_dtype(current)
     ):
         return ColumnDrift(None, None, None, False, "numerical feature holds non-numbers")
     try:
-        stattest = default_stattest(reference, current, categorical, reference_unique)
-        if prepared is not None and stattest is stattests.wasserstein_stat_test:
-            threshold = stattest.default_threshold
-            score = wasserstein_normed(prepared, current)
-            return ColumnDrift(score, stattest.name, threshold, bool(score >= threshold))
-        result = stattest(reference, current, column_type, None)
+        method = stats.default_method(reference, current, categorical)
+        score = stats.STATISTICS[method](reference, current, categorical)
     except (ValueError, TypeError, ZeroDivisionError) as error:
         return ColumnDrift(None, None, None, False, f"drift test failed: {error}")
-    score = float(result.drift_score)
+    threshold = DEFAULT_THRESHOLDS[method]
     if not np.isfinite(score):
-        return ColumnDrift(
-            None, stattest.name, result.actual_threshold, False, "score is not finite"
-        )
-    return ColumnDrift(score, stattest.name, float(result.actual_threshold), bool(result.drifted))
+        return ColumnDrift(None, method, threshold, False, "score is not finite")
+    return ColumnDrift(score, method, threshold, stats.evidently_drifted(method, score, threshold))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import ReferenceInvalid
 from monitor.registry.reference import load_reference
-from monitor.report.drift import SortedReference, clean, prepare_numerical
+from monitor.report.drift import clean, prepare
 from monitor.report.estimate import (
     calibration_map,
     class_calibration,
@@ -25,6 +25,7 @@ from monitor.report.estimate import (
 )
 from monitor.report.loss_estimate import fit_loss_model
 from monitor.report.performance import classes_of, realized_performance
+from monitor.report.stats import ReferenceColumn
 from monitor.store.models import Model, ReferenceSet
 
 PROFILE_VERSION = 2
@@ -37,9 +38,7 @@ class Reference:
     """A version's reference as the analysis uses it: capped frame, cleaned columns, profile."""
 
     frame: pd.DataFrame  # at most `cap` rows, a deterministic sample of the set
-    columns: dict[str, pd.Series]  # cleaned (what Evidently compares) per present column
-    unique: dict[str, int]  # distinct values of each cleaned column
-    prepared: dict[str, SortedReference]  # numerical features, sorted once
+    columns: dict[str, ReferenceColumn]  # cleaned (what Evidently compares), counted, sorted
     profile: dict
     rows: int  # rows in the whole reference set
     loss_model: Any = None  # regression: the nanny models of direct loss estimation
@@ -143,20 +142,22 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
         profile = build_profile(model, frame) | {"cap": cap}
         stored.profile = profile
     wanted = [*model.features, model.prediction]
-    columns = {name: clean(frame[name]) for name in wanted if name in frame.columns}
-    unique = {name: int(values.nunique()) for name, values in columns.items()}
-    prepared = {
-        name: prepare_numerical(columns[name])
-        for name in model.numerical
-        if name in columns and pd.api.types.is_numeric_dtype(columns[name])
+    columns = {
+        name: prepare(clean(frame[name]), categorical=_categorical(model, name))
+        for name in wanted
+        if name in frame.columns
     }
     loss_model, loss_problem = None, None
     if model.task == "regression":
         loss_model, loss_problem = fit_loss_model(model, frame)
-    reference = Reference(
-        frame, columns, unique, prepared, profile, len(full), loss_model, loss_problem
-    )
+    reference = Reference(frame, columns, profile, len(full), loss_model, loss_problem)
     if len(_REFERENCES) >= 8:
         _REFERENCES.pop(next(iter(_REFERENCES)))
     _REFERENCES[key] = reference
     return reference
+
+
+def _categorical(model: Model, name: str) -> bool:
+    if name == model.prediction:
+        return model.task == "classification"
+    return name in model.categorical

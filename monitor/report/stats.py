@@ -1,0 +1,207 @@
+"""Evidently 0.7's drift statistics in NumPy and SciPy, step for step, so that a verdict
+never imports Evidently (whose package pulls in the whole library). Each function mirrors
+one of evidently.legacy.calculations.stattests and returns the same number, to 1e-12
+(tests/monitor/test_stats.py holds them against Evidently's own functions); the reference
+side can be prepared once per version (`ReferenceColumn`) and reused for every window.
+
+Every function takes cleaned columns: no missing values, no infinities (drift.clean)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import sqrt
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial import distance
+
+BINNED_UNIQUE = 20  # above this many reference values a numerical column is histogrammed
+
+
+@dataclass(frozen=True)
+class ReferenceColumn:
+    """One cleaned reference column as every statistic needs it, computed once per version."""
+
+    values: pd.Series  # the cleaned reference
+    counts: pd.Series  # value -> rows, as Series.value_counts gives them
+    sorted: np.ndarray | None  # numerical: the values as float64, sorted
+    norm: float | None  # numerical: max(np.std(reference), 0.001), as Evidently computes it
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+    @property
+    def unique(self) -> int:
+        return len(self.counts)
+
+
+def prepare(values: pd.Series, numerical: bool) -> ReferenceColumn:
+    counts = values.value_counts()
+    if not numerical:
+        return ReferenceColumn(values, counts, None, None)
+    return ReferenceColumn(
+        values,
+        counts,
+        np.sort(np.asarray(values, dtype=float)),
+        max(float(np.std(values)), 0.001),
+    )
+
+
+def default_method(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> str:
+    """The test Evidently 0.7 picks (stattests.registry._get_default_stattest), counting the
+    distinct values of both columns only when the reference's own count does not settle it."""
+
+    def distinct() -> int:
+        if not categorical and reference.unique > 5:
+            return reference.unique  # the union has at least as many: "more than 5" is known
+        return int(pd.concat([reference.values, current]).nunique())
+
+    if reference.size <= 1000:
+        values = distinct()
+        if not categorical and values > 5:
+            return "ks"
+        return "chisquare" if values > 2 else "z"
+    if categorical:
+        return "jensenshannon"
+    return "wasserstein" if distinct() > 5 else "jensenshannon"
+
+
+def _vecdot(x1: np.ndarray, x2: np.ndarray) -> float:
+    # What scipy.stats.wasserstein_distance ends with (scipy._lib._util.np_vecdot).
+    return float(np.vecdot(x1, x2) if hasattr(np, "vecdot") else np.sum(x1 * x2))
+
+
+def wasserstein(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
+    """The normed Wasserstein distance: scipy's `_cdf_distance` with p=1 over the reference's
+    std, with the reference side sorted once per version."""
+    current_sorted = np.sort(np.asarray(current, dtype=float))
+    all_values = np.concatenate((reference.sorted, current_sorted))
+    all_values.sort(kind="mergesort")
+    deltas = np.diff(all_values)
+    cut = all_values[:-1]
+    reference_cdf = reference.sorted.searchsorted(cut, "right") / reference.sorted.size
+    current_cdf = current_sorted.searchsorted(cut, "right") / current_sorted.size
+    return _vecdot(np.abs(reference_cdf - current_cdf), deltas) / reference.norm
+
+
+def ks(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
+    """The two-sample Kolmogorov-Smirnov test's p-value."""
+    return float(stats.ks_2samp(reference.values, current)[1])
+
+
+def _aligned(reference: ReferenceColumn, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Rows per value of either column, the two aligned on the union of their values."""
+    current_counts = current.value_counts()
+    keys = reference.counts.index.union(current_counts.index, sort=False)
+    return (
+        reference.counts.reindex(keys, fill_value=0).to_numpy(dtype=float),
+        current_counts.reindex(keys, fill_value=0).to_numpy(dtype=float),
+    )
+
+
+def chisquare(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
+    """Pearson's chi-square p-value of the window's counts against the reference's, scaled."""
+    reference_counts, current_counts = _aligned(reference, current)
+    expected = reference_counts * (current.shape[0] / reference.size)
+    return float(stats.chisquare(current_counts, expected)[1])
+
+
+def z(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
+    """The two-proportion z-test's two-sided p-value, the proportion being of rows other than
+    the smallest value (Evidently's `proportions_diff_z_test`)."""
+    current_counts = current.value_counts()
+    if reference.unique == 1 and len(current_counts) == 1:
+        if reference.counts.index[0] == current_counts.index[0]:
+            return 1.0
+    first = sorted(set(reference.counts.index) | set(current_counts.index))[0]
+    n1, n2 = reference.size, len(current)
+    p1 = float(n1 - int(reference.counts.get(first, 0))) / n1
+    p2 = float(n2 - int(current_counts.get(first, 0))) / n2
+    pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
+    statistic = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
+    return float(2 * (1 - stats.norm.cdf(np.abs(statistic))))
+
+
+def _fill_zeroes(percents: np.ndarray) -> None:
+    smallest = min(percents[percents != 0])
+    np.place(percents, percents == 0, smallest / 10**6 if smallest <= 0.0001 else 0.0001)
+
+
+def binned(
+    reference: ReferenceColumn, current: pd.Series, categorical: bool, fill_zeroes: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's share of rows per bin (Evidently's `get_binned_data`): Sturges bins over
+    both columns for a numerical column of many values, else one bin per value."""
+    if not categorical and reference.unique > BINNED_UNIQUE:
+        combined = np.asarray(pd.concat([reference.values, current], axis=0).values)
+        bins = np.histogram_bin_edges(combined, bins="sturges")
+        reference_percents = np.histogram(reference.values, bins)[0] / reference.size
+        current_percents = np.histogram(current, bins)[0] / len(current)
+    else:
+        reference_counts, current_counts = _aligned(reference, current)
+        reference_percents = reference_counts / reference.size
+        current_percents = current_counts / len(current)
+    if fill_zeroes:
+        _fill_zeroes(reference_percents)
+        _fill_zeroes(current_percents)
+    return reference_percents, current_percents
+
+
+def jensenshannon(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
+    reference_percents, current_percents = binned(reference, current, categorical, False)
+    return float(distance.jensenshannon(reference_percents, current_percents, None))
+
+
+def psi(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
+    """The population stability index."""
+    reference_percents, current_percents = binned(reference, current, categorical)
+    terms = (reference_percents - current_percents) * np.log(reference_percents / current_percents)
+    return float(np.sum(terms))
+
+
+def kl_div(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
+    """The Kullback-Leibler divergence of the window from the reference."""
+    reference_percents, current_percents = binned(reference, current, categorical)
+    return float(stats.entropy(reference_percents, current_percents))
+
+
+def hellinger(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
+    """The Hellinger distance: of the value shares for a categorical column, of Sturges
+    density histograms over the distinct values for a numerical one."""
+    if categorical:
+        current_share = current.value_counts() / len(current)
+        reference_share = reference.counts / reference.size
+        keys = reference_share.index.intersection(current_share.index)
+        overlap = sum(sqrt(float(reference_share[key]) * float(current_share[key])) for key in keys)
+    else:
+        keys = np.union1d(reference.counts.index.to_numpy(), current.unique())
+        bins = np.histogram_bin_edges(keys, bins="sturges")
+        h1 = np.histogram(reference.values.to_numpy(), bins=bins, density=True)[0]
+        h2 = np.histogram(current.to_numpy(), bins=bins, density=True)[0]
+        width = (max(bins) - min(bins)) / (len(bins) - 1)
+        overlap = sum(sqrt(float(p1) * float(p2)) * width for p1, p2 in zip(h1, h2, strict=True))
+    return sqrt(1 - float(np.clip(overlap, 0, 1)))
+
+
+STATISTICS: dict[str, Callable[[ReferenceColumn, pd.Series, bool], float]] = {
+    "wasserstein": wasserstein,
+    "ks": ks,
+    "chisquare": chisquare,
+    "z": z,
+    "jensenshannon": jensenshannon,
+    "psi": psi,
+    "kl_div": kl_div,
+    "hellinger": hellinger,
+}
+
+
+def evidently_drifted(method: str, score: float, threshold: float) -> bool:
+    """The verdict exactly as each Evidently test states it (ks alone counts a tie as drift)."""
+    if method == "ks":
+        return score <= threshold
+    if method in ("chisquare", "z"):
+        return score < threshold
+    return score >= threshold

@@ -72,6 +72,8 @@ class Settings(BaseModel):
     report_budget_seconds: float = Field(120.0, gt=0)  # a monitor pass's time for reports
     task_time_limit: float = Field(3600.0, gt=0)  # a retrain job's lease: no task outlives it
     broker_visibility_timeout: float = Field(7200.0, gt=0)
+    metrics_public: bool = False  # serve /metrics without a token
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("data_dir")
     @classmethod

@@ -136,6 +136,19 @@ def deployment_status(session: Session, deployment: Deployment) -> dict[str, Any
     }
 
 
+def _check() -> None:
+    from monitor.health import problems
+    from monitor.store import session_scope
+
+    with session_scope() as session:
+        found = problems(session)
+    for problem in found:
+        click.echo(f"unhealthy: {problem.message}", err=True)
+    if found:
+        raise SystemExit(found[0].code)
+    click.echo("healthy")
+
+
 def collect(session: Session) -> dict[str, Any]:
     deployments = session.scalars(select(Deployment).order_by(Deployment.name))
     leader = session.get(Lease, "scheduler")
@@ -156,11 +169,20 @@ def _age(seconds: int) -> str:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def status(as_json: bool) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Health check: exit 3 when no scheduler leads, 4 when notifications are failing, "
+    "5 when a source has not been read for longer than its stale_after.",
+)
+def status(as_json: bool, check: bool) -> None:
     """Deployments, versions, sources and last runs."""
     from monitor.store import session_scope
 
     require_schema()
+    if check:
+        _check()
+        return
     with session_scope() as session:
         report = collect(session)
     if as_json:

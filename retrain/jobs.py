@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from monitor.errors import DriftwiseError
 from monitor.events import emit
+from monitor.logs import log_context
 from monitor.registry.artifacts import dump_artifact, load_artifact
 from monitor.registry.versions import champion_of, promote, register_version
 from monitor.settings import current_settings
@@ -150,8 +151,9 @@ def run_pending(engine: Engine | None = None, worker_id: str | None = None) -> l
 def run_job(engine: Engine, job_id: int, worker_id: str | None = None) -> RetrainJob:
     """Run one job now if it can be claimed; the job as it stands afterwards."""
     worker = worker_id or worker_name()
-    if claim(engine, job_id, worker):
-        execute(engine, job_id, worker)
+    with log_context(job=job_id):
+        if claim(engine, job_id, worker):
+            execute(engine, job_id, worker)
     with session_scope(engine) as session:
         return session.get(RetrainJob, job_id)
 

@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         LOGIN_FAILURES_PER_ADDRESS=settings.login_failures_per_address,
         LOGIN_WINDOW_SECONDS=settings.login_window_seconds,
         TRUSTED_PROXY_HOPS=settings.trusted_proxy_hops,
+        METRICS_PUBLIC=settings.metrics_public,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -48,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     check(engine)
     app.extensions["driftwise_sessions"] = sessionmaker(bind=engine, expire_on_commit=False)
 
-    from web import api, auth, hooks, pages, security
+    from web import api, auth, hooks, metrics, pages, security
 
     auth.init_app(app)
     security.init_app(app)
@@ -56,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(metrics.bp)
     _init_sessions(app)
     return app
 

@@ -51,7 +51,7 @@ from web.login_limit import (
 ROLES = ("viewer", "client", "admin")
 # Roles that may write monitored data (predict, push predictions and labels).
 WRITERS = ("client", "admin")
-PUBLIC = {"auth.login", "pages.healthz", "static", "pages.plotly_js"}
+PUBLIC = {"auth.login", "pages.healthz", "ops.readyz", "static", "pages.plotly_js"}
 TOKEN_PREFIX = "dw_"
 TOKEN_USE_RESOLUTION = timedelta(minutes=5)
 
@@ -172,12 +172,14 @@ def _load_principal() -> Principal | None:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith("/api/") or request.path == "/metrics"
 
 
 def _gate():
     g.principal = None
     if request.endpoint in PUBLIC or (request.blueprint == "hooks"):
+        return None
+    if request.endpoint == "ops.scrape" and current_app.config.get("METRICS_PUBLIC"):
         return None
     g.principal = _load_principal()
     if g.principal is None:

@@ -17,6 +17,9 @@ def serve(
     from web import create_app
 
     app = create_app()
+    from monitor.logs import configure_logging
+
+    configure_logging()
     click.echo(f"Driftwise web on http://{host}:{port}")
     waitress.serve(app, host=host, port=port, **waitress_options(threads, proxy))
 

@@ -34,6 +34,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from monitor.logs import configure_logging
 from monitor.service import leases, schedule_info
 from monitor.service.executors import Executor, make_executor
 from monitor.service.tasks import scheduled_models
@@ -301,14 +302,6 @@ def build_daemon() -> Daemon:
     timing = timing_from_env()
     require_schema()
     return Daemon(get_engine(settings.database_url), make_executor(settings.executor), timing)
-
-
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("apscheduler", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def on_stop_signals(handler) -> None:

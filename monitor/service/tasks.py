@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from monitor.logs import log_context
 from monitor.settings import current_settings
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Label, Model, Prediction, Quarantine, Run
@@ -154,10 +155,16 @@ def housekeeping() -> dict[str, Any]:
     return result
 
 
+# What each task's first argument names, for the log lines written while it runs.
+CONTEXT = {"ingest_source": "source", "monitor_deployment": "deployment"}
+
+
 def run_task(name: str, *args: Any) -> dict[str, Any]:
     if name not in TASKS:
         raise KeyError(f"no task named {name!r}")
-    return TASKS[name](*args)
+    key = CONTEXT.get(name)
+    with log_context(**({key: args[0]} if key and args else {})):
+        return TASKS[name](*args)
 
 
 def scheduled_models(session) -> list[tuple[int, int]]:

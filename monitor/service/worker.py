@@ -79,9 +79,11 @@ def _allow_helper_processes(**_: Any) -> None:
 def worker(concurrency: int, hostname: str | None, loglevel: str) -> None:
     """Run a Celery worker for the daemon's tasks (DRIFTWISE_BROKER_URL)."""
     from monitor.cli import require_schema
+    from monitor.logs import configure_logging
     from monitor.store import reset_engines
 
     require_schema()
+    configure_logging()
     reset_engines()  # the pool's processes fork from here: no connection may be shared
     app = make_app()
     argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "-Q", QUEUE]

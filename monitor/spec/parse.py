@@ -95,6 +95,7 @@ SOURCE_KEYS = {
     "outputs",
     "classes",
     "complete_after",
+    "stale_after",
 }
 OUTPUTS = ("prediction", "probability")
 
@@ -508,6 +509,7 @@ def _source(table: _Table, role: str) -> SourceSpec:
     if role not in KINDS[kind][2]:
         raise table.fail("kind", f"{kind} cannot read {role}")
     table.only({"kind", "name", "path"} | SOURCE_KEYS)
+    table.duration("stale_after", None)
     if kind == "sql":
         table.get("url", str, required=True)
         table.get("query", str, required=True)

@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bootstrap
 	$(BIN)/python -m bench.web
 	$(BIN)/python -m bench.push
+	$(BIN)/python -m bench.metrics
 	$(BIN)/python -m bench.daemon
 	$(BIN)/python -m bench.table
 

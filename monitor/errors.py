@@ -36,6 +36,10 @@ class ArtifactUntrusted(ArtifactRefused):
         )
 
 
+class RegistryError(DriftwiseError):
+    """MLflow's model registry could not be read or written (named: what and why)."""
+
+
 class ReferenceInvalid(DriftwiseError):
     """Reference data does not match the model's declared columns."""
 

@@ -74,6 +74,8 @@ class Settings(BaseModel):
     broker_visibility_timeout: float = Field(7200.0, gt=0)
     metrics_public: bool = False  # serve /metrics without a token
     log_format: Literal["text", "json"] = "text"
+    mlflow_trust_pickle: bool = False  # load pickle-only MLflow models: runs their code
+    mlflow_poll_seconds: float = Field(300.0, gt=0)  # how often MLflow aliases are followed
 
     @field_validator("data_dir")
     @classmethod

@@ -15,6 +15,7 @@ from monitor.errors import (
     DriftwiseError,
     IncidentNotFound,
     ModelNotFound,
+    RegistryError,
     ScoringInputInvalid,
     SourceNotFound,
     VersionNotFound,
@@ -85,6 +86,8 @@ def _domain_error(error: DriftwiseError):
         return _respond(422, str(error))
     if isinstance(error, BadRecord | ScoringInputInvalid | ArtifactRefused):
         return _respond(400, str(error))
+    if isinstance(error, RegistryError):  # MLflow failed us, not the client
+        return _respond(502, str(error))
     return _respond(409, str(error))
 
 

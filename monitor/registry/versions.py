@@ -65,6 +65,7 @@ def register_version(
     job: RetrainJob | None = None,
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """A new version row with its artifact, lineage and reference set.
 
@@ -90,6 +91,7 @@ def register_version(
         train_rows=training.get("train_rows"),
         holdout_rows=training.get("holdout_rows"),
         metrics=metrics or {},
+        lineage=lineage or {},
     )
     session.add(version)
     session.flush()
@@ -119,6 +121,7 @@ def promote(
         select(Deployment).where(Deployment.model_id == model.id).order_by(Deployment.id)
     ).all()
     history = [switch_version(session, deployment, version, reason) for deployment in deployments]
+    _publish(session, model, version)
     first = history[0].id if history else version.id
     emit(
         session,
@@ -172,6 +175,14 @@ def switch_version(
     return row
 
 
+def _publish(session: Session, model: Model, version: ModelVersion) -> None:
+    """A model kept in MLflow's registry hears of its new champion (alias moved)."""
+    if model.artifact_uri:
+        from monitor.registry.mlflow import publish
+
+        publish(session, model, version)
+
+
 def previous_version_id(session: Session, deployment: Deployment) -> int | None:
     """What was active before the current version: history replayed as a stack, where a
     rollback pops, so rolling back twice goes two versions back rather than toggling."""
@@ -208,6 +219,7 @@ def rollback(session: Session, deployment_name: str, by: str | None = None) -> D
     )
     if not still_served:
         current.status = "archived"
+    _publish(session, session.get(Model, target.model_id), target)
     emit(
         session,
         "deployment.rolled_back",

@@ -40,7 +40,7 @@ from monitor.service.executors import Executor, make_executor
 from monitor.service.tasks import scheduled_models
 from monitor.settings import current_settings, load_settings
 from monitor.store import get_engine, session_scope
-from monitor.store.models import Deployment, Source
+from monitor.store.models import Deployment, Model, Source
 from monitor.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,12 @@ def plan(session: Session, timing: Timing) -> dict[str, JobSpec]:
     jobs["notify"] = JobSpec("notify", (), timing.notify)
     jobs["housekeeping"] = JobSpec("housekeeping", (), timing.housekeeping)
     jobs["advise"] = JobSpec("advise", (), ADVISE_EVERY)
+    following = session.scalar(
+        select(Model.id).where(Model.artifact_uri.like("models:/%@%")).limit(1)
+    )
+    if following is not None:
+        every = current_settings().mlflow_poll_seconds
+        jobs["follow-registry"] = JobSpec("follow_registry", (), every)
     return jobs
 
 

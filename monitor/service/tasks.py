@@ -155,6 +155,27 @@ def housekeeping() -> dict[str, Any]:
     return result
 
 
+@task
+def follow_registry() -> dict[str, Any]:
+    """Follow MLflow aliases: a model whose alias moved switches to the version it names."""
+    from monitor.errors import DriftwiseError
+    from retrain.upload import follow_registry as follow
+
+    switched, errors = [], []
+    with session_scope() as session:
+        models = session.scalars(select(Model).where(Model.artifact_uri.like("models:/%@%")))
+        for model in models.all():
+            try:
+                with session.begin_nested():
+                    version = follow(session, model)
+            except DriftwiseError as error:
+                errors.append(f"{model.name}: {error}")
+                continue
+            if version is not None:
+                switched.append(f"{model.name} v{version.version}")
+    return {"switched": switched, "errors": errors}
+
+
 # What each task's first argument names, for the log lines written while it runs.
 CONTEXT = {"ingest_source": "source", "monitor_deployment": "deployment"}
 

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.errors import ArtifactRefused, ReferenceInvalid, SpecError
+from monitor.errors import ArtifactRefused, ReferenceInvalid, RegistryError, SpecError
 from monitor.registry.artifacts import load_artifact, sha256
 from monitor.registry.reference import (
     read_table,
@@ -40,6 +40,7 @@ class Loaded:
 
     artifact: bytes
     reference: pd.DataFrame
+    lineage: dict = field(default_factory=dict)  # where a registry artifact came from
 
 
 @dataclass
@@ -53,10 +54,9 @@ class Changes:
 def load_files(spec: Spec) -> dict[str, Loaded]:
     loaded = {}
     for i, model in enumerate(spec.models):
-        artifact = model.artifact.read_bytes()
         try:
-            load_artifact(artifact)
-        except ArtifactRefused as error:
+            artifact, lineage = _read_artifact(model)
+        except (ArtifactRefused, RegistryError) as error:
             raise SpecError(
                 str(spec.file), f"models[{i}].artifact", f"{model.artifact}: {error}"
             ) from None
@@ -69,8 +69,20 @@ def load_files(spec: Spec) -> dict[str, Loaded]:
             raise SpecError(
                 str(spec.file), f"models[{i}].reference", f"cannot read: {error}"
             ) from None
-        loaded[model.name] = Loaded(artifact, reference)
+        loaded[model.name] = Loaded(artifact, reference, lineage)
     return loaded
+
+
+def _read_artifact(model: ModelSpec) -> tuple[bytes, dict]:
+    """The artifact's checked bytes and, from MLflow's registry, their lineage."""
+    if isinstance(model.artifact, str):
+        from monitor.registry.mlflow import fetch
+
+        found = fetch(model.artifact)
+        return found.artifact, found.lineage
+    artifact = model.artifact.read_bytes()
+    load_artifact(artifact)
+    return artifact, {}
 
 
 def apply_spec(session: Session, spec: Spec, loaded: dict[str, Loaded]) -> list[str]:
@@ -94,6 +106,7 @@ def _model_row(spec: ModelSpec, row: Model | None = None) -> Model:
         "numerical": spec.numerical,
         "categorical": spec.categorical,
         "retrain": spec.retrain,
+        "artifact_uri": spec.artifact if isinstance(spec.artifact, str) else None,
     }
     for key, value in values.items():
         if getattr(row, key, None) != value:
@@ -121,7 +134,13 @@ def _apply_model(session: Session, spec: ModelSpec, loaded: Loaded, changes: Cha
     if version is None:
         parent = model_champion(session, row)
         version = register_version(
-            session, row, loaded.artifact, loaded.reference, origin="spec", parent=parent
+            session,
+            row,
+            loaded.artifact,
+            loaded.reference,
+            origin="mlflow" if loaded.lineage else "spec",
+            parent=parent,
+            lineage=loaded.lineage,
         )
         changes.add(f"model {spec.name}: version {version.version} registered ({digest[:12]})")
         promote(session, version, reason="spec")

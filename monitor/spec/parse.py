@@ -117,7 +117,7 @@ class ModelSpec:
     probability: str | None
     numerical: list[str]
     categorical: list[str]
-    artifact: Path
+    artifact: Path | str  # a file, or an MLflow registry URI (models:/name@alias)
     reference: Path
     retrain: dict[str, Any]
     probabilities: dict[str, str] | None = None  # multiclass: class -> column
@@ -307,7 +307,7 @@ def _model(table: _Table, base: Path) -> ModelSpec:
         probability=table.get("probability", str, None),
         numerical=numerical,
         categorical=categorical,
-        artifact=table.path_of("artifact", base),
+        artifact=_artifact(table, base),
         reference=table.path_of("reference", base),
         retrain=_retrain(
             _Table(table.file, table.key("retrain"), table.get("retrain", dict, {})), task
@@ -327,6 +327,20 @@ def _probabilities(table: _Table, task: str) -> dict[str, str] | None:
     if len(columns) < 2 or not all(isinstance(name, str) for name in columns.values()):
         raise table.fail("probabilities", 'expected { class = "column", ... } for 2+ classes')
     return dict(columns)
+
+
+def _artifact(table: _Table, base: Path) -> Path | str:
+    value = table.get("artifact", str, required=True)
+    if not value.startswith("models:/"):
+        return table.path_of("artifact", base)
+    from monitor.errors import RegistryError
+    from monitor.registry.mlflow import parse_uri
+
+    try:
+        parse_uri(value)
+    except RegistryError as error:
+        raise table.fail("artifact", str(error)) from None
+    return value
 
 
 def _retrain(table: _Table, task: str) -> dict[str, Any]:

@@ -66,6 +66,8 @@ class Model(Base):
     numerical: Mapped[list] = mapped_column(default=list)
     categorical: Mapped[list] = mapped_column(default=list)
     retrain: Mapped[dict] = mapped_column(default=dict)
+    # A registry URI (`models:/churn@champion`) when the artifact lives in MLflow.
+    artifact_uri: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = created()
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -94,6 +96,8 @@ class ModelVersion(Base):
     metrics: Mapped[dict] = mapped_column(default=dict)
     # Measured predict timings (per row, per request; cold and warm), once per version.
     compute: Mapped[dict] = mapped_column(default=dict)
+    # Where the version came from outside Driftwise, e.g. {"mlflow": {"name", "version", ...}}.
+    lineage: Mapped[dict] = mapped_column(default=dict)
     created_at: Mapped[datetime] = created()
 
 

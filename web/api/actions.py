@@ -248,7 +248,8 @@ def request_job(model: Model, deployment_name: Any, reason: Any, key: Any):
 @table.route(
     "POST",
     "/models/<name>/versions",
-    "Upload a skops artifact as a new candidate version (the `external` recipe)",
+    "Upload a skops artifact as a new candidate version (the `external` recipe); or, for a "
+    'model kept in MLflow, send JSON `{"mlflow_version": N}` to register that MLflow version',
     query=(),
     body={"binary": True},
     responses={201: "The new version"},
@@ -264,6 +265,10 @@ def upload(name: str):
         if not raw_job.isdigit() or len(raw_job) > 12:
             abort(400, description="job_id: expected an integer")
         job_id = int(raw_job)
+    if request.mimetype == "application/json":
+        version = _registry_version(model, job_id)
+        db().flush()
+        return jsonify(version_dict(version)), 201
     artifact = request.get_data()
     if not artifact:
         abort(400, description="body must be the skops artifact's bytes")
@@ -274,6 +279,16 @@ def upload(name: str):
     version = upload_version(db(), model, artifact, job_id=job_id)
     db().flush()
     return jsonify(version_dict(version)), 201
+
+
+def _registry_version(model: Model, job_id: int | None):
+    from retrain.upload import upload_registry_version
+
+    body = request.get_json(silent=True)
+    number = body.get("mlflow_version") if isinstance(body, dict) else None
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 2**31:
+        abort(400, description='body must be {"mlflow_version": <a positive integer>}')
+    return upload_registry_version(db(), model, number, job_id=job_id)
 
 
 @table.route(

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from monitor.store.models import (
     Deployment,
+    Incident,
     Lease,
     ModelVersion,
     Notification,
@@ -76,6 +77,7 @@ class StoreCollector(Collector):
         yield from window_metrics(self.session, names)
         yield active_versions(self.session)
         yield from policy_thresholds(self.session)
+        yield open_incidents(self.session)
         yield from source_metrics(self.session, names)
         yield from service_metrics(self.session)
 
@@ -161,6 +163,27 @@ def active_versions(session: Session) -> Metric:
     )
     for name, version in rows:
         family.add_metric([name], version)
+    return family
+
+
+def open_incidents(session: Session) -> Metric:
+    """Open incidents per deployment and reason; every deployment appears, 0 when healthy."""
+    family = GaugeMetricFamily(
+        "driftwise_open_incidents", "Open incidents", labels=["deployment", "reason"]
+    )
+    counts = session.execute(
+        select(Deployment.name, Incident.reason, func.count())
+        .join(Incident, Incident.deployment_id == Deployment.id)
+        .where(Incident.status == "open")
+        .group_by(Deployment.name, Incident.reason)
+    ).all()
+    with_incidents = set()
+    for name, reason, count in counts:
+        family.add_metric([name, reason], count)
+        with_incidents.add(name)
+    for (name,) in session.execute(select(Deployment.name)):
+        if name not in with_incidents:
+            family.add_metric([name, ""], 0)
     return family
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from monitor.cli import main
 from monitor.logs import JsonFormatter, configure_logging, log_context
 from monitor.store import get_engine, session_scope
-from monitor.store.models import Deployment, Lease, Notification, PendingHalf, Run, Source
+from monitor.store.models import Deployment, Incident, Lease, Notification, PendingHalf, Run, Source
 from monitor.timeutil import utcnow
 from tests.monitor.daemon_support import Process
 from tests.web.conftest import add_history, bearer, build_app
@@ -82,6 +82,15 @@ def history(url: str) -> None:
         newest.quality = {"missing_share": 0.02}
         deployment = session.get(Deployment, deployment_id)
         deployment.policy = deployment.policy | {"performance": {"metric": "f1", "min": 0.7}}
+        session.add(
+            Incident(
+                deployment_id=deployment_id,
+                reason="drift",
+                title="drift",
+                first_window_start=newest.window_start,
+                last_window_end=newest.window_end,
+            )
+        )
         newest.prediction_drift = {"score": 0.3, "method": "jensenshannon", "threshold": 0.1}
 
 
@@ -138,6 +147,8 @@ def test_a_running_web_serves_prometheus_metrics_from_the_store(server) -> None:
     assert found[("driftwise_label_coverage", online)] == 0.5
     assert found[("driftwise_missing_share", online)] == 0.02
     assert found[("driftwise_active_version", online)] == 1
+    incident = (("deployment", "churn-online"), ("reason", "drift"))
+    assert found[("driftwise_open_incidents", incident)] == 1
     source = (("deployment", "churn-online"), ("role", "predictions"), ("source", "capture"))
     for outcome, value in (("read", 120), ("inserted", 100), ("duplicate", 15), ("quarantined", 5)):
         key = ("driftwise_source_records_total", tuple(sorted((*source, ("outcome", outcome)))))

@@ -130,13 +130,13 @@ def window_metrics(session: Session, names: dict[int, str]) -> Iterator[Metric]:
         _gauge(drift, [name], run.drift_share)
         for column, entry in (run.features or {}).items():
             strength = drift_strength(
-                entry.get("method"), entry.get("score"), entry.get("threshold")
+                entry.get("score"), entry.get("method"), entry.get("threshold")
             )
             _gauge(feature, [name, column, entry.get("method") or ""], strength)
         entry = run.prediction_drift or {}
         if entry:
             strength = drift_strength(
-                entry.get("method"), entry.get("score"), entry.get("threshold")
+                entry.get("score"), entry.get("method"), entry.get("threshold")
             )
             _gauge(prediction, [name, entry.get("method") or ""], strength)
         _gauge(missing, [name], (run.quality or {}).get("missing_share"))

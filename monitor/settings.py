@@ -61,16 +61,17 @@ class Settings(BaseModel):
     notify_every_seconds: float = Field(15.0, gt=0)
     housekeeping_every_seconds: float = Field(3600.0, gt=0)
     misfire_grace_seconds: int = Field(60, gt=0)
-    run_lease_seconds: int = Field(900, gt=0)
-    retrain_lease_seconds: int = Field(3600, gt=0)
-    ingest_lease_seconds: float = Field(120.0, gt=0)
-    ingest_chunk_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    # Claims of long work: renewed by a heartbeat, so a dead holder's lapses within a minute.
+    run_lease_seconds: float = Field(60.0, gt=0)
+    retrain_lease_seconds: float = Field(60.0, gt=0)
+    ingest_lease_seconds: float = Field(60.0, gt=0)
+    ingest_chunk_bytes: int = Field(4 * 1024 * 1024, gt=0)  # one transaction each
     ingest_parse_process: bool = True
     half_wait_seconds: float = Field(3600.0, gt=0)  # `status` warns about halves waiting longer
     inline_report_rows: int = Field(0, ge=0)
     report_rows: int = Field(50_000, gt=0)  # rows per side of a background report
     report_budget_seconds: float = Field(120.0, gt=0)  # a monitor pass's time for reports
-    task_time_limit: float = Field(3600.0, gt=0)  # a retrain job's lease: no task outlives it
+    task_time_limit: float = Field(3600.0, gt=0)  # the longest any task may run
     broker_visibility_timeout: float = Field(7200.0, gt=0)
     metrics_public: bool = False  # serve /metrics without a token
     log_format: Literal["text", "json"] = "text"

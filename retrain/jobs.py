@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Engine, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from monitor.errors import DriftwiseError
@@ -23,6 +23,7 @@ from monitor.events import emit
 from monitor.logs import log_context
 from monitor.registry.artifacts import dump_artifact, load_artifact
 from monitor.registry.versions import champion_of, promote, register_version
+from monitor.service.claims import Heartbeat, compare_and_set, heartbeat_every, stopping
 from monitor.settings import current_settings
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Model, ModelVersion, RetrainJob
@@ -45,12 +46,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _lease_seconds() -> int:
-    """Renewed while a job trains; a crashed worker's job is taken over after it expires."""
+def _lease_seconds() -> float:
+    """Renewed by a heartbeat while a job runs; a dead worker's job is taken over once
+    it lapses."""
     return current_settings().retrain_lease_seconds
 
 
-def claim(engine: Engine, job_id: int, worker: str, lease_seconds: int | None = None) -> bool:
+def claim(engine: Engine, job_id: int, worker: str, lease_seconds: float | None = None) -> bool:
     """Take the job if it is pending, or running under an expired lease, and no other job of
     its model runs under a live lease. True if this worker got it."""
     with session_scope(engine) as session:
@@ -69,48 +71,86 @@ def claim(engine: Engine, job_id: int, worker: str, lease_seconds: int | None = 
             other.lease_until >= now,
             other.id != job_id,
         )
-        result = session.execute(
-            update(RetrainJob)
-            .where(
+        return compare_and_set(
+            session,
+            RetrainJob,
+            [
                 RetrainJob.id == job_id,
                 or_(
                     RetrainJob.status == "pending",
                     and_(RetrainJob.status == "running", RetrainJob.lease_until < now),
                 ),
                 ~busy,
-            )
-            .values(
-                status="running",
-                claimed_by=worker,
-                lease_until=now + timedelta(seconds=lease_seconds or _lease_seconds()),
-                attempts=RetrainJob.attempts + 1,
-                started_at=func.coalesce(RetrainJob.started_at, now),
-            )
-            .execution_options(synchronize_session=False)
+            ],
+            {
+                "status": "running",
+                "claimed_by": worker,
+                "lease_until": now + timedelta(seconds=lease_seconds or _lease_seconds()),
+                "attempts": RetrainJob.attempts + 1,
+                "started_at": func.coalesce(RetrainJob.started_at, now),
+            },
         )
-        return result.rowcount == 1
 
 
-def renew(engine: Engine, job_id: int, worker: str, lease_seconds: int | None = None) -> None:
+def renew(engine: Engine, job_id: int, worker: str, lease_seconds: float | None = None) -> None:
     with session_scope(engine) as session:
-        result = session.execute(
-            update(RetrainJob)
-            .where(
+        renewed = compare_and_set(
+            session,
+            RetrainJob,
+            [
                 RetrainJob.id == job_id,
                 RetrainJob.status == "running",
                 RetrainJob.claimed_by == worker,
-            )
-            .values(lease_until=utcnow() + timedelta(seconds=lease_seconds or _lease_seconds()))
-            .execution_options(synchronize_session=False)
+            ],
+            {"lease_until": utcnow() + timedelta(seconds=lease_seconds or _lease_seconds())},
         )
-        if result.rowcount != 1:
-            raise LeaseLost(job_id)
+    if not renewed:
+        raise LeaseLost(job_id)
+
+
+def release(engine: Engine, job_id: int, worker: str) -> bool:
+    """Give a job this worker abandons back to `pending`, its attempt recorded as
+    interrupted, so that the next worker runs it at once. True if it was still ours."""
+    with session_scope(engine) as session:
+        job = _mine_or_none(session, job_id, worker)
+        if job is None:
+            return False
+        interrupted = [*(job.evaluation or {}).get("interrupted", [])]
+        interrupted.append({"attempt": job.attempts, "worker": worker, "at": utcnow().isoformat()})
+        job.evaluation = {**(job.evaluation or {}), "interrupted": interrupted}
+        job.status, job.claimed_by, job.lease_until = "pending", None, None
+        return True
+
+
+def _heartbeat(engine: Engine, job_id: int, worker: str) -> Heartbeat:
+    seconds = _lease_seconds()
+
+    def renewed() -> bool:
+        try:
+            renew(engine, job_id, worker)
+            return True
+        except LeaseLost:
+            return False
+
+    return Heartbeat(
+        f"retrain job {job_id}",
+        heartbeat_every(seconds),
+        renewed,
+        lambda: release(engine, job_id, worker),
+    )
 
 
 def _mine(session: Session, job_id: int, worker: str) -> RetrainJob:
+    job = _mine_or_none(session, job_id, worker)
+    if job is None:
+        raise LeaseLost(job_id)
+    return job
+
+
+def _mine_or_none(session: Session, job_id: int, worker: str) -> RetrainJob | None:
     job = session.get(RetrainJob, job_id, with_for_update=session.bind.dialect.name != "sqlite")
     if job is None or job.status != "running" or job.claimed_by != worker:
-        raise LeaseLost(job_id)
+        return None
     return job
 
 
@@ -136,6 +176,8 @@ def run_pending(engine: Engine | None = None, worker_id: str | None = None) -> l
     with session_scope(engine) as session:
         candidates = [(job.id, job.attempts, job.status) for job in claimable(session)]
     for job_id, attempts, status in candidates:
+        if stopping():
+            break
         if status == "running" and attempts >= MAX_ATTEMPTS:
             _give_up(engine, job_id, attempts)
             continue
@@ -176,7 +218,13 @@ class Prepared:
 
 
 def execute(engine: Engine, job_id: int, worker: str) -> None:
-    """Every step of a claimed job; the job ends succeeded, rejected, failed or waiting."""
+    """Every step of a claimed job, its claim renewed meanwhile; the job ends succeeded,
+    rejected, failed or waiting (or back to pending if this process stops first)."""
+    with _heartbeat(engine, job_id, worker):
+        _execute(engine, job_id, worker)
+
+
+def _execute(engine: Engine, job_id: int, worker: str) -> None:
     timings: dict[str, float] = {}
     try:
         started = time.perf_counter()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import fsspec
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor.errors import BadRecord, DriftwiseError, LeaseLost
@@ -23,7 +24,7 @@ from monitor.ingest.readers import lines as line_reader
 from monitor.ingest.readers import sql as sql_reader
 from monitor.ingest.readers import table as table_reader
 from monitor.ingest.records import ModelSchema, ParseContext
-from monitor.service import leases
+from monitor.service import claims, leases
 from monitor.settings import current_settings
 from monitor.store.db import session_scope
 from monitor.store.models import Deployment, Model, ReferenceSet, Source
@@ -50,6 +51,11 @@ class Tally:
     files_waiting: int = 0  # a last line without newline, in a file not complete yet
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    skipped: bool = False  # another process was reading it, or this one is stopping
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) and not self.skipped
 
     def add(self, read: int, inserted: int, quarantined: int) -> None:
         self.read += read
@@ -137,36 +143,70 @@ def load_jobs(session: Session, deployment: str | None = None) -> list[Job]:
 def ingest_source(engine: Engine, job: Job) -> Tally:
     """Read one source under its lease; another process holding it means skip, not wait."""
     tally = Tally(job.name, job.deployment, job.role)
+    if claims.stopping():
+        tally.skipped = True
+        tally.errors.append("skipped: this process is stopping")
+        return tally
     with session_scope(engine) as session:
         if not leases.acquire(session, job.lease, job.holder, lease_seconds()):
+            tally.skipped = True
             tally.errors.append("skipped: another process is reading this source")
             return tally
     try:
-        style = kind_style(job.kind)
-        if style == "sql":
-            sql_reader.read_source(engine, job, tally)
-        else:
-            files = _files(job.config["path"])
-            if not files:
-                tally.notes.append(f"no files yet: {job.config['path']}")
-            for path, fs in files:
-                tally.files += 1
-                try:
-                    if style == "lines":
-                        line_reader.read_file(engine, job, fs, path, tally)
-                    else:
-                        table_reader.read_file(engine, job, fs, path, tally)
-                except (OSError, BadRecord) as error:
-                    tally.errors.append(f"{path}: {error}")
-            if style == "lines":
-                _pair_stranded(engine, job, tally)
+        with _heartbeat(engine, job):
+            _read(engine, job, tally)
     except Exception as error:  # noqa: BLE001 - recorded on the source, the pass goes on
         tally.errors.append(f"{type(error).__name__}: {error}")
     finally:
-        with session_scope(engine) as session:
-            _record(session, job, tally)
-            leases.release(session, job.lease, job.holder)
+        try:
+            with session_scope(engine) as session:
+                _record(session, job, tally)
+        except SQLAlchemyError as error:  # the store itself failed: say so
+            tally.errors.append(f"could not record the pass: {type(error).__name__}: {error}")
+        try:
+            with session_scope(engine) as session:
+                leases.release(session, job.lease, job.holder)
+        except SQLAlchemyError:
+            pass  # the lease lapses on its own
     return tally
+
+
+def _heartbeat(engine: Engine, job: Job) -> claims.Heartbeat:
+    """Keeps the source's lease between chunks too (a slow parse, a slow database)."""
+    seconds = lease_seconds()
+
+    def renew() -> bool:
+        with session_scope(engine) as session:
+            return leases.acquire(session, job.lease, job.holder, seconds)
+
+    def release() -> None:
+        with session_scope(engine) as session:
+            leases.release(session, job.lease, job.holder)
+
+    return claims.Heartbeat(f"source {job.name}", claims.heartbeat_every(seconds), renew, release)
+
+
+def _read(engine: Engine, job: Job, tally: Tally) -> None:
+    style = kind_style(job.kind)
+    if style == "sql":
+        sql_reader.read_source(engine, job, tally)
+        return
+    files = _files(job.config["path"])
+    if not files:
+        tally.notes.append(f"no files yet: {job.config['path']}")
+    for path, fs in files:
+        if claims.stopping():
+            return  # what was read is committed with its cursor; the rest waits
+        tally.files += 1
+        try:
+            if style == "lines":
+                line_reader.read_file(engine, job, fs, path, tally)
+            else:
+                table_reader.read_file(engine, job, fs, path, tally)
+        except (OSError, BadRecord) as error:
+            tally.errors.append(f"{path}: {error}")
+    if style == "lines" and not claims.stopping():
+        _pair_stranded(engine, job, tally)
 
 
 def _pair_stranded(engine: Engine, job: Job, tally: Tally) -> None:

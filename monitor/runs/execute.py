@@ -16,8 +16,9 @@ from monitor.events import emit
 from monitor.policy import evaluate
 from monitor.report import profile
 from monitor.report.analysis import Analysis, analyse
-from monitor.runs.claim import claim
+from monitor.runs.claim import claim, heartbeat
 from monitor.runs.window import count_rows, load_window
+from monitor.service.claims import stopping
 from monitor.settings import current_settings
 from monitor.store import session_scope
 from monitor.store.models import Deployment, DeploymentHistory, MetricPoint, Model, Prediction, Run
@@ -39,19 +40,22 @@ def run_window(
 ) -> int | None:
     """Run the window once; the run's id, or None when it is done or claimed elsewhere.
     A failure is recorded on the run (status `error`), never raised."""
+    if stopping():
+        return None  # a stop signal arrived: claim nothing new
     with session_scope(engine) as session:
         run = claim(session, deployment_id, start, end, kind, seq, worker_name())
         if run is None:
             return None
         run_id = run.id
     began = time.perf_counter()
-    try:
-        with session_scope(engine) as session:
-            rows = current_settings().inline_report_rows if report_rows is None else report_rows
-            execute(session, session.get(Run, run_id), rows, began)
-    except Exception as error:  # noqa: BLE001 - a run records its failure, the job goes on
-        with session_scope(engine) as session:
-            _fail(session, session.get(Run, run_id), error, began)
+    with heartbeat(engine, run_id, worker_name()):
+        try:
+            with session_scope(engine) as session:
+                rows = current_settings().inline_report_rows if report_rows is None else report_rows
+                execute(session, session.get(Run, run_id), rows, began)
+        except Exception as error:  # noqa: BLE001 - a run records its failure, the job goes on
+            with session_scope(engine) as session:
+                _fail(session, session.get(Run, run_id), error, began)
     return run_id
 
 

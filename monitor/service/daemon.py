@@ -8,8 +8,9 @@ idempotency keys), so a job repeated by a new leader does nothing twice.
 
 Only the holder of the `scheduler` lease schedules. It renews the lease every heartbeat;
 a standby polls at the same pace and takes over once the lease has expired, so a dead
-leader is replaced within `lease + heartbeat` seconds. SIGTERM and SIGINT stop new runs,
-let running jobs finish (bounded, renewing the lease meanwhile), then release the lease.
+leader is replaced within `lease + heartbeat` seconds. SIGTERM and SIGINT stop new runs
+and new claims, let running jobs finish (bounded, renewing the lease meanwhile), release
+what they still hold (a retrain job back to `pending`), then release the lease.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor.logs import configure_logging
-from monitor.service import leases, schedule_info
+from monitor.service import claims, leases, schedule_info
 from monitor.service.executors import Executor, make_executor
 from monitor.service.tasks import scheduled_models
 from monitor.settings import current_settings, load_settings
@@ -215,11 +216,14 @@ class Daemon:
         log.info("schedule: %d jobs", len(wanted))
 
     def shutdown(self) -> bool:
-        """Stop scheduling, wait (bounded) for running jobs, release the lease."""
+        """Claim nothing new, wait (bounded) for running jobs, release what they still
+        hold, release the lease."""
         clean = True
         if self.scheduler is not None:
             clean = self._finish_running()
             self.scheduler = None
+        if not clean:
+            log.warning("released %d claims of unfinished work", claims.abandon_all())
         try:
             with session_scope(self.engine) as session:
                 leases.release(session, LEASE, self.holder)
@@ -311,8 +315,14 @@ def build_daemon() -> Daemon:
 
 
 def on_stop_signals(handler) -> None:
+    """On SIGTERM or SIGINT this process claims no new work, then `handler` stops it."""
+
+    def stop(*_: Any) -> None:
+        claims.stop_claiming()
+        handler()
+
     for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, lambda *_: handler())
+        signal.signal(number, stop)
 
 
 @click.command()

@@ -127,7 +127,7 @@ def test_a_daemon_killed_mid_monitor_run_runs_every_window_once(
         first.kill()
     with session_scope(engine) as session:
         interrupted = session.scalars(select(Run.window_start).where(Run.status == "running")).all()
-        # The dead daemon's claims last 15 minutes: let that time pass.
+        # Let the dead daemon's claims lapse now rather than within their lease.
         session.execute(
             update(Run)
             .where(Run.status == "running")
@@ -186,7 +186,7 @@ def test_a_daemon_killed_mid_retrain_finishes_the_job_once(
         first.kill()
     with session_scope(engine) as session:
         assert session.get(RetrainJob, job_id).status == "running"
-        # The dead daemon's claim lasts an hour: let that time pass.
+        # Let the dead daemon's claim lapse now rather than within its lease.
         session.execute(
             update(RetrainJob)
             .where(RetrainJob.id == job_id)

@@ -1,0 +1,183 @@
+"""Claims of long work are short leases renewed by a heartbeat: a dead daemon's retrain is
+taken over within its short lease, a stopping daemon gives back what it abandons at once
+and claims nothing new after SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from monitor.jobs import request_retrain
+from monitor.settings import load_settings
+from monitor.store import session_scope
+from monitor.store.models import ModelVersion, RetrainJob, Run
+from monitor.timeutil import utcnow, window_start
+from retrain.jobs import claim
+from tests.factories import churn_frame, make_deployment
+from tests.monitor.daemon_support import daemon, holder_pid, wait_for
+from tests.monitor.runs_support import add_window
+from tests.retrain.support import log_traffic, make_model
+
+pytestmark = pytest.mark.slow
+
+HOUR = timedelta(hours=1)
+LEASE = 2  # seconds: the claims' lease in these tests
+
+
+def slow_retrain(engine: Engine) -> int:
+    model_id = make_model(
+        engine, retrain={"recipe": "tests.monitor.daemon_support:slow_recipe"}, batch=False
+    )
+    log_traffic(engine, 900)
+    with session_scope(engine) as session:
+        job = request_retrain(session, model_id, "manual", "claims-test")
+        session.flush()
+        return job.id
+
+
+def job(engine: Engine, job_id: int) -> RetrainJob:
+    with session_scope(engine) as session:
+        return session.get(RetrainJob, job_id)
+
+
+def markers_of(path: Path):
+    return lambda: len(list(path.glob("train-*"))) if path.exists() else 0
+
+
+def finished_once(engine: Engine, job_id: int) -> None:
+    done = job(engine, job_id)
+    with session_scope(engine) as session:
+        versions = session.scalars(
+            select(ModelVersion).where(ModelVersion.retrain_job_id == job_id)
+        ).all()
+    assert done.status in ("succeeded", "rejected"), done.error
+    assert done.attempts == 2
+    assert len(versions) == 1
+
+
+def test_the_default_claims_of_long_work_lapse_within_a_minute() -> None:
+    settings = load_settings({})
+    assert settings.retrain_lease_seconds <= 60
+    assert settings.run_lease_seconds <= 60
+    assert settings.ingest_lease_seconds <= 60
+
+
+def test_a_training_longer_than_its_lease_keeps_its_claim_and_a_killed_one_is_taken_over(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    job_id = slow_retrain(engine)
+    markers = tmp_path / "markers"
+    trainings = markers_of(markers)
+    env = {
+        "DRIFTWISE_TEST_MARKERS": str(markers),
+        "DRIFTWISE_TEST_TRAIN_SECONDS": "8",
+        "DRIFTWISE_RETRAIN_LEASE_SECONDS": str(LEASE),
+    }
+    first = daemon(db_url, tmp_path / "first.log", **env)
+    try:
+        wait_for(lambda: trainings() == 1, 120, "the training to start", (first,))
+        time.sleep(2 * LEASE)  # the fit goes on past its lease: the heartbeat renews it
+        held = job(engine, job_id)
+        assert held.status == "running"
+        assert holder_pid(held.claimed_by) == first.pid
+        assert held.lease_until > utcnow()
+        assert not claim(engine, job_id, "intruder"), "a live training's claim was taken"
+    finally:
+        first.kill()
+    killed_at = time.monotonic()
+    second = daemon(db_url, tmp_path / "second.log", **{**env, "DRIFTWISE_TEST_TRAIN_SECONDS": "1"})
+    try:
+        wait_for(lambda: trainings() == 2, 60, "the takeover of the dead daemon's job", (second,))
+        taken_after = time.monotonic() - killed_at
+        wait_for(
+            lambda: job(engine, job_id).status not in ("pending", "running"),
+            60,
+            "the job to finish",
+            (second,),
+        )
+    finally:
+        assert second.terminate() == 0
+    assert taken_after < 30, f"taken over after {taken_after:.0f}s"
+    finished_once(engine, job_id)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_daemon_stopped_mid_retrain_gives_the_job_back_and_the_next_daemon_runs_it(
+    engine: Engine, db_url: str, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    job_id = slow_retrain(engine)
+    markers = tmp_path / "markers"
+    trainings = markers_of(markers)
+    env = {
+        "DRIFTWISE_TEST_MARKERS": str(markers),
+        "DRIFTWISE_TEST_TRAIN_SECONDS": "60",
+        "DRIFTWISE_SHUTDOWN_SECONDS": "1",
+    }
+    first = daemon(db_url, tmp_path / "first.log", **env)
+    try:
+        wait_for(lambda: trainings() == 1, 120, "the training to start", (first,))
+        first.popen.send_signal(stop_signal)
+        assert first.popen.wait(30) == 0
+    finally:
+        first.kill()
+    given_back = job(engine, job_id)
+    assert given_back.status == "pending", "the abandoned job waits for the next daemon"
+    assert given_back.claimed_by is None and given_back.lease_until is None
+    assert [entry["attempt"] for entry in given_back.evaluation["interrupted"]] == [1]
+
+    second = daemon(db_url, tmp_path / "second.log", **{**env, "DRIFTWISE_TEST_TRAIN_SECONDS": "1"})
+    try:
+        wait_for(
+            lambda: job(engine, job_id).status not in ("pending", "running"),
+            120,
+            "the next daemon to run the job",
+            (second,),
+        )
+    finally:
+        assert second.terminate() == 0
+    assert trainings() == 2
+    finished_once(engine, job_id)
+
+
+def test_a_daemon_told_to_stop_claims_no_new_window(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    windows = 30
+    first_window = window_start(utcnow(), 3600) - (windows + 1) * HOUR
+    with session_scope(engine) as session:
+        deployment = make_deployment(session, min_rows=10)
+        deployment.created_at = first_window
+        deployment.schedule_seconds = 1
+        deployment_id = deployment.id
+    for hour in range(windows):
+        frame = churn_frame(2000, seed=hour)
+        add_window(engine, deployment_id, first_window + hour * HOUR, frame, f"w{hour}")
+
+    def runs() -> int:
+        with session_scope(engine) as session:
+            return session.scalar(select(func.count()).select_from(Run)) or 0
+
+    first = daemon(db_url, tmp_path / "first.log", DRIFTWISE_SHUTDOWN_SECONDS="20")
+    try:
+        wait_for(lambda: runs() >= 2, 120, "the monitor pass to be under way", (first,))
+        signalled = utcnow()
+        first.popen.send_signal(signal.SIGTERM)
+        assert first.popen.wait(60) == 0
+    finally:
+        first.kill()
+    with session_scope(engine) as session:
+        late = session.scalars(
+            select(Run.window_start).where(Run.started_at > signalled + timedelta(seconds=0.5))
+        ).all()
+        claimed = session.scalar(select(func.count()).select_from(Run))
+        unfinished = session.scalar(
+            select(func.count()).select_from(Run).where(Run.status == "running")
+        )
+    assert late == [], f"{len(late)} windows claimed after SIGTERM"
+    assert claimed < windows, "the pass stopped short of the remaining windows"
+    assert unfinished == 0, "the run in hand was finished before the exit"

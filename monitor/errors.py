@@ -133,3 +133,10 @@ class RetrainNotPromoted(DriftwiseError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class SourcesFailed(DriftwiseError):
+    """One or more sources could not be read to the end (a database or disk error, a
+    missing file); what was read before the failure is kept. `driftwise ingest` exits 3."""
+
+    exit_code = 3

@@ -7,13 +7,15 @@ import json
 import click
 
 from monitor.cli import require_schema
+from monitor.errors import SourcesFailed
 
 
 @click.command()
 @click.option("--deployment", help="Only this deployment's sources.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def ingest(deployment: str | None, as_json: bool) -> None:
-    """Read every source once from its cursor; print what was read, per source."""
+    """Read every source once from its cursor; print what was read, per source. Exits
+    with code 3 when a source failed (what was read before the failure is kept)."""
     from dataclasses import asdict
 
     from monitor.ingest.engine import ingest as run_ingest
@@ -23,7 +25,14 @@ def ingest(deployment: str | None, as_json: bool) -> None:
     tallies = run_ingest(get_engine(), deployment)
     if as_json:
         click.echo(json.dumps([asdict(tally) for tally in tallies], indent=2))
-        return
+    else:
+        _print(tallies)
+    failed = [tally.source for tally in tallies if tally.failed]
+    if failed:
+        raise SourcesFailed(f"{len(failed)} source(s) failed: {', '.join(failed)}")
+
+
+def _print(tallies: list) -> None:
     if not tallies:
         click.echo("no sources")
     for t in tallies:

@@ -66,8 +66,10 @@ def server(tmp_path_factory) -> Iterator[str]:
         if server.poll() is not None:
             break
     else:
-        server.kill()
+        os.killpg(server.pid, 9)  # the server and its workers
         pytest.fail("mlflow server did not start: " + (tmp_path / "mlflow.log").read_text()[-2000:])
+    if server.poll() is not None:
+        pytest.fail("mlflow server exited: " + (tmp_path / "mlflow.log").read_text()[-2000:])
     try:
         yield uri
     finally:

@@ -180,3 +180,17 @@ def current_settings() -> Settings:
     if _cached is None or _cached[0] != key:
         _cached = (key, load_settings())
     return _cached[1]
+
+
+_values: dict[str, tuple[str | None, object]] = {}
+
+
+def current_value(field: str) -> object:
+    """One setting, re-read only when its own variable changes: cheap enough to ask for once
+    per record (`current_settings` scans the whole environment each time)."""
+    raw = os.environ.get(variable(field))
+    cached = _values.get(field)
+    if cached is None or cached[0] != raw:
+        cached = (raw, getattr(current_settings(), field))
+        _values[field] = cached
+    return cached[1]

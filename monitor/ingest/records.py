@@ -153,9 +153,9 @@ def _storable(field: str, value: Any) -> Any:
 
 
 def max_value_bytes() -> int:
-    from monitor.settings import current_settings
+    from monitor.settings import current_value
 
-    return current_settings().max_value_bytes
+    return int(current_value("max_value_bytes"))
 
 
 def _text_size(field: str, value: str, limit: int | None = None) -> None:

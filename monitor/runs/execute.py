@@ -13,6 +13,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from monitor.events import emit
+from monitor.logs import log_context
 from monitor.policy import evaluate
 from monitor.report import profile
 from monitor.report.analysis import Analysis, analyse
@@ -48,7 +49,7 @@ def run_window(
             return None
         run_id = run.id
     began = time.perf_counter()
-    with heartbeat(engine, run_id, worker_name()):
+    with heartbeat(engine, run_id, worker_name()), log_context(run=run_id):
         try:
             with session_scope(engine) as session:
                 rows = current_settings().inline_report_rows if report_rows is None else report_rows

@@ -9,7 +9,7 @@ from monitor.store.models import RetrainJob
 from tests.web.conftest import ADMIN, PASSWORD, VIEWER, add_history, bearer, login, session_csrf
 from web.auth import revoke_token
 
-OPEN = {"auth.login", "pages.healthz", "static", "pages.plotly_js"}
+OPEN = {"auth.login", "pages.healthz", "ops.readyz", "static", "pages.plotly_js"}
 
 
 def _every_route(app):
@@ -30,7 +30,7 @@ def test_it_refuses_anonymous_access_everywhere_but_login_health_and_hooks(app, 
             continue
         response = client.open(url, method=method)
         checked += 1
-        if url.startswith("/api/"):
+        if url.startswith("/api/") or url == "/metrics":  # machines get 401, not a redirect
             assert response.status_code == 401, (method, url)
             assert "error" in response.json
         else:
@@ -39,6 +39,7 @@ def test_it_refuses_anonymous_access_everywhere_but_login_health_and_hooks(app, 
                 assert "/login" in response.headers["Location"]
     assert checked >= 20
     assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
     assert client.get("/login").status_code == 200
 
 

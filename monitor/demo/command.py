@@ -44,7 +44,7 @@ reference = "model/reference.csv"
 
 [models.retrain]
 recipe = "clone"
-training_window = "2d"            # the customers have changed: learn from the recent ones
+training_window = "1d"            # the customers have changed: learn from the newest labeled day
 include_reference = false
 holdout = 0.2
 min_labeled_rows = 1000

@@ -22,7 +22,8 @@ from tests.monitor.daemon_support import Process, wait_for
 from tests.monitor.runs_support import add_window
 from tests.monitor.test_daemon_crash import write_log
 
-pytestmark = pytest.mark.slow
+# Both Celery files share one Redis database: one xdist worker runs them in turn.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("redis")]
 
 REDIS_URL = os.environ.get("DRIFTWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RECORDS = 120_000

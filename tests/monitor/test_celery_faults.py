@@ -23,7 +23,8 @@ from tests.monitor.runs_support import add_window
 from tests.monitor.test_celery import REDIS_URL, count
 from tests.retrain.support import log_traffic, make_model
 
-pytestmark = pytest.mark.slow
+# Both Celery files share one Redis database: one xdist worker runs them in turn.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("redis")]
 
 HOUR = timedelta(hours=1)
 SHORT_CLAIMS = {"DRIFTWISE_RETRAIN_LEASE_SECONDS": "2", "DRIFTWISE_RUN_LEASE_SECONDS": "2"}

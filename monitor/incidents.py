@@ -10,8 +10,6 @@ the open incidents, so a red event never outlives the problem it reported.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -216,32 +214,6 @@ def incident_by_id(session: Session, incident_id: int) -> Incident:
     return incident
 
 
-def incident_dict(session: Session, incident: Incident) -> dict:
-    deployment = session.get(Deployment, incident.deployment_id)
-    events = session.scalars(
-        select(Event).where(Event.incident_id == incident.id).order_by(Event.id).limit(200)
-    )
-    return {
-        "id": incident.id,
-        "deployment": deployment.name if deployment else None,
-        "reason": incident.reason,
-        "status": incident.status,
-        "severity": incident.severity,
-        "title": incident.title,
-        "windows": incident.windows,
-        "first_window_start": _iso(incident.first_window_start),
-        "last_window_end": _iso(incident.last_window_end),
-        "opened_at": _iso(incident.opened_at),
-        "opened_run_id": incident.opened_run_id,
-        "resolved_at": _iso(incident.resolved_at),
-        "resolved_window_start": _iso(incident.resolved_window_start),
-        "resolved_run_id": incident.resolved_run_id,
-        "resolved_by": incident.resolved_by,
-        "resolution": incident.resolution,
-        "event_ids": [event.id for event in events],
-    }
-
-
 def spell_duration(seconds: float) -> str:
     """`1 day`, `2 days 6 hours`, `45 minutes`: the two largest units that are not zero."""
     left = int(round(seconds))
@@ -253,7 +225,3 @@ def spell_duration(seconds: float) -> str:
     if not parts:
         return f"{int(seconds)} seconds"
     return " ".join(parts[:2])
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat() + "Z"

@@ -15,7 +15,7 @@ from monitor.errors import ModelNotFound
 from monitor.events import stored_key
 from monitor.service.leases import live_holder
 from monitor.store.models import Model, RetrainJob
-from monitor.timeutil import parse_duration, utcnow
+from monitor.timeutil import iso, parse_duration, utcnow
 
 TRIGGERS = ("policy", "webhook", "manual", "schedule", "api")
 # Jobs that do not hold the cooldown: nothing was trained.
@@ -103,7 +103,7 @@ def pending_jobs(session: Session, model_id: int | None = None) -> list[dict]:
             "id": job.id,
             "model": name,
             "trigger": job.trigger,
-            "created_at": job.created_at.isoformat(),
+            "created_at": iso(job.created_at),
             "age_seconds": round((now - job.created_at).total_seconds()),
         }
         for job, name in session.execute(query.order_by(RetrainJob.created_at, RetrainJob.id))

@@ -48,6 +48,16 @@ def format_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def iso(moment: datetime | None) -> str | None:
+    """The one way a time is shown: ISO 8601 in UTC ending in `Z` (`2026-01-05T00:00:00Z`);
+    a naive time is UTC, as every time in the store is."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat() + "Z"
+
+
 def parse_timestamp(value: object) -> datetime:
     """An ISO-8601 string, epoch seconds/milliseconds or datetime, to naive UTC."""
     if isinstance(value, datetime):

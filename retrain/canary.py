@@ -20,6 +20,7 @@ from monitor.events import emit
 from monitor.ingest.records import sample_key
 from monitor.registry.versions import promote
 from monitor.store import session_scope
+from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, Label, Model, ModelVersion, Prediction
 from retrain.bootstrap import Side, independent_interval
 from retrain.evaluate import RESAMPLES, SEED, Scored, compute_metrics, improvement, shown_better
@@ -154,7 +155,7 @@ def decide_all(engine: Engine) -> dict[str, str]:
         ).all()
     for name in names:
         with session_scope(engine) as session:
-            deployment = session.scalar(select(Deployment).where(Deployment.name == name))
+            deployment = deployment_named(session, name)
             outcome = decide(session, deployment)
             if outcome:
                 outcomes[name] = outcome

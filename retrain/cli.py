@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from monitor.cli import require_schema
 from monitor.errors import RetrainNotPromoted
-from monitor.store.models import Deployment, ModelVersion, RetrainJob
+from monitor.store.models import ModelVersion, RetrainJob
 from monitor.timeutil import utcnow
+from monitor.views import job_view, version_view
 
 # How a job run by `retrain --wait` ended, as the command's exit code: 0 only when a version
 # was promoted or left for a person (or a canary) to promote.
@@ -26,57 +27,6 @@ EXIT_CODES = {
     "cancelled": 4,
 }
 NOT_FINISHED = 5
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def job_dict(session: Session, job: RetrainJob) -> dict[str, Any]:
-    def number(version_id: int | None) -> int | None:
-        return session.get(ModelVersion, version_id).version if version_id else None
-
-    return {
-        "id": job.id,
-        "trigger": job.trigger,
-        "idempotency_key": job.idempotency_key,
-        "status": job.status,
-        "decision": job.decision,
-        "reason": job.reason,
-        "error": job.error,
-        "attempts": job.attempts,
-        "champion_version": number(job.champion_version_id),
-        "challenger_version": number(job.challenger_version_id),
-        "evaluation": job.evaluation or {},
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-    }
-
-
-def version_dict(session: Session, version: ModelVersion) -> dict[str, Any]:
-    parent = (
-        session.get(ModelVersion, version.parent_version_id) if version.parent_version_id else None
-    )
-    serving = session.scalars(
-        select(Deployment.name).where(Deployment.active_version_id == version.id)
-    ).all()
-    return {
-        "version": version.version,
-        "status": version.status,
-        "origin": version.origin,
-        "sha256": version.sha256,
-        "parent_version": parent.version if parent else None,
-        "retrain_job_id": version.retrain_job_id,
-        "training_start": _iso(version.training_start),
-        "training_end": _iso(version.training_end),
-        "train_rows": version.train_rows,
-        "holdout_rows": version.holdout_rows,
-        "metrics": version.metrics or {},
-        "compute": version.compute or {},
-        "deployments": list(serving),
-        "created_at": _iso(version.created_at),
-    }
 
 
 def _summary(job: dict[str, Any]) -> str:
@@ -186,7 +136,7 @@ def retrain(model: str, key: str | None, reason: str | None, wait: bool, as_json
     if wait:
         run_job(engine, job_id)
     with session_scope(engine) as session:
-        result = job_dict(session, session.get(RetrainJob, job_id))
+        result = job_view(session, session.get(RetrainJob, job_id))
     click.echo(json.dumps(result, indent=2) if as_json else _summary(result))
     if wait:
         _outcome(result)
@@ -208,7 +158,7 @@ def jobs(model: str, as_json: bool) -> None:
             .where(RetrainJob.model_id == row.id)
             .order_by(RetrainJob.created_at.desc(), RetrainJob.id.desc())
         )
-        result = [job_dict(session, job) for job in rows]
+        result = [job_view(session, job) for job in rows]
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -232,7 +182,7 @@ def versions(model: str, as_json: bool) -> None:
             .where(ModelVersion.model_id == row.id)
             .order_by(ModelVersion.version.desc())
         )
-        result = [version_dict(session, version) for version in rows]
+        result = [version_view(session, version) for version in rows]
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

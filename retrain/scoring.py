@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from monitor.errors import DeploymentNotFound, ScoringInputInvalid, VersionNotFound
+from monitor.errors import ScoringInputInvalid, VersionNotFound
 from monitor.ingest.records import ModelSchema, validate_prediction
 from monitor.ingest.store import insert_predictions
 from monitor.registry.artifacts import load_artifact
 from monitor.registry.reference import read_table
 from monitor.store import session_scope
-from monitor.store.models import Deployment, Model, ModelVersion
+from monitor.store.lookup import deployment_named
+from monitor.store.models import Model, ModelVersion
 from monitor.timeutil import utcnow
 from retrain.evaluate import predict
 
@@ -54,9 +55,7 @@ def check_input(frame: pd.DataFrame, model: Model, path: str) -> None:
 
 def score(engine: Engine, deployment: str, input_path: str, output_path: str) -> ScoreResult:
     with session_scope(engine) as session:
-        row = session.scalar(select(Deployment).where(Deployment.name == deployment))
-        if row is None:
-            raise DeploymentNotFound(f"no deployment named {deployment!r}")
+        row = deployment_named(session, deployment)
         if row.active_version_id is None:
             raise VersionNotFound(f"{deployment} has no active version")
         model = session.get(Model, row.model_id)

@@ -24,6 +24,7 @@ from monitor.ingest.records import ModelSchema, validate_features, validate_pred
 from monitor.ingest.store import insert_predictions
 from monitor.registry.artifacts import load_artifact
 from monitor.store import session_scope
+from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, Model, ModelVersion
 from monitor.timeutil import utcnow
 from retrain.canary import routes_to_candidate
@@ -109,9 +110,7 @@ class ModelCache:
 
     def _load(self, name: str) -> Snapshot:
         with session_scope(self.engine) as session:
-            deployment = session.scalar(select(Deployment).where(Deployment.name == name))
-            if deployment is None:
-                raise DeploymentNotFound(f"no deployment named {name!r}")
+            deployment = deployment_named(session, name)
             if deployment.active_version_id is None:
                 raise VersionNotFound(f"{name} has no active version")
             model = session.get(Model, deployment.model_id)

@@ -22,7 +22,8 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from monitor.store.models import Deployment, Model, Source, WebhookReceipt
+from monitor.store.lookup import deployment_named, model_named
+from monitor.store.models import Model, Source, WebhookReceipt
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
@@ -118,17 +119,25 @@ def _retrain(webhook_id: str, body: Any):
         raise Refused(400, 'body must be a JSON object with "model" (a model name)')
     session = db()
     name = _text(body["model"])
-    model = name and session.scalar(select(Model).where(Model.name == name))
+    model = _named(model_named, session, name)
     if not model:
         raise Refused(404, f"no model named {body['model']!r}")
     deployment_id = None
     if isinstance(body.get("deployment"), str):
         name = _text(body["deployment"])
-        deployment = name and session.scalar(select(Deployment).where(Deployment.name == name))
+        deployment = _named(deployment_named, session, name)
         if not deployment or deployment.model_id != model.id:
             raise Refused(404, f"no deployment {body['deployment']!r} of model {model.name!r}")
         deployment_id = deployment.id
     return _start_job(webhook_id, model, deployment_id, body.get("reason"))
+
+
+def _named(lookup: Callable, session, name: str):
+    """The row by name, or None: a hook answers its own 404, naming what it was sent."""
+    try:
+        return lookup(session, name) if name else None
+    except LookupError:
+        return None
 
 
 def _start_job(webhook_id: str, model: Model, deployment_id: int | None, reason):
@@ -164,7 +173,7 @@ def _labels_ready(webhook_id: str, body: Any):
         raise Refused(400, 'body must be a JSON object with "deployment" (a deployment name)')
     session = db()
     name = _text(body["deployment"])
-    deployment = name and session.scalar(select(Deployment).where(Deployment.name == name))
+    deployment = _named(deployment_named, session, name)
     if not deployment:
         raise Refused(404, f"no deployment named {body['deployment']!r}")
     sources = session.scalars(

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from monitor.errors import DriftwiseError
 from monitor.incidents import deployment_health
 from monitor.jobs import unattended
+from monitor.store.lookup import deployment_named, model_named
 from monitor.store.models import (
     DeliveryAttempt,
     Deployment,
@@ -32,6 +33,7 @@ from monitor.store.models import (
     RetrainJob,
     Run,
 )
+from monitor.views import delivery_error, deployment_status_view, newest_run, run_health
 from web import db
 from web import rollback as rollback_writes
 from web.auth import admin_required, current
@@ -47,13 +49,8 @@ from web.charts import (
 from web.queries import (
     CHART_POINTS,
     by_id,
-    delivery_error,
-    deployment_by_name,
-    health,
     last_measured,
-    last_run,
     main_metric,
-    model_by_name,
     open_events,
     runs_page,
     series,
@@ -109,7 +106,7 @@ def overview():
     session = db()
     rows = []
     for deployment in session.scalars(select(Deployment).order_by(Deployment.name)):
-        run = last_run(session, deployment.id)
+        run = newest_run(session, deployment.id, "monitor")
         version = by_id(session, ModelVersion, deployment.active_version_id or 0)
         model = session.get(Model, deployment.model_id)
         rows.append(
@@ -135,16 +132,15 @@ def deployment(name: str):
     from monitor.advice.advise import advise
     from monitor.advice.traffic import deployment_profile
     from monitor.ingest.quarantine import summary
-    from monitor.status import deployment_status
     from monitor.timeutil import deployment_calendar
 
     session = db()
-    found = deployment_by_name(session, name)
+    found = deployment_named(session, name)
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10**6)
     runs, total = runs_page(
         session, found.id, limit=RUNS_PER_PAGE, offset=(page - 1) * RUNS_PER_PAGE
     )
-    latest = last_run(session, found.id)
+    latest = newest_run(session, found.id, "monitor")
     since = window_cutoff(session, found.id, CHART_POINTS)
     model = session.get(Model, found.model_id)
     history = newest_runs(session, found.id, since)
@@ -171,7 +167,7 @@ def deployment(name: str):
         "deployment.html",
         deployment=found,
         model=model,
-        status=deployment_status(session, found),
+        status=deployment_status_view(session, found),
         quarantine=summary(session, found.name),
         runs=runs,
         versions=version_numbers(session, runs),
@@ -187,7 +183,7 @@ def deployment(name: str):
         charts=charts,
         profile=deployment_profile(session, found),
         advice=advise(session, found, measure=False),
-        health=health,
+        health=run_health,
     )
 
 
@@ -203,7 +199,7 @@ def run(run_id: int):
         "run.html",
         run=found,
         deployment=deployment,
-        health=health(found),
+        health=run_health(found),
         version=version.version if version else None,
         report=report_state(found),
         poll_seconds=REPORT_POLL_SECONDS,
@@ -258,7 +254,7 @@ def run_report(run_id: int):
 @bp.get("/models/<name>")
 def model(name: str):
     session = db()
-    found = model_by_name(session, name)
+    found = model_named(session, name)
     versions = session.scalars(
         select(ModelVersion)
         .where(ModelVersion.model_id == found.id)
@@ -334,7 +330,7 @@ def events():
 def retrain(name: str):
     from web.api.actions import request_job
 
-    found = model_by_name(db(), name)
+    found = model_named(db(), name)
     job = request_job(
         found, request.form.get("deployment") or None, request.form.get("reason"), None
     )
@@ -348,7 +344,7 @@ def promote(name: str, number: int):
     from web.api.actions import promote_version
 
     try:
-        result = promote_version(model_by_name(db(), name), number)
+        result = promote_version(model_named(db(), name), number)
     except DriftwiseError as error:
         rollback_writes()
         flash(f"Not promoted: {error}")
@@ -362,7 +358,7 @@ def promote(name: str, number: int):
 def rollback(name: str):
     from web.api.actions import rollback_deployment
 
-    found = deployment_by_name(db(), name)
+    found = deployment_named(db(), name)
     try:
         rollback_deployment(name)
         flash(f"{name} rolled back.")

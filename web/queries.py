@@ -1,41 +1,17 @@
-"""What pages and the API read: lookups by name and rows as plain dicts."""
+"""What pages and the API read beyond one row: pages of runs, series, headline numbers.
+Rows as JSON are monitor.views'; rows by name are monitor.store.lookup's."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.errors import DeploymentNotFound, ModelNotFound
-from monitor.store.models import (
-    DeliveryAttempt,
-    Deployment,
-    Event,
-    MetricPoint,
-    Model,
-    ModelVersion,
-    Notification,
-    RetrainJob,
-    Run,
-)
+from monitor.store.models import DeliveryAttempt, Event, MetricPoint, Run
+from monitor.timeutil import iso
 
 CHART_POINTS = 500  # newest windows drawn; a long history stays fast
-
-
-def deployment_by_name(session: Session, name: str) -> Deployment:
-    deployment = session.scalar(select(Deployment).where(Deployment.name == name))
-    if deployment is None:
-        raise DeploymentNotFound(f"no deployment named {name!r}")
-    return deployment
-
-
-def model_by_name(session: Session, name: str) -> Model:
-    model = session.scalar(select(Model).where(Model.name == name))
-    if model is None:
-        raise ModelNotFound(f"no model named {name!r}")
-    return model
 
 
 def by_id(session: Session, table: type, row_id: int):
@@ -43,31 +19,6 @@ def by_id(session: Session, table: type, row_id: int):
     if not 0 < row_id < 2**31:
         return None
     return session.get(table, row_id)
-
-
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat() + "Z"
-
-
-def health(run: Run | None) -> str:
-    """A word or two for a window: healthy, drift, performance, no data, too few rows,
-    error or running."""
-    if run is None:
-        return "no data"
-    if run.status in ("failed", "error"):
-        return "error"
-    if run.status == "running":
-        return "running"
-    if run.status == "no_data" or not run.rows:
-        return "no data"
-    if run.status == "insufficient_data":
-        return "too few rows"
-    types = {str(entry.get("type", "")) for entry in run.breaches or [] if isinstance(entry, dict)}
-    if types & {"performance", "estimated_performance"}:
-        return "performance"
-    if types & {"drift", "data_quality"} or run.breaches:
-        return "drift"
-    return "healthy"
 
 
 def main_metric(run: Run | None, metric: str | None = None) -> dict | None:
@@ -100,117 +51,6 @@ def last_measured(session: Session, deployment_id: int) -> Run | None:
     )
 
 
-def run_dict(run: Run, full: bool = False) -> dict[str, Any]:
-    data = {
-        "id": run.id,
-        "window_start": iso(run.window_start),
-        "window_end": iso(run.window_end),
-        "kind": run.kind,
-        "status": run.status,
-        "health": health(run),
-        "rows": run.rows,
-        "reference_rows": run.reference_rows,
-        "labeled_rows": run.labeled_rows,
-        "sampled": run.sampled,
-        "sampled_from": run.sampled_from,
-        "drift_share": run.drift_share,
-        "performance": run.performance or {},
-        "estimated_performance": run.estimated_performance or {},
-        "breaches": run.breaches or [],
-        "has_report": run.snapshot is not None,
-    }
-    if full:
-        data |= {
-            "features": run.features or {},
-            "prediction_drift": run.prediction_drift,
-            "quality": run.quality or {},
-            "warnings": run.warnings or [],
-            "error": run.error,
-            "duration": run.duration,
-            "model_version_id": run.model_version_id,
-            "started_at": iso(run.started_at),
-            "finished_at": iso(run.finished_at),
-        }
-    return data
-
-
-def version_dict(version: ModelVersion) -> dict[str, Any]:
-    return {
-        "id": version.id,
-        "version": version.version,
-        "status": version.status,
-        "origin": version.origin,
-        "sha256": version.sha256,
-        "parent_version_id": version.parent_version_id,
-        "retrain_job_id": version.retrain_job_id,
-        "training_start": iso(version.training_start),
-        "training_end": iso(version.training_end),
-        "train_rows": version.train_rows,
-        "holdout_rows": version.holdout_rows,
-        "metrics": version.metrics or {},
-        "compute": version.compute or {},
-        "created_at": iso(version.created_at),
-    }
-
-
-def job_dict(job: RetrainJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "trigger": job.trigger,
-        "status": job.status,
-        "reason": job.reason,
-        "requested_by": job.requested_by,
-        "champion_version_id": job.champion_version_id,
-        "challenger_version_id": job.challenger_version_id,
-        "evaluation": job.evaluation or {},
-        "decision": job.decision,
-        "error": job.error,
-        "created_at": iso(job.created_at),
-        "started_at": iso(job.started_at),
-        "finished_at": iso(job.finished_at),
-    }
-
-
-def event_dict(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "severity": event.severity,
-        "title": event.title,
-        "deployment_id": event.deployment_id,
-        "model_id": event.model_id,
-        "run_id": event.run_id,
-        "retrain_job_id": event.retrain_job_id,
-        "data": event.data or {},
-        "created_at": iso(event.created_at),
-    }
-
-
-def notification_dict(
-    notification: Notification, last_status_code: int | None, detail: bool
-) -> dict[str, Any]:
-    return {
-        "id": notification.id,
-        "event_id": notification.event_id,
-        "channel": notification.channel,
-        "target": notification.target,
-        "status": notification.status,
-        "attempts": notification.attempts,
-        "next_attempt_at": iso(notification.next_attempt_at),
-        "last_error": delivery_error(notification.last_error, last_status_code, detail),
-        "last_status_code": last_status_code,
-        "sent_at": iso(notification.sent_at),
-    }
-
-
-def delivery_error(error: str | None, status_code: int | None, detail: bool) -> str | None:
-    """What a reader may see of a failed delivery: admins get the receiver's answer, others
-    only its status code, since a receiver's error body can hold its internals."""
-    if error is None or detail:
-        return error
-    return f"delivery failed: HTTP {status_code}" if status_code else "delivery failed"
-
-
 def last_status_codes(session: Session, notification_ids: list[int]) -> dict[int, int | None]:
     """Each notification's newest delivery attempt's HTTP status (None: no answer)."""
     codes: dict[int, int | None] = {}
@@ -221,15 +61,6 @@ def last_status_codes(session: Session, notification_ids: list[int]) -> dict[int
     ):
         codes[notification_id] = code
     return codes
-
-
-def last_run(session: Session, deployment_id: int) -> Run | None:
-    return session.scalar(
-        select(Run)
-        .where(Run.deployment_id == deployment_id, Run.kind == "monitor")
-        .order_by(Run.window_start.desc(), Run.id.desc())
-        .limit(1)
-    )
 
 
 def runs_page(

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from monitor.advice.advise import advise, record_advice
 from monitor.cli import require_schema
-from monitor.errors import DeploymentNotFound
 from monitor.store import session_scope
+from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment
 
 
@@ -21,12 +21,11 @@ def advise_command(name: str | None, as_json: bool) -> None:
     """Whether each deployment's traffic fits real-time or batch serving, and the cost."""
     require_schema()
     with session_scope() as session:
-        query = select(Deployment).order_by(Deployment.name)
-        if name is not None:
-            query = query.where(Deployment.name == name)
-        deployments = list(session.scalars(query))
-        if name is not None and not deployments:
-            raise DeploymentNotFound(f"no deployment named {name!r}")
+        deployments = (
+            [deployment_named(session, name)]
+            if name is not None
+            else list(session.scalars(select(Deployment).order_by(Deployment.name)))
+        )
         results = []
         for deployment in deployments:
             result = advise(session, deployment)

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, func, select
 
 from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame
 from monitor.store import session_scope
+from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, ModelVersion, Prediction, RetrainJob, Run
 from monitor.timeutil import set_clock
 
@@ -227,7 +228,7 @@ class Story:
         from monitor.registry.artifacts import load_artifact
 
         with session_scope(self.engine) as session:
-            row = session.scalar(select(Deployment).where(Deployment.name == deployment))
+            row = deployment_named(session, deployment)
             version = session.get(ModelVersion, row.active_version_id)
             if version.id not in self._estimators:
                 self._estimators[version.id] = load_artifact(version.artifact)

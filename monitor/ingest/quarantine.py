@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from monitor.errors import DeploymentNotFound, LeaseLost, SourceNotFound
+from monitor.errors import LeaseLost, SourceNotFound
 from monitor.ingest import engine as ingest_engine
 from monitor.ingest.kinds import kind_style, load_kind
 from monitor.service import leases
 from monitor.store.db import session_scope
+from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, Quarantine, Source
 
 EXAMPLES = 3
@@ -29,9 +30,7 @@ RETRY_CHUNK = 1000
 def _sources(session: Session, deployment: str | None, source: str | None) -> list[Source]:
     query = select(Source).join(Deployment, Source.deployment_id == Deployment.id)
     if deployment is not None:
-        if session.scalar(select(Deployment.id).where(Deployment.name == deployment)) is None:
-            raise DeploymentNotFound(f"no deployment named {deployment!r}")
-        query = query.where(Deployment.name == deployment)
+        query = query.where(Deployment.id == deployment_named(session, deployment).id)
     if source is not None:
         query = query.where(Source.name == source)
     found = list(session.scalars(query.order_by(Source.id)))
@@ -56,9 +55,7 @@ def summary(
         ids = [s.id for s in _sources(session, deployment, source)]
         query = query.where(Quarantine.source_id.in_(ids))
     elif deployment is not None:
-        _sources(session, deployment, None)
-        dep_id = session.scalar(select(Deployment.id).where(Deployment.name == deployment))
-        query = query.where(Quarantine.deployment_id == dep_id)
+        query = query.where(Quarantine.deployment_id == deployment_named(session, deployment).id)
     groups = session.execute(query.order_by(func.count().desc()).limit(200)).all()
     names = dict(session.execute(select(Deployment.id, Deployment.name)).all())
     sources = dict(session.execute(select(Source.id, Source.name)).all())

@@ -9,10 +9,11 @@ import click
 from sqlalchemy import select
 
 from monitor.cli import require_schema
-from monitor.errors import DeploymentNotFound
 from monitor.store import session_scope
+from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, Run
 from monitor.timeutil import parse_timestamp
+from monitor.views import run_view
 
 
 def _when(value: str | None):
@@ -83,46 +84,6 @@ def monitor(
             click.echo(f"{deployment}: {len(result.runs)} run(s){': ' + shown if shown else ''}")
 
 
-def run_json(run: Run) -> dict:
-    return {
-        "id": run.id,
-        "window_start": run.window_start.isoformat(),
-        "window_end": run.window_end.isoformat(),
-        "kind": run.kind,
-        "seq": run.seq,
-        "status": run.status,
-        "model_version_id": run.model_version_id,
-        "rows": run.rows,
-        "reference_rows": run.reference_rows,
-        "labeled_rows": run.labeled_rows,
-        "sampled": run.sampled,
-        "sampled_from": run.sampled_from,
-        "report_rows": run.report_rows,
-        "drift_share": run.drift_share,
-        "features": {
-            name: {key: entry.get(key) for key in ("score", "method", "threshold", "drifted")}
-            | ({"error": entry["error"]} if entry.get("error") else {})
-            for name, entry in (run.features or {}).items()
-        },
-        "prediction_drift": run.prediction_drift,
-        "quality": run.quality,
-        "performance": run.performance,
-        # The marker sits beside the metrics, never among them: code looping over the
-        # metrics meets only numbers.
-        "estimated_performance": (
-            {"estimate": True, "metrics": run.estimated_performance}
-            if run.estimated_performance
-            else {}
-        ),
-        "breaches": run.breaches,
-        "warnings": run.warnings,
-        "error": run.error,
-        "duration": run.duration,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
-
-
 @click.command("runs")
 @click.argument("deployment")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -131,9 +92,7 @@ def runs(deployment: str, as_json: bool, limit: int) -> None:
     """List a deployment's runs, newest first."""
     require_schema()
     with session_scope() as session:
-        found = session.scalar(select(Deployment).where(Deployment.name == deployment))
-        if found is None:
-            raise DeploymentNotFound(f"no deployment named {deployment!r}")
+        found = deployment_named(session, deployment)
         rows = list(
             session.scalars(
                 select(Run)
@@ -144,9 +103,7 @@ def runs(deployment: str, as_json: bool, limit: int) -> None:
         )
         if as_json:
             click.echo(
-                json.dumps(
-                    {"deployment": deployment, "runs": [run_json(run) for run in rows]}, default=str
-                )
+                json.dumps({"deployment": deployment, "runs": [run_view(run) for run in rows]})
             )
             return
         for run in rows:

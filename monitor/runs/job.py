@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from monitor.errors import DeploymentNotFound
 from monitor.runs.execute import run_window
 from monitor.runs.reports import build_reports
 from monitor.runs.window import count_labeled, count_rows
 from monitor.store import session_scope
+from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, Label, Prediction, Run
 from monitor.timeutil import Calendar, deployment_calendar, utcnow
 
@@ -148,9 +148,7 @@ def monitor_deployment(
     0: none) within the report budget, so that no policy decision waits for a report."""
     now = now or utcnow()
     with session_scope(engine) as session:
-        deployment = session.scalar(select(Deployment).where(Deployment.name == name))
-        if deployment is None:
-            raise DeploymentNotFound(f"no deployment named {name!r}")
+        deployment = deployment_named(session, name)
         deployment_id = deployment.id
         windows = _windows(session, deployment, start, end, now, rerun)
         planned = {(window[0], window[2]) for window in windows}

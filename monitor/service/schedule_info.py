@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Lease
+from monitor.timeutil import iso
 
 PREFIX = "job:"
 FAR = datetime(9999, 1, 1)  # a paused job's next run
@@ -66,8 +67,8 @@ def jobs(session: Session) -> list[dict[str, Any]]:
     return [
         {
             "job": row.name.removeprefix(PREFIX),
-            "last_run": None if row.heartbeat_at >= FAR else row.heartbeat_at.isoformat(),
-            "next_run": None if row.expires_at >= FAR else row.expires_at.isoformat(),
+            "last_run": None if row.heartbeat_at >= FAR else iso(row.heartbeat_at),
+            "next_run": None if row.expires_at >= FAR else iso(row.expires_at),
             "outcome": row.holder or None,
         }
         for row in rows

@@ -24,6 +24,7 @@ from monitor.registry.reference import (
 )
 from monitor.registry.versions import model_champion, promote, register_version, switch_version
 from monitor.spec.parse import AlertSpec, DeploymentSpec, ModelSpec, Spec
+from monitor.store.lookup import model_named
 from monitor.store.models import (
     AlertRule,
     Deployment,
@@ -154,7 +155,7 @@ def _apply_model(session: Session, spec: ModelSpec, loaded: Loaded, changes: Cha
 
 
 def _apply_deployment(session: Session, spec: DeploymentSpec, changes: Changes) -> None:
-    model = session.scalar(select(Model).where(Model.name == spec.model))
+    model = model_named(session, spec.model)
     row = session.scalar(select(Deployment).where(Deployment.name == spec.name))
     champion = model_champion(session, model)
     values = {

@@ -196,8 +196,8 @@ def test_late_predictions_and_a_rerun_through_the_commands(db_url: str, tmp_path
     by_window: dict[str, list] = {}
     for run in runs:
         by_window.setdefault(run["window_start"], []).append((run["seq"], run["status"]))
-    assert sorted(by_window["2026-01-01T01:00:00"]) == [(0, "no_data"), (1, "ok"), (2, "ok")]
-    assert sorted(by_window["2026-01-01T00:00:00"]) == [(0, "ok"), (1, "ok")]
+    assert sorted(by_window["2026-01-01T01:00:00Z"]) == [(0, "no_data"), (1, "ok"), (2, "ok")]
+    assert sorted(by_window["2026-01-01T00:00:00Z"]) == [(0, "ok"), (1, "ok")]
     bad = CliRunner().invoke(main, ["monitor", "--rerun"])
     assert bad.exit_code != 0 and "--rerun needs --start" in bad.output
 

@@ -145,7 +145,7 @@ def test_profile_calls_steady_single_records_on_a_batch_deployment_real_time_tra
 
 def test_health_names_each_kind_of_window():
     from monitor.store.models import Run
-    from web.queries import health
+    from monitor.views import run_health as health
 
     def run(**fields) -> Run:
         return Run(**({"status": "ok", "rows": 100, "breaches": []} | fields))

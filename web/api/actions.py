@@ -11,11 +11,12 @@ from typing import Any
 from flask import abort, current_app, jsonify, request
 
 from monitor.errors import BadRecord
+from monitor.store.lookup import deployment_named, model_named
 from monitor.store.models import Model
+from monitor.views import job_view, version_view
 from web import db
 from web.api.reads import table
 from web.auth import admin_required, current, writer_required
-from web.queries import deployment_by_name, job_dict, model_by_name, version_dict
 
 RECORD = {"type": "object", "additionalProperties": True}
 RECORDS = {
@@ -62,7 +63,7 @@ def _push(name: str, role: str):
     # The whole body is read and parsed before anything touches the store.
     records = _records()
     session = db()
-    deployment = deployment_by_name(session, name)
+    deployment = deployment_named(session, name)
     model = session.get(Model, deployment.model_id)
     schema = ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task)
     # The batch a file's records go through: the same validation, version mapping, quarantine.
@@ -153,7 +154,7 @@ def predict(name: str):
     body = _json_body()
     if not isinstance(body, dict) or not isinstance(body.get("features"), dict | list):
         abort(400, description='body must be {"features": {...}} or {"features": [{...}, ...]}')
-    deployment_by_name(db(), name)
+    deployment_named(db(), name)
     try:
         from retrain.serving import predict as serve
     except ImportError as error:
@@ -198,12 +199,12 @@ def retrain(name: str):
     for field in ("deployment", "reason", "idempotency_key"):
         _text_field(body, field)
     job = request_job(
-        model_by_name(db(), name),
+        model_named(db(), name),
         body.get("deployment"),
         body.get("reason"),
         body.get("idempotency_key"),
     )
-    return jsonify(job_dict(job)), 202
+    return jsonify(job_view(db(), job)), 202
 
 
 def _text_field(body: dict, field: str) -> None:
@@ -226,7 +227,7 @@ def request_job(model: Model, deployment_name: Any, reason: Any, key: Any):
     session = db()
     deployment_id = None
     if deployment_name:
-        deployment = deployment_by_name(session, str(deployment_name))
+        deployment = deployment_named(session, str(deployment_name))
         if deployment.model_id != model.id:
             abort(400, description=f"deployment {deployment.name} does not serve {model.name}")
         deployment_id = deployment.id
@@ -258,7 +259,7 @@ def request_job(model: Model, deployment_name: Any, reason: Any, key: Any):
 )
 @admin_required
 def upload(name: str):
-    model = model_by_name(db(), name)
+    model = model_named(db(), name)
     raw_job = request.args.get("job_id")
     job_id = None
     if raw_job:
@@ -268,7 +269,7 @@ def upload(name: str):
     if request.mimetype == "application/json":
         version = _registry_version(model, job_id)
         db().flush()
-        return jsonify(version_dict(version)), 201
+        return jsonify(version_view(db(), version)), 201
     artifact = request.get_data()
     if not artifact:
         abort(400, description="body must be the skops artifact's bytes")
@@ -278,7 +279,7 @@ def upload(name: str):
         return _unavailable("version upload", error)
     version = upload_version(db(), model, artifact, job_id=job_id)
     db().flush()
-    return jsonify(version_dict(version)), 201
+    return jsonify(version_view(db(), version)), 201
 
 
 def _registry_version(model: Model, job_id: int | None):
@@ -301,7 +302,7 @@ def _registry_version(model: Model, job_id: int | None):
 )
 @admin_required
 def promote(name: str, number: int):
-    return jsonify(promote_version(model_by_name(db(), name), number))
+    return jsonify(promote_version(model_named(db(), name), number))
 
 
 def promote_version(model: Model, number: int) -> dict:
@@ -334,7 +335,7 @@ def rollback_deployment(name: str) -> dict:
         from monitor.registry.versions import rollback as rollback_
     except ImportError as error:
         abort(503, description=f"rollback is not available in this build: {error}")
-    deployment_by_name(db(), name)
+    deployment_named(db(), name)
     principal = current()
     row = rollback_(db(), name, by=principal.name if principal else None)
     return {"deployment": name, "active_version_id": row.version_id}

@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import abort, jsonify, request
 from sqlalchemy import select
 
-from monitor.incidents import incident_by_id, incident_dict, resolve
+from monitor.incidents import incident_by_id, resolve
+from monitor.store.lookup import deployment_named
 from monitor.store.models import Incident
+from monitor.views import incident_view
 from web import db
 from web.api.openapi import Query
 from web.api.reads import PAGE, int_arg, table
 from web.auth import admin_required, current
-from web.queries import deployment_by_name
 
 STATUS = Query("status", enum=("open", "resolved"))
 
@@ -24,7 +25,7 @@ def _page(query):
         query = query.where(Incident.status == status)
     limit, offset = int_arg("limit", 100), int_arg("offset", 0, maximum=10**9)
     rows = db().scalars(query.order_by(Incident.id.desc()).limit(limit).offset(offset))
-    return jsonify(incidents=[incident_dict(db(), row) for row in rows])
+    return jsonify(incidents=[incident_view(db(), row) for row in rows])
 
 
 @table.route(
@@ -36,7 +37,7 @@ def _page(query):
 def incidents():
     query = select(Incident)
     if request.args.get("deployment"):
-        deployment = deployment_by_name(db(), request.args["deployment"])
+        deployment = deployment_named(db(), request.args["deployment"])
         query = query.where(Incident.deployment_id == deployment.id)
     return _page(query)
 
@@ -45,13 +46,13 @@ def incidents():
     "GET", "/deployments/<name>/incidents", "A deployment's incidents", query=(STATUS, *PAGE)
 )
 def deployment_incidents(name: str):
-    deployment = deployment_by_name(db(), name)
+    deployment = deployment_named(db(), name)
     return _page(select(Incident).where(Incident.deployment_id == deployment.id))
 
 
 @table.route("GET", "/incidents/<int:incident_id>", "One incident with its events' ids")
 def incident(incident_id: int):
-    return jsonify(incident_dict(db(), incident_by_id(db(), incident_id)))
+    return jsonify(incident_view(db(), incident_by_id(db(), incident_id)))
 
 
 @table.route(
@@ -76,4 +77,4 @@ def resolve_incident(incident_id: int):
     principal = current()
     resolve(session, found, principal.name if principal else "a person", note=note[:500])
     session.flush()
-    return jsonify(incident_dict(session, found))
+    return jsonify(incident_view(session, found))

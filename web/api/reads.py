@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import Blueprint, abort, jsonify, request
 from sqlalchemy import func, select
 
-from monitor.incidents import deployment_health
+from monitor.store.lookup import deployment_named, model_named
 from monitor.store.models import (
     Deployment,
     Event,
@@ -17,24 +17,18 @@ from monitor.store.models import (
     RetrainJob,
     Run,
 )
+from monitor.views import (
+    deployment_status_view,
+    event_view,
+    job_view,
+    notification_view,
+    run_view,
+    version_view,
+)
 from web import db
 from web.api.openapi import Query, RouteTable
 from web.auth import current
-from web.queries import (
-    by_id,
-    deployment_by_name,
-    event_dict,
-    job_dict,
-    last_run,
-    last_status_codes,
-    metric_names,
-    model_by_name,
-    notification_dict,
-    run_dict,
-    runs_page,
-    series,
-    version_dict,
-)
+from web.queries import by_id, last_status_codes, metric_names, runs_page, series
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 table = RouteTable(bp)
@@ -71,28 +65,15 @@ def openapi():
     return jsonify(table.document("/api/v1", "Driftwise API", "1"))
 
 
-def deployment_summary(deployment: Deployment) -> dict:
-    from monitor.status import deployment_status
-
-    session = db()
-    run = last_run(session, deployment.id)
-    return deployment_status(session, deployment) | {
-        "health": deployment_health(session, deployment, run),
-        "last_run_id": run.id if run else None,
-        "window_seconds": deployment.window_seconds,
-        "policy": deployment.policy or {},
-    }
-
-
 @table.route("GET", "/deployments", "Every deployment with its health and last run")
 def deployments():
     rows = db().scalars(select(Deployment).order_by(Deployment.name))
-    return jsonify(deployments=[deployment_summary(d) for d in rows])
+    return jsonify(deployments=[deployment_status_view(db(), d) for d in rows])
 
 
 @table.route("GET", "/deployments/<name>", "One deployment")
 def deployment(name: str):
-    return jsonify(deployment_summary(deployment_by_name(db(), name)))
+    return jsonify(deployment_status_view(db(), deployment_named(db(), name)))
 
 
 @table.route(
@@ -117,7 +98,7 @@ def quarantine():
 def deployment_quarantine(name: str):
     from monitor.ingest.quarantine import summary
 
-    deployment_by_name(db(), name)
+    deployment_named(db(), name)
     return jsonify(groups=summary(db(), name, request.args.get("source")))
 
 
@@ -134,7 +115,7 @@ def deployment_quarantine(name: str):
     ),
 )
 def runs(name: str):
-    found = deployment_by_name(db(), name)
+    found = deployment_named(db(), name)
     limit, offset = int_arg("limit", 50), int_arg("offset", 0, maximum=10**9)
     rows, total = runs_page(
         db(),
@@ -146,7 +127,9 @@ def runs(name: str):
         since=time_arg("since"),
         until=time_arg("until"),
     )
-    return jsonify(total=total, limit=limit, offset=offset, runs=[run_dict(r) for r in rows])
+    return jsonify(
+        total=total, limit=limit, offset=offset, runs=[run_view(r, full=False) for r in rows]
+    )
 
 
 @table.route(
@@ -156,7 +139,7 @@ def runs(name: str):
     query=(Query("metric"), Query("since", "date-time")),
 )
 def metrics(name: str):
-    found = deployment_by_name(db(), name)
+    found = deployment_named(db(), name)
     metric = request.args.get("metric")
     if not metric:
         return jsonify(metrics=metric_names(db(), found.id))
@@ -169,7 +152,7 @@ def metrics(name: str):
 def profile(name: str):
     from monitor.advice.traffic import deployment_profile
 
-    return jsonify(deployment_profile(db(), deployment_by_name(db(), name)))
+    return jsonify(deployment_profile(db(), deployment_named(db(), name)))
 
 
 @table.route(
@@ -180,7 +163,7 @@ def profile(name: str):
 def advice(name: str):
     from monitor.advice.advise import advise
 
-    return jsonify(advise(db(), deployment_by_name(db(), name), measure=False))
+    return jsonify(advise(db(), deployment_named(db(), name), measure=False))
 
 
 @table.route("GET", "/runs/<int:run_id>", "One run with its per-feature numbers")
@@ -188,7 +171,7 @@ def run(run_id: int):
     found = by_id(db(), Run, run_id)
     if found is None:
         abort(404, description=f"no run {run_id}")
-    return jsonify(run_dict(found, full=True))
+    return jsonify(run_view(found))
 
 
 @table.route(
@@ -201,7 +184,7 @@ def events():
     query = select(Event)
     if request.args.get("deployment"):
         query = query.where(
-            Event.deployment_id == deployment_by_name(db(), request.args["deployment"]).id
+            Event.deployment_id == deployment_named(db(), request.args["deployment"]).id
         )
     if request.args.get("type"):
         query = query.where(Event.type == request.args["type"])
@@ -209,7 +192,7 @@ def events():
     rows = db().scalars(
         query.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit).offset(offset)
     )
-    return jsonify(events=[event_dict(e) for e in rows])
+    return jsonify(events=[event_view(e) for e in rows])
 
 
 @table.route(
@@ -226,7 +209,7 @@ def notifications():
     rows = db().scalars(query.order_by(Notification.id.desc()).limit(limit).offset(offset)).all()
     codes = last_status_codes(db(), [n.id for n in rows])
     detail = current().is_admin
-    return jsonify(notifications=[notification_dict(n, codes.get(n.id), detail) for n in rows])
+    return jsonify(notifications=[notification_view(n, codes.get(n.id), detail) for n in rows])
 
 
 def model_summary(model: Model) -> dict:
@@ -258,23 +241,23 @@ def models():
 
 @table.route("GET", "/models/<name>", "One model")
 def model(name: str):
-    return jsonify(model_summary(model_by_name(db(), name)))
+    return jsonify(model_summary(model_named(db(), name)))
 
 
 @table.route("GET", "/models/<name>/versions", "A model's versions, newest first")
 def versions(name: str):
-    found = model_by_name(db(), name)
+    found = model_named(db(), name)
     rows = db().scalars(
         select(ModelVersion)
         .where(ModelVersion.model_id == found.id)
         .order_by(ModelVersion.version.desc())
     )
-    return jsonify(versions=[version_dict(v) for v in rows])
+    return jsonify(versions=[version_view(db(), v) for v in rows])
 
 
 @table.route("GET", "/models/<name>/jobs", "A model's retrain jobs, newest first", query=PAGE)
 def jobs(name: str):
-    found = model_by_name(db(), name)
+    found = model_named(db(), name)
     limit, offset = int_arg("limit", 100), int_arg("offset", 0, maximum=10**9)
     rows = db().scalars(
         select(RetrainJob)
@@ -283,7 +266,7 @@ def jobs(name: str):
         .limit(limit)
         .offset(offset)
     )
-    return jsonify(jobs=[job_dict(j) for j in rows])
+    return jsonify(jobs=[job_view(db(), j) for j in rows])
 
 
 @table.route("GET", "/jobs/<int:job_id>", "One retrain job with its evaluation and decision")
@@ -291,7 +274,7 @@ def job(job_id: int):
     found = by_id(db(), RetrainJob, job_id)
     if found is None:
         abort(404, description=f"no retrain job {job_id}")
-    return jsonify(job_dict(found))
+    return jsonify(job_view(db(), found))
 
 
 # Importing these registers their routes on `table`.

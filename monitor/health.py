@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Deployment, Lease, Notification, Source
-from monitor.timeutil import format_duration, parse_duration, utcnow
+from monitor.timeutil import format_duration, iso, parse_duration, utcnow
 
 NO_LEADER, NOTIFICATIONS_FAILING, SOURCE_STALE = 3, 4, 5
 FAILING_WINDOW = timedelta(hours=24)  # failed sends this recent count as failing now
@@ -76,7 +76,7 @@ def _stale_sources(session: Session) -> list[Problem]:
         bound = parse_duration((source.config or {}).get("stale_after", DEFAULT_STALE_AFTER))
         last = source.last_read_at
         if last is None or now - last > timedelta(seconds=bound):
-            when = "never read" if last is None else f"last read {last.isoformat()}Z"
+            when = "never read" if last is None else f"last read {iso(last)}"
             found.append(
                 Problem(
                     SOURCE_STALE,

@@ -189,6 +189,12 @@ def deployment_health(session: Session, deployment: Deployment, run: Run | None)
             return WORDS[reason]
     if reasons:
         return sorted(reasons)[0]
+    return window_state(run)
+
+
+def window_state(run: Run | None) -> str:
+    """A window's health leaving its breaches aside: no data, error, running, too few rows
+    or healthy."""
     if run is None:
         return "no data"
     if run.status in ("failed", "error"):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from monitor.registry.artifacts import load_artifact
 from monitor.registry.reference import load_reference
 from monitor.store.models import Model, ModelVersion
-from monitor.timeutil import utcnow
+from monitor.timeutil import iso, utcnow
 
 BATCH_ROWS = 2_000  # rows per timed batch predict: large enough to amortise the call
 REPEATS = 5
@@ -59,7 +59,7 @@ def measure(
         "batch_rows": len(batch),
         "per_row_seconds": per_batch / len(batch),
         "cores": os.cpu_count() or 1,
-        "measured_at": utcnow().isoformat() + "Z",
+        "measured_at": iso(utcnow()),
     }
 
 

@@ -22,6 +22,7 @@ from monitor.service import leases
 from monitor.store.db import session_scope
 from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, Quarantine, Source
+from monitor.timeutil import iso
 
 EXAMPLES = 3
 RETRY_CHUNK = 1000
@@ -72,7 +73,7 @@ def summary(
                 "source": sources.get(source_id),
                 "reason": reason,
                 "count": count,
-                "latest": latest.isoformat() if latest else None,
+                "latest": iso(latest),
                 "examples": [
                     {"location": q.location, "raw": q.raw[:300].decode("utf-8", "replace")}
                     for q in examples

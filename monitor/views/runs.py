@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.incidents import window_state
 from monitor.store.models import Run
 from monitor.timeutil import iso
 
@@ -13,16 +14,9 @@ FEATURE_KEYS = ("score", "method", "threshold", "drifted")
 def run_health(run: Run | None) -> str:
     """A word or two for a window: healthy, drift, performance, no data, too few rows,
     error or running."""
-    if run is None:
-        return "no data"
-    if run.status in ("failed", "error"):
-        return "error"
-    if run.status == "running":
-        return "running"
-    if run.status == "no_data" or not run.rows:
-        return "no data"
-    if run.status == "insufficient_data":
-        return "too few rows"
+    state = window_state(run)
+    if state != "healthy":
+        return state
     types = {str(entry.get("type", "")) for entry in run.breaches or [] if isinstance(entry, dict)}
     if types & {"performance", "estimated_performance"}:
         return "performance"

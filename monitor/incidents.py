@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from monitor.errors import IncidentClosed, IncidentNotFound
 from monitor.events import emit
 from monitor.store.models import Deployment, Event, Incident, ModelVersion, Run
-from monitor.timeutil import utcnow
+from monitor.timeutil import iso, utcnow
 
 # Worst first: the word health shows when several incidents are open.
 REASONS = ("performance", "estimated_performance", "data_quality", "drift")
@@ -150,9 +150,9 @@ def resolve(
             "windows": incident.windows,
             "resolution": incident.resolution,
             "resolved_by": by,
-            "first_window_start": incident.first_window_start.isoformat(),
-            "window_start": end.isoformat(),
-            "window_end": (run.window_end if run else end).isoformat(),
+            "first_window_start": iso(incident.first_window_start),
+            "window_start": iso(end),
+            "window_end": iso(run.window_end if run else end),
         },
     )
 

@@ -16,7 +16,7 @@ from monitor.jobs import request_retrain
 from monitor.policy.notice import announce
 from monitor.policy.rules import Breach, breaches
 from monitor.store.models import Deployment, Event, Run
-from monitor.timeutil import deployment_calendar, parse_duration
+from monitor.timeutil import deployment_calendar, iso, parse_duration, parse_timestamp
 
 FINISHED = ("ok",)
 
@@ -133,7 +133,7 @@ def _last_action(session: Session, deployment: Deployment, rule: str, run: Run) 
         .limit(50)
     )
     ends = [
-        datetime.fromisoformat(event.data["window_end"])
+        parse_timestamp(event.data["window_end"])
         for event in events
         if event.data.get("window_end")
         and event.dedup_key != breach_key(deployment, rule, run.window_start)
@@ -159,8 +159,8 @@ def _act(
             "rule": breach.rule,
             "value": breach.value,
             "threshold": breach.threshold,
-            "window_start": run.window_start.isoformat(),
-            "window_end": run.window_end.isoformat(),
+            "window_start": iso(run.window_start),
+            "window_end": iso(run.window_end),
             "run_kind": run.kind,
             "estimate": breach.type == "estimated_performance",
         },

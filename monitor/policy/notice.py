@@ -16,6 +16,7 @@ from monitor.events import emit
 from monitor.incidents import SEVERITY
 from monitor.report.drift import P_VALUE_METHODS
 from monitor.store.models import Deployment, Event, Run
+from monitor.timeutil import iso
 
 TYPE = "window.breached"
 BREACH_TYPES = ("drift", "data_quality", "performance", "estimated_performance")
@@ -56,8 +57,8 @@ def announce(session: Session, deployment: Deployment, run: Run, entries: list[d
         run_id=run.id,
         incident_id=incident_ids[0],
         data={
-            "window_start": run.window_start.isoformat(),
-            "window_end": run.window_end.isoformat(),
+            "window_start": iso(run.window_start),
+            "window_end": iso(run.window_end),
             "window_seconds": deployment.window_seconds,
             "run_kind": run.kind,
             "types": types,

@@ -23,7 +23,7 @@ from monitor.service.claims import stopping
 from monitor.settings import current_settings
 from monitor.store import session_scope
 from monitor.store.models import Deployment, DeploymentHistory, MetricPoint, Model, Prediction, Run
-from monitor.timeutil import utcnow
+from monitor.timeutil import iso, utcnow
 
 
 def worker_name() -> str:
@@ -197,8 +197,8 @@ def _too_few(session: Session, deployment: Deployment, run: Run, total: int) -> 
             deployment=deployment,
             run_id=run.id,
             data={
-                "window_start": run.window_start.isoformat(),
-                "window_end": run.window_end.isoformat(),
+                "window_start": iso(run.window_start),
+                "window_end": iso(run.window_end),
             },
         )
     else:
@@ -213,7 +213,7 @@ def _too_few(session: Session, deployment: Deployment, run: Run, total: int) -> 
             data={
                 "rows": total,
                 "min_rows": deployment.min_rows,
-                "window_start": run.window_start.isoformat(),
+                "window_start": iso(run.window_start),
             },
         )
 

@@ -100,3 +100,25 @@ def test_the_cli_and_the_api_give_one_dict_per_object_with_z_times(sqlite_url):
     everything = [cli_runs, cli_jobs, status, api(f"/models/{MODEL}/versions"), events, incidents]
     times = _times(everything + [notifications], [])
     assert len(times) > 20 and all(ISO_Z.match(time) for time in times), times
+
+
+def test_events_made_by_a_breach_carry_z_times_in_their_data_too(sqlite_url):
+    from monitor.runs.job import monitor_deployment
+    from tests.factories import churn_frame
+    from tests.monitor.runs_support import DAY, HOUR, add_window, deploy
+
+    engine = get_engine(sqlite_url)
+    client = build_app(sqlite_url).test_client()
+    deployment_id = deploy(engine, policy={"drift_share": 0.5})
+    add_window(engine, deployment_id, DAY, churn_frame(150, 40, 1.0), "w0")
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)
+    with session_scope(engine) as session:
+        from web.auth import create_token
+
+        viewer = bearer(create_token(session, "reader", "viewer"))
+
+    events = client.get("/api/v1/events", headers=viewer).json["events"]
+    breach = next(event for event in events if event["data"].get("rule") == "drift_share")
+    assert breach["data"]["window_start"] == iso(DAY)
+    times = _times(events, [])
+    assert len(times) > len(events) and all(ISO_Z.match(time) for time in times), times

@@ -7,6 +7,7 @@ import pytest
 from sklearn import metrics as sk
 
 from retrain.bootstrap import Side, independent_interval, paired_interval
+from retrain.resample import weight_chunks
 
 RESAMPLES = 300
 
@@ -19,10 +20,16 @@ def _binary(rows: int, seed: int):
     return truth, champion, challenger
 
 
+def _resampled_rows(rows: int, resamples: int, seed: int) -> list[np.ndarray]:
+    """Each resample's rows, a row repeated as many times as the bootstrap weighs it."""
+    chunks = weight_chunks(np.random.default_rng(seed), rows, resamples)
+    weights = np.concatenate(list(chunks), axis=1)
+    return [np.repeat(np.arange(rows), column) for column in weights.T]
+
+
 def _slow_interval(metric, truth, champion, challenger, seed, lower_is_better=False):
-    """One resample at a time with scikit-learn, indices drawn as the bootstrap draws them."""
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, len(truth), size=(RESAMPLES, len(truth)))
+    """One resample at a time with scikit-learn, rows repeated as the bootstrap weighs them."""
+    rows = _resampled_rows(len(truth), RESAMPLES, seed)
     gains = []
     for picked in rows:
         if metric == "roc_auc" and len(set(truth[picked])) < 2:

@@ -1,0 +1,139 @@
+"""Row metrics (ROC AUC, MAE, RMSE, MAPE, R²) of many bootstrap resamples at once.
+
+A resample is a weight per holdout row, the number of times the row is drawn: Poisson(1),
+independently per row (the Poisson bootstrap: Hanley & MacGibbon 2006; Chamandy et al.
+2012). Resampling n rows with replacement gives multinomial counts instead; the two agree to
+O(1/n) and the Poisson weights are far cheaper: 16 random bits and a few vectorised
+comparisons per row, where drawing a bounded row index and counting the draws costs several
+times more. Every metric here is a ratio of weighted sums, so a resample's metric is the
+metric of its rows repeated `weight` times, exactly (tests/retrain/test_bootstrap.py).
+
+Weights come `CHUNK_CELLS` (rows × resamples) at a time, so memory stays bounded at any
+holdout size. Paired resamples apply one weight matrix to both versions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from threadpoolctl import threadpool_limits
+
+CHUNK_CELLS = 1 << 21  # weights drawn at a time (rows × resamples): tens of MB at most
+# Poisson(1) cumulative probabilities in steps of 2**-16: a weight is the number of
+# thresholds its 16 random bits reach. Mean 1, variance 0.99997, no probability off by
+# more than 1.2e-5, weights 0 to 8.
+THRESHOLDS = tuple(
+    int(round(sum(math.exp(-1) / math.factorial(j) for j in range(k + 1)) * 65536))
+    for k in range(8)
+)
+MAX_WEIGHT = len(THRESHOLDS)
+REGRESSION = {"rmse", "mae", "r2", "mape"}
+
+
+def weight_chunks(rng: np.random.Generator, rows: int, resamples: int) -> Iterator[np.ndarray]:
+    """Poisson(1) weights, shape (rows, resamples in this chunk), a chunk at a time."""
+    per_chunk = max(1, CHUNK_CELLS // max(rows, 1))
+    for start in range(0, resamples, per_chunk):
+        yield poisson_weights(rng, rows, min(per_chunk, resamples - start))
+
+
+def poisson_weights(rng: np.random.Generator, rows: int, resamples: int) -> np.ndarray:
+    cells = rows * resamples
+    raw = rng.bit_generator.random_raw(-(-cells // 4))
+    bits = raw.view(np.uint16)[:cells].reshape(rows, resamples)
+    weights = np.zeros((rows, resamples), np.uint8)
+    for threshold in THRESHOLDS:
+        weights += bits >= threshold
+    return weights
+
+
+@dataclass(frozen=True)
+class RankPlan:
+    """One version's holdout in score order, cut into segments of one class each, so a
+    resample's ROC AUC needs only each segment's total weight.
+
+    Segments alternate negatives, positives (`pairs` of each, some empty); a tie group that
+    holds both classes is cut into its positives and then its negatives, the `tied` pairs,
+    whose positives meet the next pair's negatives at half a win each."""
+
+    segments: sparse.csr_matrix  # (2 × pairs, rows): a row's weight into its segment
+    pairs: int
+    tied: np.ndarray
+
+
+def rank_plan(positive: np.ndarray, score: np.ndarray) -> RankPlan:
+    order = np.lexsort((~positive, score))  # by score, positives first within a tie
+    ranked, positive = score[order], positive[order]
+    group_start = np.r_[True, ranked[1:] != ranked[:-1]]
+    group = np.cumsum(group_start) - 1
+    positives_in, sizes = np.bincount(group, weights=positive), np.bincount(group)
+    mixed = ((positives_in > 0) & (positives_in < sizes))[group]
+    starts = np.r_[True, positive[1:] != positive[:-1]]
+    starts |= group_start & (mixed | np.r_[False, mixed[:-1]])
+    is_positive = positive[starts]
+    # Slot 2i holds pair i's negatives, 2i+1 its positives; a class repeating skips a slot.
+    step = np.where(np.r_[True, is_positive[1:] != is_positive[:-1]], 1, 2)
+    step[0] = int(is_positive[0])
+    slot = np.cumsum(step)
+    pairs = int(slot[-1]) // 2 + 1
+    segment_row = slot // 2 + pairs * (slot % 2)
+    rows = segment_row[np.cumsum(starts) - 1]
+    segments = sparse.csr_matrix(
+        (np.ones(len(order), np.float32), (rows, order)), shape=(2 * pairs, len(order))
+    )
+    tied = slot[is_positive & mixed[starts]] // 2
+    return RankPlan(segments, pairs, tied)
+
+
+def roc_auc(plan: RankPlan, weights: np.ndarray) -> np.ndarray:
+    """Weighted Mann–Whitney ROC AUC of each weight column (ties count half); NaN for a
+    resample without both classes. Exact: integer sums held in float32 below 2**24."""
+    exact = np.float32 if weights.shape[0] * MAX_WEIGHT < 1 << 24 else np.float64
+    sums = plan.segments.astype(exact) @ weights.astype(exact)
+    negatives, positives = sums[: plan.pairs], sums[plan.pairs :]
+    below = np.cumsum(negatives, axis=0)
+    wins = np.einsum("ij,ij->j", positives, below, dtype=np.float64)
+    ties = np.einsum("ij,ij->j", positives[plan.tied], negatives[plan.tied + 1], dtype=np.float64)
+    pairs = positives.sum(axis=0, dtype=np.float64) * negatives.sum(axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, (wins + ties / 2) / pairs, np.nan)
+
+
+def moments(metric: str, truth: np.ndarray, predictions: list[np.ndarray]) -> np.ndarray:
+    """What a regression metric sums over rows, one row of this matrix each: the count, the
+    truth (centred, for R²'s total sum of squares without cancellation), each version's
+    errors."""
+    truth = truth.astype(float)
+    centred = truth - truth.mean()
+    rows = [np.ones_like(truth)] + ([centred, centred**2] if metric == "r2" else [])
+    for prediction in predictions:
+        error = prediction.astype(float) - truth
+        if metric == "mae":
+            rows.append(np.abs(error))
+        elif metric == "mape":  # as scikit-learn: |error| / max(|truth|, eps)
+            rows.append(np.abs(error) / np.maximum(np.abs(truth), np.finfo(float).eps))
+        else:
+            rows.append(error**2)
+    return np.stack(rows)
+
+
+def weighted_sums(moments_: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    # One thread: a BLAS pool spinning on a busy machine costs more than it saves here.
+    with threadpool_limits(1, user_api="blas"):
+        return moments_ @ weights.astype(np.float64)
+
+
+def regression_scores(metric: str, sums: np.ndarray) -> list[np.ndarray]:
+    """Each version's metric per resample from `weighted_sums` of `moments`."""
+    count, versions = sums[0], sums[3:] if metric == "r2" else sums[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):  # a resample of no rows is NaN
+        if metric == "r2":
+            total = sums[2] - sums[1] ** 2 / count
+            return [np.where(total > 1e-12 * count, 1 - s / total, np.nan) for s in versions]
+        if metric == "rmse":
+            return [np.sqrt(s / count) for s in versions]
+        return [s / count for s in versions]

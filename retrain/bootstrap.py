@@ -22,7 +22,9 @@ import numpy as np
 from scipy import sparse
 
 from retrain.resample import (
+    exact_dtype,
     moments,
+    one_blas_thread,
     rank_plan,
     regression_scores,
     roc_auc,
@@ -192,7 +194,8 @@ def _row_resamples(
 ) -> list[np.ndarray]:
     """Each side's metric on `resamples` resamples, the same weights for every side."""
     score = _row_scorer(metric, sides)
-    chunks = [score(weights) for weights in weight_chunks(rng, len(sides[0].truth), resamples)]
+    with one_blas_thread():
+        chunks = [score(w) for w in weight_chunks(rng, len(sides[0].truth), resamples)]
     return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
 
 
@@ -201,10 +204,14 @@ def _row_scorer(metric: str, sides: list[Side]) -> Callable[[np.ndarray], list[n
     rows; what does not depend on the weights is prepared once."""
     if metric == "roc_auc":
         plans = [_rank_plan(side) for side in sides]
-        return lambda weights: [
-            roc_auc(plan, weights) if plan else np.full(weights.shape[1], np.nan)
-            for plan in plans
-        ]
+        exact = exact_dtype(len(sides[0].truth))
+
+        def score(weights: np.ndarray) -> list[np.ndarray]:
+            weights = weights.astype(exact)
+            nothing = np.full(weights.shape[1], np.nan)
+            return [roc_auc(plan, weights) if plan else nothing for plan in plans]
+
+        return score
     table = moments(metric, sides[0].truth, [side.prediction for side in sides])
     return lambda weights: regression_scores(metric, weighted_sums(table, weights))
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from scipy import sparse
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
-CHUNK_CELLS = 1 << 21  # weights drawn at a time (rows × resamples): tens of MB at most
+CHUNK_CELLS = 1 << 21  # weights used at a time (rows × resamples): tens of MB at most
+DRAW_CELLS = 1 << 19  # weights drawn at a time: the bits and their comparisons stay in cache
 # Poisson(1) cumulative probabilities in steps of 2**-16: a weight is the number of
 # thresholds its 16 random bits reach. Mean 1, variance 0.99997, no probability off by
 # more than 1.2e-5, weights 0 to 8.
@@ -42,13 +45,32 @@ def weight_chunks(rng: np.random.Generator, rows: int, resamples: int) -> Iterat
 
 
 def poisson_weights(rng: np.random.Generator, rows: int, resamples: int) -> np.ndarray:
-    cells = rows * resamples
-    raw = rng.bit_generator.random_raw(-(-cells // 4))
-    bits = raw.view(np.uint16)[:cells].reshape(rows, resamples)
-    weights = np.zeros((rows, resamples), np.uint8)
-    for threshold in THRESHOLDS:
-        weights += bits >= threshold
+    weights = np.empty((rows, resamples), np.uint8)
+    step = max(1, DRAW_CELLS // max(resamples, 1))
+    for start in range(0, rows, step):
+        _draw(rng, weights[start : start + step])
     return weights
+
+
+def _draw(rng: np.random.Generator, weights: np.ndarray) -> None:
+    cells = weights.size
+    bits = rng.bit_generator.random_raw(-(-cells // 4)).view(np.uint16)[:cells]
+    bits = bits.reshape(weights.shape)
+    reached = np.empty(weights.shape, bool)
+    np.greater_equal(bits, THRESHOLDS[0], out=weights.view(bool))
+    for threshold in THRESHOLDS[1:]:
+        weights += np.greater_equal(bits, threshold, out=reached)
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> AbstractContextManager:
+    """One BLAS thread for the weighted sums: a thread pool spinning on a busy machine costs
+    more than it saves on these shapes (several times the single-thread time, measured)."""
+    return _blas().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,11 @@ class RankPlan:
     segments: sparse.csr_matrix  # (2 × pairs, rows): a row's weight into its segment
     pairs: int
     tied: np.ndarray
+
+
+def exact_dtype(rows: int) -> type:
+    """float32 holds every sum of `rows` weights exactly below 2**24, at half float64's cost."""
+    return np.float32 if rows * MAX_WEIGHT < 1 << 24 else np.float64
 
 
 def rank_plan(positive: np.ndarray, score: np.ndarray) -> RankPlan:
@@ -83,7 +110,8 @@ def rank_plan(positive: np.ndarray, score: np.ndarray) -> RankPlan:
     segment_row = slot // 2 + pairs * (slot % 2)
     rows = segment_row[np.cumsum(starts) - 1]
     segments = sparse.csr_matrix(
-        (np.ones(len(order), np.float32), (rows, order)), shape=(2 * pairs, len(order))
+        (np.ones(len(order), exact_dtype(len(order))), (rows, order)),
+        shape=(2 * pairs, len(order)),
     )
     tied = slot[is_positive & mixed[starts]] // 2
     return RankPlan(segments, pairs, tied)
@@ -91,14 +119,13 @@ def rank_plan(positive: np.ndarray, score: np.ndarray) -> RankPlan:
 
 def roc_auc(plan: RankPlan, weights: np.ndarray) -> np.ndarray:
     """Weighted Mann–Whitney ROC AUC of each weight column (ties count half); NaN for a
-    resample without both classes. Exact: integer sums held in float32 below 2**24."""
-    exact = np.float32 if weights.shape[0] * MAX_WEIGHT < 1 << 24 else np.float64
-    sums = plan.segments.astype(exact) @ weights.astype(exact)
+    resample without both classes. `weights` as `exact_dtype`: every sum is an integer."""
+    sums = plan.segments @ weights
     negatives, positives = sums[: plan.pairs], sums[plan.pairs :]
-    below = np.cumsum(negatives, axis=0)
-    wins = np.einsum("ij,ij->j", positives, below, dtype=np.float64)
     ties = np.einsum("ij,ij->j", positives[plan.tied], negatives[plan.tied + 1], dtype=np.float64)
-    pairs = positives.sum(axis=0, dtype=np.float64) * negatives.sum(axis=0, dtype=np.float64)
+    below = np.cumsum(negatives, axis=0, out=negatives)
+    wins = np.einsum("ij,ij->j", positives, below, dtype=np.float64)
+    pairs = positives.sum(axis=0).astype(np.float64) * below[-1]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, (wins + ties / 2) / pairs, np.nan)
 
@@ -122,9 +149,7 @@ def moments(metric: str, truth: np.ndarray, predictions: list[np.ndarray]) -> np
 
 
 def weighted_sums(moments_: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    # One thread: a BLAS pool spinning on a busy machine costs more than it saves here.
-    with threadpool_limits(1, user_api="blas"):
-        return moments_ @ weights.astype(np.float64)
+    return moments_ @ weights.astype(np.float64)
 
 
 def regression_scores(metric: str, sums: np.ndarray) -> list[np.ndarray]:

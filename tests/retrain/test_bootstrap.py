@@ -29,16 +29,19 @@ def _binary(rows: int, seed: int):
     return truth, champion, challenger
 
 
-def _resampled_rows(rows: int, resamples: int, seed: int) -> list[np.ndarray]:
-    """Each resample's rows, a row repeated as many times as the bootstrap weighs it."""
-    chunks = weight_chunks(np.random.default_rng(seed), rows, resamples)
+def _resampled_rows(order: np.ndarray, resamples: int, seed: int) -> list[np.ndarray]:
+    """Each resample's rows, a row repeated as many times as the bootstrap weighs it: weight
+    i for row `order[i]`."""
+    chunks = weight_chunks(np.random.default_rng(seed), len(order), resamples)
     weights = np.concatenate(list(chunks), axis=1)
-    return [np.repeat(np.arange(rows), column) for column in weights.T]
+    return [np.repeat(order, column) for column in weights.T]
 
 
 def _slow_interval(metric, truth, champion, challenger, seed, lower_is_better=False):
-    """One resample at a time with scikit-learn, rows repeated as the bootstrap weighs them."""
-    rows = _resampled_rows(len(truth), RESAMPLES, seed)
+    """One resample at a time with scikit-learn, rows repeated as the bootstrap weighs them
+    (for ROC AUC, in the champion's score order)."""
+    order = np.argsort(champion, kind="stable") if metric == "roc_auc" else np.arange(len(truth))
+    rows = _resampled_rows(order, RESAMPLES, seed)
     gains = []
     for picked in rows:
         if metric == "roc_auc" and len(set(truth[picked])) < 2:

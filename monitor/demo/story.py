@@ -38,7 +38,8 @@ FEATURES = NUMERICAL + CATEGORICAL
 HOURS = 24
 DRIFT_SHIFT = 1.0  # sample_data's `shift`: older, pricier customers who churn differently
 # sample_data's `signal`: churn the features predict well enough that the first model beats
-# the base rate (accuracy ≈ 0.87 against 0.81 for "nobody churns", recall ≈ 0.56).
+# the base rate (measured on its 3,000 training customers: accuracy 0.864 against 0.794 for
+# "nobody churns", recall 0.553; on day 1's customers 0.856 against 0.789, recall 0.556).
 SIGNAL = 3.0
 
 

@@ -212,7 +212,8 @@ def _row_scorer(metric: str, sides: list[Side]) -> Callable[[np.ndarray], list[n
         exact = exact_dtype(len(sides[0].truth))
 
         def score(weights: np.ndarray) -> list[np.ndarray]:
-            weights = weights.astype(exact)
+            # Drawn weights (uint8, at most MAX_WEIGHT) sum exactly in `exact`; others in float64.
+            weights = weights.astype(exact if weights.dtype == np.uint8 else np.float64)
             nothing = np.full(weights.shape[1], np.nan)
             return [roc_auc(plan, weights) if plan else nothing for plan in plans]
 

@@ -2,11 +2,12 @@
 
 A resample is a weight per holdout row, the number of times the row is drawn: Poisson(1),
 independently per row (the Poisson bootstrap: Hanley & MacGibbon 2006; Chamandy et al.
-2012). Resampling n rows with replacement gives multinomial counts instead; the two agree to
-O(1/n) and the Poisson weights are far cheaper: 16 random bits and a few vectorised
-comparisons per row, where drawing a bounded row index and counting the draws costs several
-times more. Every metric here is a ratio of weighted sums, so a resample's metric is the
-metric of its rows repeated `weight` times, exactly (tests/retrain/test_bootstrap.py).
+2012). Resampling n rows with replacement gives multinomial counts instead; the intervals
+agree within sampling noise (tests/retrain/test_bootstrap.py) and the Poisson weights cost a
+quarter as much: 16 random bits and a few vectorised comparisons per row, about 0.2 s of CPU
+per 10**8 weights measured here, where drawing bounded row indices and counting them with
+`np.bincount` cost about 0.8 s. Every metric here is a ratio of weighted sums, so a
+resample's metric is the metric of its rows repeated `weight` times, exactly (same tests).
 
 Weights come `CHUNK_CELLS` (rows × resamples) at a time, so memory stays bounded at any
 holdout size. Paired resamples apply one weight matrix to both versions.
@@ -34,7 +35,6 @@ THRESHOLDS = tuple(
     for k in range(8)
 )
 MAX_WEIGHT = len(THRESHOLDS)
-REGRESSION = {"rmse", "mae", "r2", "mape"}
 
 
 def weight_chunks(rng: np.random.Generator, rows: int, resamples: int) -> Iterator[np.ndarray]:

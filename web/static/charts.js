@@ -52,7 +52,7 @@
       var color = markColors[mark.kind] || "#555";
       shapes.push({ type: "line", xref: "x", yref: "paper", x0: mark.time, x1: mark.time, y0: 0, y1: 1, line: { width: 1, dash: "dot", color: color } });
       annotations.push({ x: mark.time, xref: "x", yref: "paper", y: 1, yanchor: "top", textangle: -90, showarrow: false,
-        text: mark.label, hovertext: mark.title, font: { size: 10, color: color }, bgcolor: "rgba(255,255,255,0.75)",
+        text: mark.label, hovertext: mark.title, font: { size: 10, color: color },
         xanchor: mark.side || "right", xshift: mark.shift || 0 });
     });
     return { shapes: shapes, annotations: annotations };
@@ -170,7 +170,10 @@
     if (data.coverage.length) {
       volume.push(line(data.coverage, "label coverage", { yaxis: "y2" }));
     }
-    plot("chart-volume", volume, withTimeline({ xaxis: xaxis, margin: { l: 48, r: 56, t: 36, b: 100 }, yaxis: { title: { text: "predictions" } }, yaxis2: { overlaying: "y", side: "right", range: [0, 1.05], tickformat: ".0%" } }, data.marks));
+    var layout = withTimeline({ xaxis: xaxis, margin: { l: 48, r: 56, t: 36, b: 100 }, yaxis: { title: { text: "predictions" } }, yaxis2: { overlaying: "y", side: "right", range: [0, 1.05], tickformat: ".0%" } }, data.marks);
+    // Over the bars the labels need a ground of their own to be read.
+    layout.annotations.forEach(function (label) { label.bgcolor = "rgba(255,255,255,0.8)"; });
+    plot("chart-volume", volume, layout);
   }
 
   function deploymentCharts(data) {

@@ -3,7 +3,8 @@
     .venv/bin/python docs/screenshots.py http://127.0.0.1:8080
 
 Logs in with the demo's admin and saves the overview, churn-online's deployment page, its
-newest run with a report, and the churn model's page to docs/screenshots/.
+newest breaching run with a report (else its newest run with one), and the churn model's
+page to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -33,15 +34,23 @@ def main(base: str) -> None:
         page.wait_for_selector("#chart-performance .main-svg")
         page.wait_for_timeout(500)
         page.screenshot(path=str(FOLDER / "deployment.png"), full_page=True)
+        # A breaching run shows the report agreeing with the verdict; else the newest.
+        breached = page.locator("table.grid tr:has(td div) a[href^='/runs/']")
+        links = [breached.nth(i).get_attribute("href") for i in range(breached.count())]
         runs = page.locator("table.grid a[href^='/runs/']")
-        for index in range(runs.count()):
-            page.goto(base + runs.nth(index).get_attribute("href"))
+        links += [runs.nth(i).get_attribute("href") for i in range(runs.count())]
+        for link in links:
+            page.goto(base + link)
             if page.locator("iframe.report").count():
                 break
-            page.go_back()
-        page.frame_locator("iframe.report").locator("text=tenure").first.wait_for(timeout=60_000)
-        page.locator("iframe.report").scroll_into_view_if_needed()
+        report = page.frame_locator("iframe.report")
+        report.locator("text=tenure").first.wait_for(timeout=60_000)
         page.wait_for_timeout(6000)  # Evidently draws its widgets after loading
+        # Waiting for a feature's name scrolls the report to it: back to its top, where
+        # Evidently's verdict on the dataset stands.
+        report.locator("body").evaluate("() => window.scrollTo(0, 0)")
+        page.locator("iframe.report").scroll_into_view_if_needed()  # painted only in view
+        page.wait_for_timeout(1000)
         page.screenshot(path=str(FOLDER / "run.png"), full_page=True)
         page.goto(base + "/models/churn")
         page.screenshot(path=str(FOLDER / "model.png"), full_page=True)

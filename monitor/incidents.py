@@ -10,7 +10,7 @@ the open incidents, so a red event never outlives the problem it reported.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,11 @@ def note_breaches(
 
 
 def _open(session: Session, deployment: Deployment, run: Run, reason: str, title: str):
+    # A window run again (late labels, a rerun) that breaches inside a resolved incident's
+    # span belongs to that incident: its recovery is already known.
+    covering = _covering(session, deployment.id, reason, run)
+    if covering is not None:
+        return covering
     incident = _current(session, deployment.id, reason)
     if incident is not None:
         if run.window_end > incident.last_window_end:
@@ -75,6 +80,23 @@ def _open(session: Session, deployment: Deployment, run: Run, reason: str, title
     except IntegrityError:  # another worker opened it first: the partial unique index
         return _current(session, deployment.id, reason)
     return incident
+
+
+def _covering(session: Session, deployment_id: int, reason: str, run: Run) -> Incident | None:
+    """The resolved incident of this reason whose windows, up to the one that resolved it,
+    include the run's window."""
+    return session.scalars(
+        select(Incident)
+        .where(
+            Incident.deployment_id == deployment_id,
+            Incident.reason == reason,
+            Incident.status == "resolved",
+            Incident.first_window_start <= run.window_start,
+            func.coalesce(Incident.resolved_window_start, Incident.last_window_end)
+            > run.window_start,
+        )
+        .order_by(Incident.id.desc())
+    ).first()
 
 
 def _current(session: Session, deployment_id: int, reason: str) -> Incident | None:

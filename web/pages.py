@@ -19,7 +19,7 @@ from flask import (
 from sqlalchemy import select
 
 from monitor.errors import DriftwiseError
-from monitor.incidents import deployment_health
+from monitor.incidents import deployment_health, open_incidents
 from monitor.jobs import unattended
 from monitor.store.lookup import deployment_named, model_named
 from monitor.store.models import (
@@ -52,6 +52,7 @@ from web.queries import (
     last_measured,
     main_metric,
     open_events,
+    resolved_incidents,
     runs_page,
     series,
     window_cutoff,
@@ -121,7 +122,7 @@ def overview():
                     policy_metric(deployment.policy or {}, model.task),
                 ),
                 "trend": series(session, deployment.id, "drift_share", windows=30).get("", []),
-                "events": open_events(session, deployment.id, limit=3),
+                "incidents": open_incidents(session, deployment.id),
             }
         )
     return render_template("overview.html", rows=rows)
@@ -175,6 +176,9 @@ def deployment(name: str):
         page=page,
         pages=max((total + RUNS_PER_PAGE - 1) // RUNS_PER_PAGE, 1),
         latest=latest,
+        deployment_health=deployment_health(session, found, latest),
+        incidents=open_incidents(session, found.id),
+        resolved=resolved_incidents(session, found.id, limit=5),
         headline=main_metric(
             last_measured(session, found.id), policy_metric(found.policy or {}, model.task)
         ),

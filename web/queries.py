@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.store.models import DeliveryAttempt, Event, MetricPoint, Run
+from monitor.store.models import DeliveryAttempt, Event, Incident, MetricPoint, Run
 from monitor.timeutil import iso
 
 CHART_POINTS = 500  # newest windows drawn; a long history stays fast
@@ -152,6 +152,18 @@ def open_events(session: Session, deployment_id: int, limit: int = 5) -> list[Ev
             select(Event)
             .where(Event.deployment_id == deployment_id, Event.severity != "info")
             .order_by(Event.created_at.desc(), Event.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def resolved_incidents(session: Session, deployment_id: int, limit: int = 5) -> list[Incident]:
+    """The deployment's newest resolved incidents."""
+    return list(
+        session.scalars(
+            select(Incident)
+            .where(Incident.deployment_id == deployment_id, Incident.status == "resolved")
+            .order_by(Incident.resolved_at.desc(), Incident.id.desc())
             .limit(limit)
         )
     )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from monitor.errors import BadRecord, LeaseLost
 from monitor.ingest import store
-from monitor.ingest.labels import cast_label
+from monitor.ingest.labels import capture_rows, cast_label
 from monitor.ingest.records import (
     Half,
     LabelRow,
@@ -38,6 +38,8 @@ class Batch:
     guard: Callable[[Session], None] | None = None
     # When set, the insert reports which request ids it stored (each client is told the truth).
     new_ids: set[str] | None = None
+    # Records that label a capture's rows: (request id, first label's index, labels, where, raw).
+    row_labels: list[tuple[str, int, int, str, bytes]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.predictions) + len(self.labels) + len(self.bad) + len(self.halves)
@@ -53,6 +55,17 @@ class Batch:
         except BadRecord as error:
             self.quarantine(location, raw, str(error))
 
+    def add_records(self, records: list, location: str, raw: bytes) -> None:
+        """The records of one line. Labels it gives to the rows of one capture (`<id>#0`,
+        `<id>#1`, …) must be as many as that capture's rows: checked when written."""
+        first = len(self.labels)
+        for record in records:
+            self.add(record, location, raw)
+        ids = [row.request_id for row in self.labels[first:]]
+        request_id = ids[0].rpartition("#")[0] if ids else ""
+        if len(ids) > 1 and ids == [f"{request_id}#{row}" for row in range(len(ids))]:
+            self.row_labels.append((request_id, first, len(ids), location, raw))
+
     def quarantine(self, location: str, raw: bytes, reason: str) -> None:
         self.bad.append((location, raw, storable_reason(reason)))
 
@@ -62,6 +75,8 @@ class Batch:
             self.guard(session)
         if self.halves:
             self._pair_halves(session, join)
+        if self.row_labels:
+            self._check_capture_rows(session)
         connection = session.connection()
         inserted = store.insert_predictions(
             connection,
@@ -76,6 +91,21 @@ class Batch:
         store.insert_quarantine(connection, self.deployment_id, self.source_id, self.bad)
         read = len(self.predictions) + len(self.labels) + len(self.bad)
         return read, inserted, len(self.bad)
+
+    def _check_capture_rows(self, session: Session) -> None:
+        """Quarantine the labels of a record whose count is not its capture's rows."""
+        counts = {request_id: labels for request_id, _, labels, _, _ in self.row_labels}
+        wrong = capture_rows(session, self.deployment_id, counts)
+        for request_id, first, labels, location, raw in reversed(self.row_labels):
+            if request_id in wrong:
+                del self.labels[first : first + labels]
+                self.quarantine(
+                    location,
+                    raw,
+                    f"labels: {labels} values for request {request_id!r}, whose capture has "
+                    f"{wrong[request_id]}: give one label per row of the capture",
+                )
+        self.row_labels = []
 
     def _version_ids(self, session: Session) -> dict[int, int] | None:
         """Logs name a model version by its number; the store keeps the version's row id.

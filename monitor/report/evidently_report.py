@@ -7,16 +7,19 @@ sample, itself ordered by sample key, so it is a hash sample too); its metadata 
 from __future__ import annotations
 
 import gzip
+import warnings
 
+import numpy as np
 import orjson
 import pandas as pd
 
 from monitor.store.models import Model
 
 
-def data_definition(model: Model, with_target: bool, features: list[str], positive=None):
+def data_definition(model: Model, features: list[str], labeled: bool, positive=None):
     """The run's own columns: the features, the prediction (and probability), the target
-    when the rows are labeled, and a classification or regression task on them."""
+    when the rows are labeled, and the model's task on the target and prediction (declared
+    whether or not labels are in, so that every section names them)."""
     from evidently import BinaryClassification, DataDefinition, MulticlassClassification, Regression
 
     numerical = [name for name in model.numerical if name in features]
@@ -26,28 +29,23 @@ def data_definition(model: Model, with_target: bool, features: list[str], positi
         categorical.append(model.prediction)
         if model.probability:
             numerical.append(model.probability)
-        if with_target:
+        if labeled:
             categorical.append(model.target)
-            if positive is not None:
-                options["classification"] = [
-                    BinaryClassification(
-                        target=model.target,
-                        prediction_labels=model.prediction,
-                        prediction_probas=model.probability or None,
-                        pos_label=positive,
-                    )
-                ]
-            else:
-                options["classification"] = [
-                    MulticlassClassification(
-                        target=model.target, prediction_labels=model.prediction
-                    )
-                ]
+        if positive is not None:
+            task = BinaryClassification(
+                target=model.target,
+                prediction_labels=model.prediction,
+                prediction_probas=model.probability or None,
+                pos_label=positive,
+            )
+        else:
+            task = MulticlassClassification(target=model.target, prediction_labels=model.prediction)
+        options["classification"] = [task]
     else:
         numerical.append(model.prediction)
-        if with_target:
+        if labeled:
             numerical.append(model.target)
-            options["regression"] = [Regression(target=model.target, prediction=model.prediction)]
+        options["regression"] = [Regression(target=model.target, prediction=model.prediction)]
     return DataDefinition(numerical_columns=numerical, categorical_columns=categorical, **options)
 
 
@@ -64,13 +62,9 @@ def build_snapshot(
     run's definition: drift over the features alone (the share the policy reads, with its
     threshold) and a summary on every row, and performance on the labeled rows when the
     window has labels, as two Evidently reports in one document."""
-    from evidently.presets import (
-        ClassificationPreset,
-        DataDriftPreset,
-        DataSummaryPreset,
-        RegressionPreset,
-    )
+    from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
 
+    from monitor.report.evidently_summary import TaskDataSummary
     from monitor.report.performance import positive_class
 
     current = current.head(rows)
@@ -97,13 +91,17 @@ def build_snapshot(
         "labeled_rows": str(len(labeled)),
         "reference_rows": str(len(reference)),
     }
-    # Drift and the summary on every row of the window, as the run computes them.
+    # Drift and the summary on every row of the window, as the run computes them. The
+    # summary counts the target's missing labels; Evidently's per-column statistics cannot
+    # read a column with missing classes, and the performance section describes labels.
     drift = DataDriftPreset(columns=columns, drift_share=drift_share or 0.5)
+    target = [model.target] if model.target in current and model.target in reference else []
+    summary = TaskDataSummary(columns=[*features, *outputs])
     document = _run(
-        [drift, DataSummaryPreset()],
-        current[[*features, *outputs]],
-        reference[[c for c in (*features, *outputs) if c in reference]],
-        data_definition(model, False, columns, positive),
+        [drift, summary],
+        current[[*features, *outputs, *target]],
+        reference[[c for c in (*features, *outputs, *target) if c in reference]],
+        data_definition(model, columns, bool(target), positive),
         metadata,
     )
     # Performance on the labeled rows, as the run computes it, in the same document.
@@ -114,7 +112,7 @@ def build_snapshot(
             [preset],
             labeled[keep],
             reference[[c for c in keep if c in reference]],
-            data_definition(model, True, columns, positive),
+            data_definition(model, columns, True, positive),
             metadata,
         )
         document["metric_results"] |= scored["metric_results"]
@@ -139,11 +137,16 @@ def _labels(values: pd.Series, task: str) -> pd.Series:
 def _run(presets: list, current: pd.DataFrame, reference: pd.DataFrame, definition, metadata):
     from evidently import Dataset, Report
 
-    snapshot = Report(presets).run(
-        Dataset.from_pandas(current, data_definition=definition),
-        Dataset.from_pandas(reference, data_definition=definition),
-        metadata=metadata,
-    )
+    # Unlabeled rows have no target: Evidently warns of it, and its statistics of a window
+    # without labels divide zero by zero; the summary counts them as the missing values
+    # they are.
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Target column .* contains 'None' values")
+        snapshot = Report(presets).run(
+            Dataset.from_pandas(current, data_definition=definition),
+            Dataset.from_pandas(reference, data_definition=definition),
+            metadata=metadata,
+        )
     return orjson.loads(
         orjson.dumps(
             snapshot.dump_dict(),

@@ -256,6 +256,18 @@ def test_ground_truth_labels_keep_text_and_read_configured_json_keys() -> None:
     assert labels([truth('{"churned": "1"}', "JSON")], ctx)[0]["label"] == 1
 
 
+def test_one_csv_line_of_several_values_labels_a_capture_of_as_many_rows() -> None:
+    # A target is one value: several values in one line label the capture's rows in order.
+    assert labels([truth("1,0")]) == [
+        {"request_id": "e-1#0", "label": 1},
+        {"request_id": "e-1#1", "label": 0},
+    ]
+    assert [r["label"] for r in labels([truth('"stay", churn', eventId="n")])] == [
+        "stay",
+        "churn",
+    ]
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
@@ -264,7 +276,7 @@ def test_ground_truth_labels_keep_text_and_read_configured_json_keys() -> None:
         (truth("1", eventId=""), "eventMetadata.eventId: missing"),
         (truth(""), "groundTruthData.data: empty"),
         (truth(None), "groundTruthData.data: missing"),
-        (truth("1,0"), "groundTruthData.data: expected one label, got 2 values"),
+        (truth("1,,0"), "groundTruthData.data[1]: empty"),
         (truth("1", "XML"), "groundTruthData.encoding"),
         (truth("###", "BASE64"), "groundTruthData.data: not base64"),
         (truth('{"value": 1}', "JSON"), "groundTruthData.data: no 'label' among keys (value)"),

@@ -165,6 +165,42 @@ def test_sagemaker_variants_scalars_json_lines_scores_and_multi_row_ground_truth
     assert sources["sagemaker-ground-truth:labels"]["inserted"] == 6
 
 
+def test_ground_truth_as_one_csv_line_of_several_values_labels_the_capture_rows(
+    engine: Engine, tmp_path: Path
+) -> None:
+    capture, truth = SAMPLES / "sagemaker-capture" / "variants", SAMPLES / "sagemaker-ground-truth"
+    apply(
+        tmp_path,
+        deployment(
+            "sm-lists",
+            source("sagemaker-capture", capture / "jsonlines.jsonl")
+            + source("sagemaker-capture", capture / "xgboost-score.jsonl", output="probability")
+            + source("sagemaker-ground-truth", truth / "variants" / "csv-list.jsonl", "labels"),
+        ),
+    )
+    run("ingest")
+    # "1,0,1" (here in BASE64) labels the three rows of jl-0001; a single value labels a
+    # capture of one row; a list for a capture not read yet is kept for its rows.
+    assert labels(engine) == {
+        "jl-0001#0": 1,
+        "jl-0001#1": 0,
+        "jl-0001#2": 1,
+        "xg-0002": 1,
+        "later-0001#0": 0,
+        "later-0001#1": 1,
+    }
+    # As many values as the capture's rows, or the line is quarantined saying so.
+    sources = {s["kind"] + ":" + s["role"]: s for s in status()["sm-lists"]["sources"]}
+    truth_source = sources["sagemaker-ground-truth:labels"]
+    assert (truth_source["inserted"], truth_source["quarantined"]) == (6, 2)
+    assert {top["reason"] for top in truth_source["top_reasons"]} == {
+        "labels: 4 values for request 'jl-0002', whose capture has 3 rows: give one label per"
+        " row of the capture",
+        "labels: 2 values for request 'xg-0001', whose capture has 1 row: give one label per"
+        " row of the capture",
+    }
+
+
 def test_a_file_without_final_newline_is_read_once_complete(engine: Engine, tmp_path: Path) -> None:
     local = tmp_path / "gt"
     local.mkdir()

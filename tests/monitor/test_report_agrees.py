@@ -84,6 +84,25 @@ def evidently_numbers(snapshot: bytes) -> dict[str, float]:
     return shown
 
 
+def summary_columns(snapshot: bytes) -> dict[str, list[str]]:
+    """The Dataset Summary's rows naming columns: {"target column": [current, reference]}."""
+    found: dict[str, list[str]] = {}
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for row in node.get("data") or []:
+                if isinstance(row, list) and row and str(row[0]).endswith(" column"):
+                    found[row[0]] = row[1:]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(orjson.loads(gzip.decompress(snapshot))["widgets"])
+    return found
+
+
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_evidently_shows_the_numbers_of_the_run(engine, task):
     reference = frame_for(task, 800, seed=1)
@@ -107,8 +126,14 @@ def test_evidently_shows_the_numbers_of_the_run(engine, task):
         }
         ours |= run.performance
         shown = evidently_numbers(run.snapshot)
+        run_snapshot = run.snapshot
         classes = run.classes
         assert run.labeled_rows == 300 and run.drift_share > 0
+    # Target and prediction are declared: the Dataset Summary names them on both sides.
+    named = summary_columns(run_snapshot)
+    assert named["target column"] == ["churned", "churned"]
+    prediction = "probability" if task == "binary" else "prediction"  # Evidently's choice
+    assert named["prediction column"] == [prediction, prediction]
     # The prediction is not a feature: the share counts the features alone.
     assert "drift:prediction" not in shown
     expected = {"drift_share", *(f"drift:{name}" for name in FEATURES)}
@@ -125,3 +150,23 @@ def test_evidently_shows_the_numbers_of_the_run(engine, task):
         assert sum(map(sum, classes["confusion"])) == 300
         support = sum(entry["support"] for entry in classes["per_class"].values())
         assert support == 300
+
+
+def test_a_window_without_labels_declares_its_target_and_has_no_performance_section(sqlite_url):
+    from monitor.store import get_engine
+
+    engine = get_engine(sqlite_url)
+    deployment_id = deploy(engine, reference=frame_for("binary", 800, seed=1), min_rows=50)
+    insert(engine, deployment_id, frame_for("binary", 300, seed=2, shift=0.8), "binary", 0)
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)
+    assert build_pending_reports(engine) == 1
+
+    with session_scope(engine) as session:
+        run = session.scalars(select(Run)).one()
+        drift_share, snapshot = run.drift_share, run.snapshot
+    shown = evidently_numbers(snapshot)
+    assert shown["drift_share"] == pytest.approx(drift_share, rel=1e-9)
+    assert not set(shown) & set(CLASSIFICATION.values())
+    named = summary_columns(snapshot)
+    assert named["target column"] == ["churned", "churned"]  # declared, its labels missing
+    assert named["prediction column"] == ["probability", "probability"]

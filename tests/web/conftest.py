@@ -14,6 +14,7 @@ from monitor.store.models import (
     DeliveryAttempt,
     DeploymentHistory,
     Event,
+    Incident,
     MetricPoint,
     ModelVersion,
     Notification,
@@ -104,9 +105,11 @@ def add_history(
     snapshot: bytes | None = None,
     peak: float = 0.6,
     mode: str = "realtime",
+    incident: bool = False,
 ):
     """A deployment with `windows` hourly runs (drift share rising to `peak`), their metric points, an event, a
-    notification with a failed attempt, a candidate version and a retrain job.
+    notification with a failed attempt, a candidate version and a retrain job; with `incident`,
+    the open drift incident of the newest window when it breached, the event part of it.
     Returns (deployment id, newest run id)."""
     now = utcnow().replace(minute=0, second=0, microsecond=0)
     with session_scope(get_engine(url)) as session:
@@ -190,6 +193,18 @@ def add_history(
             run_id=run.id,
             title=f"{name}: <script>alert(1)</script> drifted",
         )
+        if incident and run.breaches:
+            opened = Incident(
+                deployment_id=deployment.id,
+                reason="drift",
+                title=event.title,
+                first_window_start=run.window_start,
+                last_window_end=run.window_end,
+                opened_run_id=run.id,
+            )
+            session.add(opened)
+            session.flush()
+            event.incident_id = opened.id
         session.add(event)
         session.flush()
         notification = Notification(

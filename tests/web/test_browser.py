@@ -5,6 +5,7 @@ DRIFTWISE_UPDATE_SCREENSHOTS=1. Any browser console error fails."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import threading
@@ -143,6 +144,19 @@ def test_a_person_logs_in_reads_the_history_and_requests_a_retrain(server, sqlit
         for chart in ("#chart-drift-share", "#chart-features", "#chart-performance"):
             marks = page.locator(f"{chart} .annotation-text").all_text_contents()
             assert "v2 promoted" in marks and "drift breach" in marks, (chart, marks)
+        # The breach and its alert a minute apart: their labels side by side, not on top.
+        boxes = [
+            label.bounding_box()
+            for label in page.locator("#chart-drift-share .annotation-text").all()
+        ]
+        for one, other in itertools.combinations(boxes, 2):
+            apart = (
+                one["x"] + one["width"] <= other["x"] + 1
+                or other["x"] + other["width"] <= one["x"] + 1
+                or one["y"] + one["height"] <= other["y"] + 1
+                or other["y"] + other["height"] <= one["y"] + 1
+            )
+            assert apart, (one, other)
         page.goto(server + "/")
 
         page.click("text=churn-online")

@@ -36,7 +36,7 @@ def snapshot() -> bytes:
 
 
 def test_overview_shows_each_deployment_with_health_and_trend(admin, sqlite_url):
-    add_history(sqlite_url, "churn-online")
+    add_history(sqlite_url, "churn-online", incident=True)
     add_history(sqlite_url, "churn-batch", windows=2, peak=0.3)
     page = admin.get("/").get_data(as_text=True)
     assert "churn-online" in page and "churn-batch" in page

@@ -52,9 +52,36 @@
       var color = markColors[mark.kind] || "#555";
       shapes.push({ type: "line", xref: "x", yref: "paper", x0: mark.time, x1: mark.time, y0: 0, y1: 1, line: { width: 1, dash: "dot", color: color } });
       annotations.push({ x: mark.time, xref: "x", yref: "paper", y: 1, yanchor: "top", textangle: -90, showarrow: false,
-        text: mark.label, hovertext: mark.title, font: { size: 10, color: color }, xanchor: "right" });
+        text: mark.label, hovertext: mark.title, font: { size: 10, color: color },
+        xanchor: mark.side || "right", xshift: mark.shift || 0 });
     });
     return { shapes: shapes, annotations: annotations };
+  }
+
+  // Marks close in time (a breach, its alert, the retrain and the promotion within minutes)
+  // would draw their labels over each other: side by side instead, left and right of the
+  // line, and a version's "deployed" is left out beside its own "promoted".
+  function spreadMarks(marks, rows) {
+    var times = (marks || []).concat(rows || []).map(function (m) { return Date.parse(m.time || m[0]); });
+    var near = (Math.max.apply(null, times) - Math.min.apply(null, times)) / 60 || 1;
+    var groups = [];
+    (marks || []).forEach(function (mark) {
+      var last = groups[groups.length - 1];
+      if (last && Date.parse(mark.time) - Date.parse(last[0].time) <= near) last.push(mark);
+      else groups.push([mark]);
+    });
+    var spread = [];
+    groups.forEach(function (group) {
+      var labels = group.map(function (m) { return m.label; });
+      group.filter(function (m) {
+        var version = / deployed$/.test(m.label) && m.label.replace(/ deployed$/, " promoted");
+        return !version || labels.indexOf(version) < 0;
+      }).forEach(function (mark, index) {
+        var step = Math.floor(index / 2) * 12;
+        spread.push(Object.assign({}, mark, index % 2 ? { side: "left", shift: step } : { side: "right", shift: -step }));
+      });
+    });
+    return spread;
   }
 
   function withTimeline(extra, marks, more) {
@@ -119,13 +146,15 @@
       Object.assign(extra, layoutFor(first));
       if (perf.order.length > 1) {
         extra.updatemenus = [{
-          type: "buttons", direction: "right", x: 0, xanchor: "left", y: 1.22, yanchor: "top", pad: { t: 0, r: 4 },
+          type: "buttons", direction: "right", x: 0, xanchor: "left", y: 1.2, yanchor: "top", pad: { t: 0, r: 4 },
           buttons: perf.order.map(function (name) {
             return { label: perf.metrics[name].label, method: "update",
               args: [{ visible: owner.map(function (o) { return o === name; }) }, layoutFor(name)] };
           }),
         }];
-        extra.margin = { l: 56, r: 16, t: 64, b: 100 };
+        // The metric buttons sit between the title and the plot.
+        extra.margin = { l: 56, r: 16, t: 84, b: 100 };
+        extra.title = { text: document.getElementById("chart-performance").dataset.title, y: 0.98, yanchor: "top" };
       }
     } else {
       extra = withTimeline(extra, data.marks);
@@ -141,11 +170,15 @@
     if (data.coverage.length) {
       volume.push(line(data.coverage, "label coverage", { yaxis: "y2" }));
     }
-    plot("chart-volume", volume, withTimeline({ xaxis: xaxis, margin: { l: 48, r: 56, t: 36, b: 100 }, yaxis: { title: { text: "predictions" } }, yaxis2: { overlaying: "y", side: "right", range: [0, 1.05], tickformat: ".0%" } }, data.marks));
+    var layout = withTimeline({ xaxis: xaxis, margin: { l: 48, r: 56, t: 36, b: 100 }, yaxis: { title: { text: "predictions" } }, yaxis2: { overlaying: "y", side: "right", range: [0, 1.05], tickformat: ".0%" } }, data.marks);
+    // Over the bars the labels need a ground of their own to be read.
+    layout.annotations.forEach(function (label) { label.bgcolor = "rgba(255,255,255,0.8)"; });
+    plot("chart-volume", volume, layout);
   }
 
   function deploymentCharts(data) {
     var xaxis = { type: "date", title: { text: "window start (" + data.zone + ")", standoff: 4 } };
+    data.marks = spreadMarks(data.marks, data.rows);
     driftShareChart(data, xaxis);
     featureChart(data, xaxis);
     performanceChart(data, xaxis);

@@ -7,9 +7,11 @@
 else its eventId (Model Monitor's rule); an `inferenceId` key, when present, wins. `data`
 is the label alone: CSV text (a numeric string becomes a number), JSON (a value, or an
 object whose `label_key` setting, default "label", holds it) or BASE64 of CSV text.
-A record labelling a capture of several rows holds one label per row, as CSV lines or as
-JSON {"instances": [{"label": …}, …]} (or a list of such objects): its labels get ids
-`<id>#<row>` (0-based, in order), exactly as the capture's rows did.
+A record labelling a capture of several rows holds one label per row, as CSV lines, as one
+CSV line of several values (`"1,0,1"`: a target is one value, so several are several rows)
+or as JSON {"instances": [{"label": …}, …]} (or a list of such objects): its labels get ids
+`<id>#<row>` (0-based, in order), exactly as the capture's rows did. When that capture is
+stored, a number of labels other than its number of rows is refused (see `Batch`).
 The published format carries no time; `eventMetadata.inferenceTime`, when a labelling job
 copies it from the capture, becomes the label's timestamp.
 """
@@ -83,6 +85,8 @@ def _labels(truth: dict, ctx: ParseContext) -> list[Any]:
     rows = payloads.csv_rows(data)
     if not rows or rows == [[""]]:
         raise BadRecord("groundTruthData.data: empty")
+    if len(rows) == 1 and len(rows[0]) > 1:  # one line of several values: one per row
+        rows = [[value] for value in rows[0]]
     labels = []
     for i, row in enumerate(rows):
         where = "groundTruthData.data" if len(rows) == 1 else f"groundTruthData.data[{i}]"

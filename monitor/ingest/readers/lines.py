@@ -159,5 +159,4 @@ def add_line(batch: Batch, kind, job, line: bytes, location: str) -> None:
     except BadRecord as error:
         batch.quarantine(location, line, str(error))
         return
-    for record in records:
-        batch.add(record, location, line)
+    batch.add_records(records, location, line)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from math import log, sqrt
 
 import numpy as np
@@ -25,29 +26,33 @@ BINNED_UNIQUE = 20  # above this many reference values a numerical column is his
 class ReferenceColumn:
     """One cleaned reference column as every statistic needs it, computed once per version."""
 
-    values: pd.Series  # the cleaned reference
-    counts: pd.Series  # value -> rows, as Series.value_counts gives them
+    values: pd.Series  # the cleaned reference (numerical: in any order, every use is a count)
     sorted: np.ndarray | None  # numerical: the values as float64, sorted
     norm: float | None  # numerical: max(np.std(reference), 0.001), as Evidently computes it
+    unique: int  # distinct values
+    # value -> rows, as Series.value_counts gives them (its order is the bins' order); None:
+    # counted when first needed (a column of many numbers, where no test reads the order)
+    known_counts: pd.Series | None = None
 
     @property
     def size(self) -> int:
         return len(self.values)
 
-    @property
-    def unique(self) -> int:
-        return len(self.counts)
+    @cached_property
+    def counts(self) -> pd.Series:
+        return self.known_counts if self.known_counts is not None else self.values.value_counts()
 
 
 def prepare(values: pd.Series, numerical: bool) -> ReferenceColumn:
     counts = values.value_counts()
     if not numerical:
-        return ReferenceColumn(values, counts, None, None)
+        return ReferenceColumn(values, None, None, len(counts), counts)
     return ReferenceColumn(
         values,
-        counts,
         np.sort(np.asarray(values, dtype=float)),
         max(float(np.std(values)), 0.001),
+        len(counts),
+        counts,
     )
 
 

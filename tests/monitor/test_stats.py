@@ -149,3 +149,19 @@ def test_the_verdict_path_does_not_import_evidently():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     ).stdout
     assert output.strip() == "[]"
+
+
+def test_a_large_references_verdict_imports_neither_scipy_stats_nor_scikit_learn():
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from monitor.runs import job\n"
+        "from monitor.report.drift import column_drift\n"
+        "numbers = pd.Series(np.arange(5000.0))\n"
+        "column_drift(numbers, numbers + 0.5, False)\n"
+        "column_drift(pd.Series(list('abcde') * 1000), pd.Series(list('abcdd') * 300), True)\n"
+        "print(sorted(n for n in sys.modules if n.startswith(('scipy', 'sklearn'))))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert output.strip() == "[]"

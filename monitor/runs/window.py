@@ -7,6 +7,7 @@ SQLite and PostgreSQL alike, and at most `cap` of them.
 
 from __future__ import annotations
 
+import io
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ KEY_SPACE = 2**32
 # Over-sample so that the key bound yields at least `cap` rows (LIMIT trims the rest); a
 # window whose keys happen to fall short is read again with a wider bound.
 HEADROOMS = (1.1, 1.5, 3.0, None)
+# Arrow types a category column may have for the column-wise decoding to type it as the
+# row-wise one does (Python str, int, float or bool per value).
+CATEGORY_TYPES = ("string", "int64", "double", "bool")
 SPLIT_ROWS = 200_000  # windows larger than this are scanned as two halves at once
 
 
@@ -189,9 +193,42 @@ def _class_probabilities(model: Model, stored: list[str | None]) -> dict[str, pd
     }
 
 
-def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
-    """Decode stored JSON (features, prediction, label) into typed columns."""
-    features = decode_all([record[0] for record in records])
+def features_by_column(model: Model, texts: list[str]) -> dict[str, pd.Series] | None:
+    """The feature columns parsed column-wise by Arrow's JSON reader, with no Python object
+    per value; None when a column holds what only the row-wise decoding types as Driftwise
+    always has (text in a numerical feature, missing or mixed categories), so the two agree
+    on every frame they both accept (tests/monitor/test_window_decode.py)."""
+    import pyarrow as pa
+    import pyarrow.json as arrow_json
+
+    numbers = pa.schema([(name, pa.float64()) for name in model.numerical])
+    try:
+        table = arrow_json.read_json(
+            io.BytesIO("\n".join(texts).encode()),
+            read_options=arrow_json.ReadOptions(use_threads=False, block_size=1 << 24),
+            parse_options=arrow_json.ParseOptions(explicit_schema=numbers),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != len(texts):
+        return None
+    columns = {
+        name: pd.Series(table.column(name).to_numpy(), dtype=float, name=name)
+        for name in model.numerical
+    }
+    for name in model.categorical:
+        if name not in table.column_names:
+            return None
+        column = table.column(name)
+        if column.null_count or str(column.type) not in CATEGORY_TYPES:
+            return None
+        columns[name] = pd.Series(column.to_pylist(), dtype=object, name=name)
+    return columns
+
+
+def features_by_row(model: Model, texts: list[str]) -> tuple[dict[str, pd.Series], list[str]]:
+    """The feature columns from each row's dict, typed as pandas infers them."""
+    features = decode_all(texts)
     table = pd.DataFrame(features, columns=model.features) if features else None
     columns: dict[str, pd.Series] = {}
     warnings = []
@@ -209,11 +246,18 @@ def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
         columns[name] = (
             table[name].astype(object) if table is not None else pd.Series([], dtype=object)
         )
-    missing = [
-        name
-        for name in model.features
-        if features and not any(name in row for row in features[:1000])
-    ]
+    return columns, warnings
+
+
+def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
+    """Decode stored JSON (features, prediction, label) into typed columns."""
+    texts = [record[0] for record in records]
+    columns = features_by_column(model, texts) if texts else None
+    warnings: list[str] = []
+    if columns is None:
+        columns, warnings = features_by_row(model, texts)
+    sample = [orjson.loads(text) for text in texts[:1000]]
+    missing = [name for name in model.features if sample and not any(name in row for row in sample)]
     if missing:
         warnings.append(f"records lack feature {', '.join(missing)}")
     columns[model.prediction] = pd.Series(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -50,7 +50,7 @@ class Reference:
     loss_model: Any = None  # regression: the nanny models of direct loss estimation
     loss_problem: str | None = None  # why there is no loss model
 
-    @cached_property
+    @property
     def frame(self) -> pd.DataFrame:
         """At most `cap` rows, a deterministic sample of the set."""
         return self.load_frame()
@@ -147,12 +147,10 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
     if cached is not None:
         return cached
     sha256, data = stored.sha256, stored.data
-    frames: list[pd.DataFrame] = []
 
+    @cache
     def frame() -> pd.DataFrame:
-        if not frames:
-            frames.append(cap_frame(decode_reference(sha256, data), cap))
-        return frames[0]
+        return cap_frame(decode_reference(sha256, data), cap)
 
     profile = stored.profile or {}
     if profile.get("version") != PROFILE_VERSION or profile.get("cap") != cap:

@@ -12,6 +12,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 
 import orjson
 import pandas as pd
@@ -152,7 +153,7 @@ def load_window(
         records = [record for rows in _run_all(session, statements) for record in rows]
         if len(records) >= min(cap, total):
             break
-    records.sort(key=lambda record: (record[0], record[1]))  # cheaper here than in SQL
+    records.sort(key=itemgetter(0, 1))  # cheaper here than in SQL
     records = records[: min(cap, first) if first is not None else cap]
     frame, warnings = to_frame(model, [record[2:] for record in records])
     return WindowRows(frame=frame, total=total, sampled=total > cap, warnings=warnings)
@@ -179,7 +180,9 @@ def _rows(deployment_id: int, start: datetime, end: datetime, total: int, cap: i
 def decode_all(texts: list[str | None]) -> list:
     """Each stored JSON text decoded (None stays None), parsed as one document: one call
     into orjson instead of one per row."""
-    return orjson.loads("[" + ",".join("null" if text is None else text for text in texts) + "]")
+    return orjson.loads(
+        "[" + ",".join([text if text is not None else "null" for text in texts]) + "]"
+    )
 
 
 def _class_probabilities(model: Model, stored: list[str | None]) -> dict[str, pd.Series]:

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from monitor.report.drift import P_VALUE_METHODS
+from monitor.report.methods import P_VALUE_METHODS
 from monitor.report.performance import CLASSIFICATION_METRICS
 from monitor.store.models import Deployment, Event, ModelVersion, Notification, Run
 from monitor.timeutil import zone_of

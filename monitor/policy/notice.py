@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from monitor.events import emit
 from monitor.incidents import SEVERITY
-from monitor.report.drift import P_VALUE_METHODS
+from monitor.report.methods import P_VALUE_METHODS
 from monitor.store.models import Deployment, Event, Run
 from monitor.timeutil import iso
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from monitor.report.drift import is_drifted
+from monitor.report.methods import is_drifted
 from monitor.store.models import Run
 
 HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}

@@ -73,7 +73,8 @@ def store_reference(session: Session, version: ModelVersion, frame: pd.DataFrame
 
 
 @lru_cache(maxsize=16)
-def _decode(sha256: str, data: bytes) -> pd.DataFrame:
+def decode_reference(sha256: str, data: bytes) -> pd.DataFrame:
+    """A stored set's frame, decoded once per process and content (callers copy)."""
     return pd.read_parquet(io.BytesIO(data))
 
 
@@ -84,4 +85,4 @@ def load_reference(session: Session, version_id: int) -> pd.DataFrame:
     )
     if reference is None:
         raise ReferenceInvalid(f"model version {version_id} has no reference set")
-    return _decode(reference.sha256, reference.data)
+    return decode_reference(reference.sha256, reference.data)

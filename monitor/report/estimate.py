@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
 
 from monitor.report.performance import positive_class
 
@@ -37,6 +36,8 @@ def calibration_map(probability: pd.Series, target: pd.Series, classes: list) ->
     outcome = (target[keep] == positive).to_numpy(dtype=float)
     if outcome.min() == outcome.max():
         return None
+    from sklearn.isotonic import IsotonicRegression  # fitting is the reference's, once
+
     isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
     isotonic.fit(probability[keep].to_numpy(dtype=float), outcome)
     return {

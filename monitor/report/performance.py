@@ -1,4 +1,6 @@
-"""Realized performance on labeled rows, computed with scikit-learn (as Evidently does)."""
+"""Realized performance on labeled rows, computed with scikit-learn (as Evidently does).
+scikit-learn is imported only when labeled rows are scored: a window without labels, the
+common case, never pays for it."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
@@ -69,6 +70,8 @@ def macro_roc_auc(
     target: pd.Series, probabilities: pd.DataFrame, classes: list
 ) -> tuple[float | None, str]:
     """Macro one-vs-rest ROC AUC: each class's probability against that class, averaged."""
+    from sklearn import metrics as skm
+
     complete = probabilities.notna().all(axis=1)
     if not complete.all():
         return None, f"{int((~complete).sum())} rows lack a class probability: roc_auc not computed"
@@ -86,6 +89,8 @@ def macro_roc_auc(
 def _classification(
     target: pd.Series, prediction: pd.Series, probability: pd.Series | None, classes: list
 ) -> Performance:
+    from sklearn import metrics as skm
+
     y_true, y_pred = target.to_list(), prediction.to_list()
     seen = classes_of(target)
     warnings = []
@@ -113,6 +118,8 @@ def _classification(
 
 
 def _regression(target: pd.Series, prediction: pd.Series) -> Performance:
+    from sklearn import metrics as skm
+
     y_true, y_pred = target.to_numpy(), prediction.to_numpy()
     result = {
         "mae": float(skm.mean_absolute_error(y_true, y_pred)),
@@ -130,6 +137,8 @@ def _regression(target: pd.Series, prediction: pd.Series) -> Performance:
 def class_results(target: pd.Series, prediction: pd.Series, classes: list) -> dict | None:
     """Per-class precision, recall, f1 and support, and the confusion matrix (rows: the
     label, columns: the prediction), over `classes` and any other class seen."""
+    from sklearn import metrics as skm
+
     keep = target.notna() & prediction.notna()
     y_true, y_pred = target[keep].to_list(), prediction[keep].to_list()
     if not y_true:

@@ -2,12 +2,16 @@
 
 The JSON profile (column types, ranges, category sets, classes, calibration, reference
 performance) is cached in ReferenceSet.profile; the capped, cleaned reference columns that
-the drift tests compare against are cached in this process per reference content.
+the drift tests compare against are stored prepared (monitor.report.preparation) and cached
+in this process per reference content. The set itself is decoded only when something reads
+the frame (a report, a regression's loss model, a preparation not stored yet).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -15,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.errors import ReferenceInvalid
-from monitor.registry.reference import load_reference
-from monitor.report.drift import clean, prepare
+from monitor.registry.reference import decode_reference
+from monitor.report.drift import clean
 from monitor.report.estimate import (
     calibration_map,
     class_calibration,
@@ -25,6 +29,7 @@ from monitor.report.estimate import (
 )
 from monitor.report.loss_estimate import fit_loss_model
 from monitor.report.performance import classes_of, realized_performance
+from monitor.report.preparation import prepared_columns
 from monitor.report.stats import ReferenceColumn
 from monitor.store.models import Model, ReferenceSet
 
@@ -37,12 +42,18 @@ SAMPLE_SEED = 20260101
 class Reference:
     """A version's reference as the analysis uses it: capped frame, cleaned columns, profile."""
 
-    frame: pd.DataFrame  # at most `cap` rows, a deterministic sample of the set
+    load_frame: Callable[[], pd.DataFrame] = field(repr=False)  # the capped frame, decoded
     columns: dict[str, ReferenceColumn]  # cleaned (what Evidently compares), counted, sorted
     profile: dict
     rows: int  # rows in the whole reference set
+    frame_rows: int  # rows in the capped frame
     loss_model: Any = None  # regression: the nanny models of direct loss estimation
     loss_problem: str | None = None  # why there is no loss model
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """At most `cap` rows, a deterministic sample of the set."""
+        return self.load_frame()
 
 
 def cap_frame(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
@@ -135,22 +146,28 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
     cached = _REFERENCES.get(key)
     if cached is not None:
         return cached
-    full = load_reference(session, version_id)
-    frame = cap_frame(full, cap)
+    sha256, data = stored.sha256, stored.data
+
+    @cache
+    def frame() -> pd.DataFrame:
+        return cap_frame(decode_reference(sha256, data), cap)
+
     profile = stored.profile or {}
     if profile.get("version") != PROFILE_VERSION or profile.get("cap") != cap:
-        profile = build_profile(model, frame) | {"cap": cap}
+        profile = build_profile(model, frame()) | {"cap": cap}
         stored.profile = profile
-    wanted = [*model.features, model.prediction]
-    columns = {
-        name: prepare(clean(frame[name]), categorical=_categorical(model, name))
-        for name in wanted
-        if name in frame.columns
+    wanted = {
+        name: _categorical(model, name)
+        for name in [*model.features, model.prediction]
+        if name in stored.columns
     }
+    columns = prepared_columns(session, stored, cap, wanted, frame)
     loss_model, loss_problem = None, None
     if model.task == "regression":
-        loss_model, loss_problem = fit_loss_model(model, frame)
-    reference = Reference(frame, columns, profile, len(full), loss_model, loss_problem)
+        loss_model, loss_problem = fit_loss_model(model, frame())
+    reference = Reference(
+        frame, columns, profile, stored.rows, min(cap, stored.rows), loss_model, loss_problem
+    )
     if len(_REFERENCES) >= 8:
         _REFERENCES.pop(next(iter(_REFERENCES)))
     _REFERENCES[key] = reference

@@ -4,18 +4,20 @@ one of evidently.legacy.calculations.stattests and returns the same number, to 1
 (tests/monitor/test_stats.py holds them against Evidently's own functions); the reference
 side can be prepared once per version (`ReferenceColumn`) and reused for every window.
 
-Every function takes cleaned columns: no missing values, no infinities (drift.clean)."""
+Every function takes cleaned columns: no missing values, no infinities (drift.clean).
+SciPy is imported only by the tests that need it (ks, chisquare, z, kl_div): the tests a
+large reference gets (wasserstein, jensenshannon) are NumPy alone, so a verdict's process
+never loads scipy.stats, which takes seconds."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from math import sqrt
+from functools import cached_property
+from math import log, sqrt
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
 
 BINNED_UNIQUE = 20  # above this many reference values a numerical column is histogrammed
 
@@ -24,29 +26,33 @@ BINNED_UNIQUE = 20  # above this many reference values a numerical column is his
 class ReferenceColumn:
     """One cleaned reference column as every statistic needs it, computed once per version."""
 
-    values: pd.Series  # the cleaned reference
-    counts: pd.Series  # value -> rows, as Series.value_counts gives them
+    values: pd.Series  # the cleaned reference (numerical: in any order, every use is a count)
     sorted: np.ndarray | None  # numerical: the values as float64, sorted
     norm: float | None  # numerical: max(np.std(reference), 0.001), as Evidently computes it
+    unique: int  # distinct values
+    # value -> rows, as Series.value_counts gives them (its order is the bins' order); None:
+    # counted when first needed (a column of many numbers, where no test reads the order)
+    known_counts: pd.Series | None = None
 
     @property
     def size(self) -> int:
         return len(self.values)
 
-    @property
-    def unique(self) -> int:
-        return len(self.counts)
+    @cached_property
+    def counts(self) -> pd.Series:
+        return self.known_counts if self.known_counts is not None else self.values.value_counts()
 
 
 def prepare(values: pd.Series, numerical: bool) -> ReferenceColumn:
     counts = values.value_counts()
     if not numerical:
-        return ReferenceColumn(values, counts, None, None)
+        return ReferenceColumn(values, None, None, len(counts), counts)
     return ReferenceColumn(
         values,
-        counts,
         np.sort(np.asarray(values, dtype=float)),
         max(float(np.std(values)), 0.001),
+        len(counts),
+        counts,
     )
 
 
@@ -89,6 +95,8 @@ def wasserstein(reference: ReferenceColumn, current: pd.Series, categorical: boo
 
 def ks(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
     """The two-sample Kolmogorov-Smirnov test's p-value."""
+    from scipy import stats
+
     return float(stats.ks_2samp(reference.values, current)[1])
 
 
@@ -104,6 +112,8 @@ def _aligned(reference: ReferenceColumn, current: pd.Series) -> tuple[np.ndarray
 
 def chisquare(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
     """Pearson's chi-square p-value of the window's counts against the reference's, scaled."""
+    from scipy import stats
+
     reference_counts, current_counts = _aligned(reference, current)
     expected = reference_counts * (current.shape[0] / reference.size)
     return float(stats.chisquare(current_counts, expected)[1])
@@ -112,6 +122,8 @@ def chisquare(reference: ReferenceColumn, current: pd.Series, categorical: bool)
 def z(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
     """The two-proportion z-test's two-sided p-value, the proportion being of rows other than
     the smallest value (Evidently's `proportions_diff_z_test`)."""
+    from scipy.special import ndtr  # what scipy.stats.norm.cdf computes, without scipy.stats
+
     current_counts = current.value_counts()
     if reference.unique == 1 and len(current_counts) == 1:
         if reference.counts.index[0] == current_counts.index[0]:
@@ -122,7 +134,7 @@ def z(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> floa
     p2 = float(n2 - int(current_counts.get(first, 0))) / n2
     pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
     statistic = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
-    return float(2 * (1 - stats.norm.cdf(np.abs(statistic))))
+    return float(2 * (1 - ndtr(np.abs(statistic))))
 
 
 def _fill_zeroes(percents: np.ndarray) -> None:
@@ -150,9 +162,21 @@ def binned(
     return reference_percents, current_percents
 
 
+def _relative_entropy(p: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """scipy.special.rel_entr for shares p and m with m > 0 wherever p > 0: the same
+    `x * log(x / y)` with the C library's log, per bin (there are few)."""
+    return np.array([x * log(x / y) if x > 0 else 0.0 for x, y in zip(p, m, strict=True)])
+
+
 def jensenshannon(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
-    reference_percents, current_percents = binned(reference, current, categorical, False)
-    return float(distance.jensenshannon(reference_percents, current_percents, None))
+    """scipy.spatial.distance.jensenshannon(p, q) step for step, without importing SciPy."""
+    p, q = binned(reference, current, categorical, False)
+    p = p / np.sum(p, axis=0, keepdims=True)
+    q = q / np.sum(q, axis=0, keepdims=True)
+    m = (p + q) / 2.0
+    left = np.sum(_relative_entropy(p, m), axis=0)
+    right = np.sum(_relative_entropy(q, m), axis=0)
+    return float(np.sqrt((left + right) / 2.0))
 
 
 def psi(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
@@ -164,6 +188,8 @@ def psi(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> fl
 
 def kl_div(reference: ReferenceColumn, current: pd.Series, categorical: bool) -> float:
     """The Kullback-Leibler divergence of the window from the reference."""
+    from scipy import stats
+
     reference_percents, current_percents = binned(reference, current, categorical)
     return float(stats.entropy(reference_percents, current_percents))
 

@@ -75,7 +75,7 @@ def execute(session: Session, run: Run, report_rows: int, began: float) -> None:
     )
     min_labels = int((deployment.policy or {}).get("min_labels", deployment.min_rows))
     analysis = analyse(model, reference, window.frame, min_labels)
-    _store(run, analysis, window.rows, window.sampled, len(reference.frame))
+    _store(run, analysis, window.rows, window.sampled, reference.frame_rows)
     run.warnings = [*window.warnings, *analysis.warnings]
     run.status = "ok"
     if report_rows > 0:

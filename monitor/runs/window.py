@@ -7,10 +7,12 @@ SQLite and PostgreSQL alike, and at most `cap` of them.
 
 from __future__ import annotations
 
+import io
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 
 import orjson
 import pandas as pd
@@ -23,6 +25,9 @@ KEY_SPACE = 2**32
 # Over-sample so that the key bound yields at least `cap` rows (LIMIT trims the rest); a
 # window whose keys happen to fall short is read again with a wider bound.
 HEADROOMS = (1.1, 1.5, 3.0, None)
+# Arrow types a category column may have for the column-wise decoding to type it as the
+# row-wise one does (Python str, int, float or bool per value).
+CATEGORY_TYPES = ("string", "int64", "double", "bool")
 SPLIT_ROWS = 200_000  # windows larger than this are scanned as two halves at once
 
 
@@ -148,7 +153,7 @@ def load_window(
         records = [record for rows in _run_all(session, statements) for record in rows]
         if len(records) >= min(cap, total):
             break
-    records.sort(key=lambda record: (record[0], record[1]))  # cheaper here than in SQL
+    records.sort(key=itemgetter(0, 1))  # cheaper here than in SQL
     records = records[: min(cap, first) if first is not None else cap]
     frame, warnings = to_frame(model, [record[2:] for record in records])
     return WindowRows(frame=frame, total=total, sampled=total > cap, warnings=warnings)
@@ -172,21 +177,61 @@ def _rows(deployment_id: int, start: datetime, end: datetime, total: int, cap: i
     )
 
 
+def decode_all(texts: list[str | None]) -> list:
+    """Each stored JSON text decoded (None stays None), parsed as one document: one call
+    into orjson instead of one per row."""
+    return orjson.loads(
+        "[" + ",".join([text if text is not None else "null" for text in texts]) + "]"
+    )
+
+
 def _class_probabilities(model: Model, stored: list[str | None]) -> dict[str, pd.Series]:
     """A multiclass model's logged probabilities as its declared columns (NaN when absent)."""
     if not model.probabilities:
         return {}
-    decoded = [orjson.loads(text) if text else {} for text in stored]
+    decoded = [row or {} for row in decode_all([text or None for text in stored])]
     return {
         column: pd.Series([row.get(str(label)) for row in decoded], dtype=float)
         for label, column in model.probabilities.items()
     }
 
 
-def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
-    """Decode stored JSON (features, prediction, label) into typed columns."""
-    loads = orjson.loads
-    features = [loads(record[0]) for record in records]
+def features_by_column(model: Model, texts: list[str]) -> dict[str, pd.Series] | None:
+    """The feature columns parsed column-wise by Arrow's JSON reader, with no Python object
+    per value; None when a column holds what only the row-wise decoding types as Driftwise
+    always has (text in a numerical feature, missing or mixed categories), so the two agree
+    on every frame they both accept (tests/monitor/test_window_decode.py)."""
+    import pyarrow as pa
+    import pyarrow.json as arrow_json
+
+    numbers = pa.schema([(name, pa.float64()) for name in model.numerical])
+    try:
+        table = arrow_json.read_json(
+            io.BytesIO("\n".join(texts).encode()),
+            read_options=arrow_json.ReadOptions(use_threads=False, block_size=1 << 24),
+            parse_options=arrow_json.ParseOptions(explicit_schema=numbers),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != len(texts):
+        return None
+    columns = {
+        name: pd.Series(table.column(name).to_numpy(), dtype=float, name=name)
+        for name in model.numerical
+    }
+    for name in model.categorical:
+        if name not in table.column_names:
+            return None
+        column = table.column(name)
+        if column.null_count or str(column.type) not in CATEGORY_TYPES:
+            return None
+        columns[name] = pd.Series(column.to_pylist(), dtype=object, name=name)
+    return columns
+
+
+def features_by_row(model: Model, texts: list[str]) -> tuple[dict[str, pd.Series], list[str]]:
+    """The feature columns from each row's dict, typed as pandas infers them."""
+    features = decode_all(texts)
     table = pd.DataFrame(features, columns=model.features) if features else None
     columns: dict[str, pd.Series] = {}
     warnings = []
@@ -204,22 +249,27 @@ def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
         columns[name] = (
             table[name].astype(object) if table is not None else pd.Series([], dtype=object)
         )
-    missing = [
-        name
-        for name in model.features
-        if features and not any(name in row for row in features[:1000])
-    ]
+    return columns, warnings
+
+
+def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
+    """Decode stored JSON (features, prediction, label) into typed columns."""
+    texts = [record[0] for record in records]
+    columns = features_by_column(model, texts) if texts else None
+    warnings: list[str] = []
+    if columns is None:
+        columns, warnings = features_by_row(model, texts)
+    sample = [orjson.loads(text) for text in texts[:1000]]
+    missing = [name for name in model.features if sample and not any(name in row for row in sample)]
     if missing:
         warnings.append(f"records lack feature {', '.join(missing)}")
     columns[model.prediction] = pd.Series(
-        [None if record[1] is None else loads(record[1]) for record in records], dtype=object
+        decode_all([record[1] for record in records]), dtype=object
     )
     if model.probability:
         columns[model.probability] = pd.Series([record[2] for record in records], dtype=float)
     columns.update(_class_probabilities(model, [record[4] for record in records]))
-    columns[model.target] = pd.Series(
-        [None if record[3] is None else loads(record[3]) for record in records], dtype=object
-    )
+    columns[model.target] = pd.Series(decode_all([record[3] for record in records]), dtype=object)
     frame = pd.DataFrame(columns)
     if model.task == "regression":
         for name in (model.prediction, model.target):
@@ -233,9 +283,12 @@ def to_frame(model: Model, records: list) -> tuple[pd.DataFrame, list[str]]:
 def _tidy(values: pd.Series) -> pd.Series:
     """Class labels as integers when they all are (JSON gives 1 and 1.0 alike), else as is."""
     present = values.dropna()
-    if len(present) and all(
-        isinstance(value, int | float) and float(value).is_integer() for value in present
-    ):
-        values = values.map(lambda value: None if value is None else int(value))
-        return values.astype("int64") if values.notna().all() else values.astype(object)
-    return values
+    kinds = set(map(type, present))
+    if not len(present) or not kinds <= {int, float, bool}:
+        return values
+    if kinds != {int} and not all(float(value).is_integer() for value in present):
+        return values
+    if kinds == {int} and len(present) == len(values):
+        return pd.Series(values.tolist(), index=values.index, dtype="int64")
+    values = values.map(lambda value: None if value is None else int(value))
+    return values.astype("int64") if values.notna().all() else values.astype(object)

@@ -116,6 +116,22 @@ class ReferenceSet(Base):
     created_at: Mapped[datetime] = created()
 
 
+class ReferencePreparation(Base):
+    """A reference set's columns prepared for the drift tests (sorted, counted) at one cap,
+    stored so that each process loads them instead of decoding and sorting the set again."""
+
+    __tablename__ = "reference_preparations"
+    __table_args__ = (UniqueConstraint("reference_set_id", "cap", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference_set_id: Mapped[int] = mapped_column(
+        ForeignKey("reference_sets.id", ondelete="CASCADE")
+    )
+    cap: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(64))  # the set's content, the columns, the format
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # NumPy .npz, no pickles
+    created_at: Mapped[datetime] = created()
+
+
 class Deployment(Base):
     __tablename__ = "deployments"
     id: Mapped[int] = mapped_column(primary_key=True)

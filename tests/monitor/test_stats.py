@@ -137,6 +137,13 @@ def test_missing_and_infinite_values_are_dropped_as_evidently_drops_them():
     assert drift.score == pytest.approx(score, rel=1e-12)
 
 
+def _printed_by(code: str) -> str:
+    """What `code` prints, run in a fresh interpreter (nothing imported yet)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.strip()
+
+
 def test_the_verdict_path_does_not_import_evidently():
     code = (
         "import sys, pandas as pd\n"
@@ -145,7 +152,17 @@ def test_the_verdict_path_does_not_import_evidently():
         "column_drift(pd.Series([1.0, 2.0, 3.0] * 500), pd.Series([1.5, 2.0] * 300), False)\n"
         "print(sorted(name for name in sys.modules if name.startswith('evidently')))\n"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
-    assert output.strip() == "[]"
+    assert _printed_by(code) == "[]"
+
+
+def test_a_large_references_verdict_imports_neither_scipy_stats_nor_scikit_learn():
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from monitor.runs import job\n"
+        "from monitor.report.drift import column_drift\n"
+        "numbers = pd.Series(np.arange(5000.0))\n"
+        "column_drift(numbers, numbers + 0.5, False)\n"
+        "column_drift(pd.Series(list('abcde') * 1000), pd.Series(list('abcdd') * 300), True)\n"
+        "print(sorted(n for n in sys.modules if n.startswith(('scipy', 'sklearn'))))\n"
+    )
+    assert _printed_by(code) == "[]"

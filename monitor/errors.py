@@ -60,6 +60,10 @@ class VersionNotFound(DriftwiseError, LookupError):
     pass
 
 
+class WrongDeployment(DriftwiseError):
+    """A deployment was named with a model it does not serve."""
+
+
 class BadRecord(DriftwiseError):
     """One input record cannot be ingested; it goes to quarantine with this reason."""
 

@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from monitor.cli import require_schema
 from monitor.errors import RetrainNotPromoted
-from monitor.store.models import ModelVersion, RetrainJob
-from monitor.timeutil import utcnow
+from monitor.store.models import Model, ModelVersion, RetrainJob
 from monitor.views import job_view, version_view
 
 # How a job run by `retrain --wait` ended, as the command's exit code: 0 only when a version
@@ -58,29 +57,21 @@ def _improvement(evaluation: dict[str, Any]) -> str:
     return words
 
 
-def _job_to_run(session: Session, model_id: int, key: str | None, reason: str | None):
+def _job_to_run(session: Session, model: Model, key: str | None, reason: str | None):
     """The model's oldest pending job (the one a policy or a person already asked for), or a
     new manual job when none is pending or a key names one."""
-    from monitor.jobs import request_retrain
+    from monitor.actions import request_retrain_now
 
     if key is None:
         pending = session.scalar(
             select(RetrainJob)
-            .where(RetrainJob.model_id == model_id, RetrainJob.status == "pending")
+            .where(RetrainJob.model_id == model.id, RetrainJob.status == "pending")
             .order_by(RetrainJob.created_at, RetrainJob.id)
             .limit(1)
         )
         if pending is not None:
             return pending
-    return request_retrain(
-        session,
-        model_id,
-        "manual",
-        key or f"manual:{model_id}:{utcnow().isoformat()}",
-        reason=reason,
-        requested_by="cli",
-        force=True,
-    )
+    return request_retrain_now(session, model, requested_by="cli", reason=reason, key=key)
 
 
 def _outcome(job: dict[str, Any]) -> None:
@@ -111,7 +102,7 @@ def _outcome(job: dict[str, Any]) -> None:
 def retrain(model: str, key: str | None, reason: str | None, wait: bool, as_json: bool) -> None:
     """Request a retrain job for MODEL (a person asking ignores the cooldown)."""
     require_schema()
-    from monitor.jobs import request_retrain
+    from monitor.actions import request_retrain_now
     from monitor.store import get_engine, session_scope
     from monitor.store.lookup import model_named
     from retrain.jobs import run_job
@@ -120,18 +111,9 @@ def retrain(model: str, key: str | None, reason: str | None, wait: bool, as_json
     with session_scope(engine) as session:
         row = model_named(session, model)
         if wait:
-            job = _job_to_run(session, row.id, key, reason)
+            job = _job_to_run(session, row, key, reason)
         else:
-            job = request_retrain(
-                session,
-                row.id,
-                "manual",
-                key or f"manual:{model}:{utcnow().isoformat()}",
-                reason=reason,
-                requested_by="cli",
-                force=True,
-            )
-        session.flush()
+            job = request_retrain_now(session, row, requested_by="cli", reason=reason, key=key)
         job_id = job.id
     if wait:
         run_job(engine, job_id)
@@ -203,15 +185,11 @@ def versions(model: str, as_json: bool) -> None:
 def promote(model: str, version: int) -> None:
     """Make VERSION of MODEL the champion every deployment of MODEL serves."""
     require_schema()
-    from monitor.registry.versions import promote as promote_version
-    from monitor.registry.versions import version_of
+    from monitor.actions import promote_version
     from monitor.store import session_scope
-    from monitor.store.lookup import model_named
 
     with session_scope() as session:
-        row = model_named(session, model)
-        target = version_of(session, row, version)
-        history = promote_version(session, target, reason="manual", by="cli")
+        _, history = promote_version(session, model, version, reason="manual", by="cli")
     click.echo(f"{model} version {version} promoted ({len(history)} deployments switched)")
 
 
@@ -241,7 +219,8 @@ def score(deployment: str, input_path: str, output_path: str) -> None:
     from retrain.scoring import score as score_file
 
     result = score_file(get_engine(), deployment, input_path, output_path)
+    quarantined = f", {result.quarantined} quarantined" if result.quarantined else ""
     click.echo(
         f"{deployment}: {result.rows} rows scored with version {result.version} "
-        f"→ {result.output} ({result.logged} predictions logged)"
+        f"→ {result.output} ({result.logged} predictions logged{quarantined})"
     )

@@ -18,8 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from monitor.errors import ScoringInputInvalid, VersionNotFound
-from monitor.ingest.records import ModelSchema, validate_prediction
-from monitor.ingest.store import insert_predictions
+from monitor.ingest.write import schema_of, write_records
 from monitor.registry.artifacts import load_artifact
 from monitor.registry.reference import read_table
 from monitor.store import session_scope
@@ -37,6 +36,7 @@ class ScoreResult:
     version: int
     rows: int
     logged: int
+    quarantined: int
     output: str
 
 
@@ -60,12 +60,7 @@ def score(engine: Engine, deployment: str, input_path: str, output_path: str) ->
             raise VersionNotFound(f"{deployment} has no active version")
         model = session.get(Model, row.model_id)
         version = session.get(ModelVersion, row.active_version_id)
-        deployment_id, artifact, number, version_id = (
-            row.id,
-            version.artifact,
-            version.version,
-            version.id,
-        )
+        deployment_id, artifact, number = row.id, version.artifact, version.version
     try:
         frame = read_table(str(input_path))
     except (OSError, ValueError) as error:
@@ -82,8 +77,8 @@ def score(engine: Engine, deployment: str, input_path: str, output_path: str) ->
         output["request_id"] = [f"{digest}:{n}" for n in range(len(output))]
     if "timestamp" not in output.columns:
         output["timestamp"] = utcnow()
-    logged = _write_and_log(engine, deployment_id, model, output, Path(output_path), version_id)
-    return ScoreResult(deployment, number, len(output), logged, str(output_path))
+    written = _write_and_log(engine, deployment_id, model, output, Path(output_path), input_path)
+    return ScoreResult(deployment, number, len(output), *written, str(output_path))
 
 
 def _write_and_log(
@@ -92,48 +87,53 @@ def _write_and_log(
     model: Model,
     output: pd.DataFrame,
     path: Path,
-    version_id: int,
-) -> int:
+    input_path: str,
+) -> tuple[int, int]:
+    """(predictions logged, rows quarantined)"""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    schema, origin = schema_of(model), f"score:{input_path}"
     try:
         if path.suffix in (".parquet", ".pq"):
             output.to_parquet(temporary, index=False)
         else:
             output.to_csv(temporary, index=False)
-        logged = 0
-        with engine.begin() as connection:
+        logged = quarantined = 0
+        with session_scope(engine) as session:
             for start in range(0, len(output), LOG_CHUNK):
-                chunk = output.iloc[start : start + LOG_CHUNK]
-                records = _records(chunk, model, version_id)
-                logged += insert_predictions(connection, deployment_id, records)
+                records = _records(output.iloc[start : start + LOG_CHUNK], model)
+                written = write_records(
+                    session, deployment_id, schema, "predictions", records, origin, start
+                )
+                logged += written.count("inserted")
+                quarantined += written.count("quarantined")
             os.replace(temporary, path)
-        return logged
+        return logged, quarantined
     finally:
         temporary.unlink(missing_ok=True)
 
 
-def _records(chunk: pd.DataFrame, model: Model, version_id: int) -> list:
-    schema = ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task)
+def _records(chunk: pd.DataFrame, model: Model) -> list[dict]:
+    """Canonical prediction records; their `model_version` is the number people see."""
     features = chunk[model.features].astype(object).where(chunk[model.features].notna(), None)
     probability = chunk[model.probability].tolist() if model.probability in chunk.columns else None
-    records = []
-    for n, (row, request_id, stamp, prediction) in enumerate(
-        zip(
-            features.to_dict("records"),
-            chunk["request_id"].astype(str),
-            chunk["timestamp"],
-            chunk[model.prediction].tolist(),
-            strict=True,
-        )
-    ):
-        record = {
+    return [
+        {
             "request_id": request_id,
             "timestamp": pd.Timestamp(stamp).to_pydatetime(),
             "features": {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()},
             "prediction": prediction,
             "probability": None if probability is None else float(probability[n]),
-            "model_version": version_id,
+            "model_version": version,
         }
-        records.append(validate_prediction(record, schema))
-    return records
+        for n, (row, request_id, stamp, prediction, version) in enumerate(
+            zip(
+                features.to_dict("records"),
+                chunk["request_id"].astype(str),
+                chunk["timestamp"],
+                chunk[model.prediction].tolist(),
+                chunk["model_version"].tolist(),
+                strict=True,
+            )
+        )
+    ]

@@ -20,8 +20,8 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from monitor.errors import BadRecord, DeploymentNotFound, VersionNotFound
-from monitor.ingest.records import ModelSchema, validate_features, validate_prediction
-from monitor.ingest.store import insert_predictions
+from monitor.ingest.records import ModelSchema, validate_features
+from monitor.ingest.write import schema_of, write_records
 from monitor.registry.artifacts import load_artifact
 from monitor.store import session_scope
 from monitor.store.lookup import deployment_named
@@ -31,6 +31,8 @@ from retrain.canary import routes_to_candidate
 from retrain.evaluate import predict as score_rows
 
 REFRESH_SECONDS = 1.0
+# What a scored row's log entry became, as /predict answers it.
+STATUSES = {"inserted": "logged", "duplicate": "duplicate", "quarantined": "quarantined"}
 log = logging.getLogger(__name__)
 
 
@@ -121,7 +123,7 @@ class ModelCache:
             snapshot = Snapshot(
                 deployment_id=deployment.id,
                 task=model.task,
-                schema=ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task),
+                schema=schema_of(model),
                 active=active,
                 candidate=candidate,
                 share=deployment.canary_share if candidate else 0.0,
@@ -207,29 +209,25 @@ def _plain(value: Any) -> Any:
 
 
 def _log(engine: Engine, snapshot: Snapshot, clean: list[dict], results: list[dict], now) -> None:
+    """Log each scored row as a pushed prediction would be; the write says which rows it
+    stored: a request id already logged, or repeated in this request, is a duplicate (its
+    prediction is answered, not logged twice)."""
     records = [
-        validate_prediction(
-            {
-                "request_id": result["request_id"],
-                "timestamp": now,
-                "features": features,
-                "prediction": result["prediction"],
-                "probability": result["probability"],
-                "model_version": result["model_version"],
-            },
-            snapshot.schema,
-        )
+        {
+            "request_id": result["request_id"],
+            "timestamp": now,
+            "features": features,
+            "prediction": result["prediction"],
+            "probability": result["probability"],
+            "model_version": result["model_version"],
+        }
         for features, result in zip(clean, results, strict=True)
     ]
-    # Records carry version numbers, as logs do; the store maps them to the served rows.
-    served = [snapshot.active, *([snapshot.candidate] if snapshot.candidate else [])]
-    version_ids = {version.version: version.version_id for version in served}
-    stored: set[str] = set()
-    with engine.begin() as connection:
-        insert_predictions(connection, snapshot.deployment_id, records, version_ids, stored)
-    # The insert says which rows it stored: a request id already logged, or repeated in
-    # this request, is a duplicate (its prediction is answered, not logged twice).
-    for result in results:
-        logged = result["request_id"] in stored
-        stored.discard(result["request_id"])
-        result["status"] = "logged" if logged else "duplicate"
+    with session_scope(engine) as session:
+        written = write_records(
+            session, snapshot.deployment_id, snapshot.schema, "predictions", records, "predict"
+        )
+    for result, entry in zip(results, written.statuses, strict=True):
+        result["status"] = STATUSES[entry.status]
+        if entry.reason:
+            result["reason"] = entry.reason

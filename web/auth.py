@@ -154,6 +154,12 @@ def current() -> Principal | None:
     return g.get("principal")
 
 
+def acting_name() -> str | None:
+    """Who is acting, as history and events record it: the user's or the token's name."""
+    principal = current()
+    return principal.name if principal else None
+
+
 def _load_principal() -> Principal | None:
     from web import db
 

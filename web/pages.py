@@ -36,7 +36,7 @@ from monitor.store.models import (
 from monitor.views import delivery_error, deployment_status_view, newest_run, run_health
 from web import db
 from web import rollback as rollback_writes
-from web.auth import admin_required, current
+from web.auth import acting_name, admin_required, current
 from web.charts import (
     feature_drift,
     local_time,
@@ -332,11 +332,14 @@ def events():
 @bp.post("/models/<name>/retrain")
 @admin_required
 def retrain(name: str):
-    from web.api.actions import request_job
+    from monitor.actions import request_retrain_now
 
-    found = model_named(db(), name)
-    job = request_job(
-        found, request.form.get("deployment") or None, request.form.get("reason"), None
+    job = request_retrain_now(
+        db(),
+        model_named(db(), name),
+        requested_by=acting_name(),
+        deployment=request.form.get("deployment") or None,
+        reason=request.form.get("reason") or None,
     )
     flash(f"Retrain job {job.id} requested ({job.status}).")
     return redirect(url_for("pages.model", name=name))
@@ -345,26 +348,26 @@ def retrain(name: str):
 @bp.post("/models/<name>/versions/<int:number>/promote")
 @admin_required
 def promote(name: str, number: int):
-    from web.api.actions import promote_version
+    from monitor.actions import promote_version
 
     try:
-        result = promote_version(model_named(db(), name), number)
+        version, _ = promote_version(db(), name, number, reason="promote", by=acting_name())
     except DriftwiseError as error:
         rollback_writes()
         flash(f"Not promoted: {error}")
         return redirect(url_for("pages.model", name=name))
-    flash(f"Version {result['version']} promoted.")
+    flash(f"Version {version.version} promoted.")
     return redirect(url_for("pages.model", name=name))
 
 
 @bp.post("/deployments/<name>/rollback")
 @admin_required
 def rollback(name: str):
-    from web.api.actions import rollback_deployment
+    from monitor.registry.versions import rollback as rollback_deployment
 
     found = deployment_named(db(), name)
     try:
-        rollback_deployment(name)
+        rollback_deployment(db(), name, by=acting_name())
         flash(f"{name} rolled back.")
     except DriftwiseError as error:
         rollback_writes()

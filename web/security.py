@@ -19,6 +19,7 @@ from monitor.errors import (
     ScoringInputInvalid,
     SourceNotFound,
     VersionNotFound,
+    WrongDeployment,
 )
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def _domain_error(error: DriftwiseError):
         return _respond(404, str(error))
     if isinstance(error, ArtifactUntrusted):
         return _respond(422, str(error))
-    if isinstance(error, BadRecord | ScoringInputInvalid | ArtifactRefused):
+    if isinstance(error, BadRecord | ScoringInputInvalid | ArtifactRefused | WrongDeployment):
         return _respond(400, str(error))
     if isinstance(error, RegistryError):  # MLflow failed us, not the client
         return _respond(502, str(error))

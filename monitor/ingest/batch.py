@@ -48,10 +48,8 @@ class Batch:
         try:
             if isinstance(record, Half):
                 self.halves.append((record, location, raw))
-            elif self.role == "labels":
-                self.labels.append(validate_label(cast_label(record, self.context.config)))
             else:
-                self.predictions.append(validate_prediction(record, self.context.schema))
+                self.accept(record)
         except BadRecord as error:
             self.quarantine(location, raw, str(error))
 
@@ -65,6 +63,16 @@ class Batch:
         request_id = ids[0].rpartition("#")[0] if ids else ""
         if len(ids) > 1 and ids == [f"{request_id}#{row}" for row in range(len(ids))]:
             self.row_labels.append((request_id, first, len(ids), location, raw))
+
+    def accept(self, record: Any) -> str:
+        """Validate a whole record and keep it for the insert; its request id, or BadRecord."""
+        if self.role == "labels":
+            label = validate_label(cast_label(record, self.context.config))
+            self.labels.append(label)
+            return label.request_id
+        prediction = validate_prediction(record, self.context.schema)
+        self.predictions.append(prediction)
+        return prediction.request_id
 
     def quarantine(self, location: str, raw: bytes, reason: str) -> None:
         self.bad.append((location, raw, storable_reason(reason)))

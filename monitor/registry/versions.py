@@ -23,11 +23,13 @@ from monitor.store.models import Deployment, DeploymentHistory, Model, ModelVers
 
 
 def version_of(session: Session, model: Model, number: int) -> ModelVersion:
-    version = session.scalar(
-        select(ModelVersion).where(
-            ModelVersion.model_id == model.id, ModelVersion.version == number
+    version = None
+    if 0 < number < 2**31:  # beyond the column's range there is no such version
+        version = session.scalar(
+            select(ModelVersion).where(
+                ModelVersion.model_id == model.id, ModelVersion.version == number
+            )
         )
-    )
     if version is None:
         raise VersionNotFound(f"model {model.name} has no version {number}")
     return version

@@ -1,11 +1,10 @@
 """API actions: push predictions and labels, score, request a retrain, upload, promote,
-roll back. Retraining lives in retrain/, imported inside each view; a build without it
-answers 503 with a message instead of failing to start."""
+roll back. The actions themselves are domain functions (`monitor/actions.py`,
+`monitor/registry/versions.py`, `retrain/`) that the pages and the CLI call too; a view
+reads the request and answers."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any
 
 from flask import abort, current_app, jsonify, request
@@ -15,8 +14,8 @@ from monitor.store.lookup import deployment_named, model_named
 from monitor.store.models import Model
 from monitor.views import job_view, version_view
 from web import db
-from web.api.reads import table
-from web.auth import admin_required, current, writer_required
+from web.api.routes import table
+from web.auth import acting_name, admin_required, current, writer_required
 
 RECORD = {"type": "object", "additionalProperties": True}
 RECORDS = {
@@ -52,54 +51,15 @@ def _records() -> list:
     return records
 
 
-def _unavailable(what: str, error: Exception):
-    return jsonify(error=f"{what} is not available in this build: {error}"), 503
-
-
 def _push(name: str, role: str):
-    from monitor.ingest.batch import Batch
-    from monitor.ingest.records import ModelSchema, ParseContext
+    from monitor.actions import push_records
 
     # The whole body is read and parsed before anything touches the store.
     records = _records()
-    session = db()
-    deployment = deployment_named(session, name)
-    model = session.get(Model, deployment.model_id)
-    schema = ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task)
-    # The batch a file's records go through: the same validation, version mapping, quarantine.
-    batch = Batch(deployment.id, None, role, ParseContext(schema))
-    rows = batch.predictions if role == "predictions" else batch.labels
-    results = []
-    for index, raw in enumerate(records):
-        location = f"api:{role}#{index}"
-        batch.add(raw, location, b"")
-        if batch.bad and batch.bad[-1][0] == location:
-            reason = batch.bad[-1][2]
-            batch.bad[-1] = (location, json.dumps(raw, default=str).encode(), reason)
-            results.append({"index": index, "status": "quarantined", "reason": reason})
-        else:
-            results.append(
-                {"index": index, "request_id": rows[-1].request_id, "status": "inserted"}
-            )
-    batch.new_ids = set()
-    _, inserted, quarantined = batch.write(session)
-    session.commit()  # the write lock is held from the first insert to here: keep it short
-    # Statuses come from the insert itself: across concurrent clients, one is told `inserted`.
-    for entry in results:
-        request_id = entry.get("request_id")
-        if request_id is not None:
-            if request_id in batch.new_ids:
-                batch.new_ids.discard(request_id)
-            else:
-                entry["status"] = "duplicate"
-    summary = {
-        "received": len(records),
-        "inserted": inserted,
-        "duplicate": len(rows) - inserted,
-        "quarantined": quarantined,
-        "results": results,
-    }
-    status = 200 if not quarantined else (400 if not rows else 207)
+    summary = push_records(db(), name, role, records)
+    db().commit()  # the write lock is held from the first insert to here: keep it short
+    stored = summary["inserted"] + summary["duplicate"]
+    status = 200 if not summary["quarantined"] else (400 if not stored else 207)
     return jsonify(summary), status
 
 
@@ -155,10 +115,6 @@ def predict(name: str):
     if not isinstance(body, dict) or not isinstance(body.get("features"), dict | list):
         abort(400, description='body must be {"features": {...}} or {"features": [{...}, ...]}')
     deployment_named(db(), name)
-    try:
-        from retrain.serving import predict as serve
-    except ImportError as error:
-        return _unavailable("real-time scoring", error)
     request_id = body.get("request_id")
     if not (
         request_id is None
@@ -167,6 +123,7 @@ def predict(name: str):
     ):
         abort(400, description="request_id: expected a string or a list of strings")
     from monitor.store import get_engine
+    from retrain.serving import predict as serve
 
     # Scoring logs predictions in its own transaction: end ours first (SQLite has one writer).
     db().commit()
@@ -193,57 +150,36 @@ def predict(name: str):
 )
 @admin_required
 def retrain(name: str):
+    from monitor.actions import request_retrain_now
+
     body = _json_body() if request.is_json and request.get_data(cache=True) else {}
     if not isinstance(body, dict):
         abort(400, description="body must be a JSON object")
-    for field in ("deployment", "reason", "idempotency_key"):
-        _text_field(body, field)
-    job = request_job(
+    deployment, reason, key = (_text(body, f) for f in ("deployment", "reason", "idempotency_key"))
+    principal = current()
+    job = request_retrain_now(
+        db(),
         model_named(db(), name),
-        body.get("deployment"),
-        body.get("reason"),
-        body.get("idempotency_key"),
+        requested_by=acting_name(),
+        trigger="manual" if principal and principal.kind == "user" else "api",
+        deployment=deployment,
+        reason=reason,
+        key=key,
     )
     return jsonify(job_view(db(), job)), 202
 
 
-def _text_field(body: dict, field: str) -> None:
-    """A text field the store can hold: a string of UTF-8 text (no lone surrogate, no NUL)."""
+def _text(body: dict, field: str) -> str | None:
+    """A field as text the store can hold (UTF-8, no lone surrogate, no NUL), or None."""
     value = body.get(field)
-    if not isinstance(value, str):
-        return
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        abort(400, description=f"{field}: not UTF-8 text (a lone surrogate)")
-    if "\x00" in value:
-        abort(400, description=f"{field}: contains a NUL character")
-
-
-def request_job(model: Model, deployment_name: Any, reason: Any, key: Any):
-    """A person's retrain request: ignores the cooldown, idempotent by key when given."""
-    from monitor.jobs import request_retrain
-
-    session = db()
-    deployment_id = None
-    if deployment_name:
-        deployment = deployment_named(session, str(deployment_name))
-        if deployment.model_id != model.id:
-            abort(400, description=f"deployment {deployment.name} does not serve {model.name}")
-        deployment_id = deployment.id
-    principal = current()
-    job = request_retrain(
-        session,
-        model.id,
-        "manual" if principal and principal.kind == "user" else "api",
-        idempotency_key=f"manual:{key}" if key else f"manual:{uuid.uuid4()}",
-        deployment_id=deployment_id,
-        reason=str(reason)[:1000] if reason else "requested by a person",
-        requested_by=principal.name if principal else None,
-        force=True,
-    )
-    session.flush()
-    return job
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            abort(400, description=f"{field}: not UTF-8 text (a lone surrogate)")
+        if "\x00" in value:
+            abort(400, description=f"{field}: contains a NUL character")
+    return str(value) if value else None
 
 
 @table.route(
@@ -273,10 +209,8 @@ def upload(name: str):
     artifact = request.get_data()
     if not artifact:
         abort(400, description="body must be the skops artifact's bytes")
-    try:
-        from retrain.upload import upload_version
-    except ImportError as error:
-        return _unavailable("version upload", error)
+    from retrain.upload import upload_version
+
     version = upload_version(db(), model, artifact, job_id=job_id)
     db().flush()
     return jsonify(version_view(db(), version)), 201
@@ -302,19 +236,10 @@ def _registry_version(model: Model, job_id: int | None):
 )
 @admin_required
 def promote(name: str, number: int):
-    return jsonify(promote_version(model_named(db(), name), number))
+    from monitor.actions import promote_version
 
-
-def promote_version(model: Model, number: int) -> dict:
-    try:
-        from monitor.registry.versions import promote as promote_
-        from monitor.registry.versions import version_of
-    except ImportError as error:
-        abort(503, description=f"promotion is not available in this build: {error}")
-    version = version_of(db(), model, min(number, 2**31 - 1))
-    principal = current()
-    switched = promote_(db(), version, reason="promote", by=principal.name if principal else None)
-    return {"version": version.version, "deployments_switched": len(switched or [])}
+    version, switched = promote_version(db(), name, number, reason="promote", by=acting_name())
+    return jsonify(version=version.version, deployments_switched=len(switched))
 
 
 @table.route(
@@ -327,15 +252,7 @@ def promote_version(model: Model, number: int) -> dict:
 )
 @admin_required
 def rollback(name: str):
-    return jsonify(rollback_deployment(name))
+    from monitor.registry.versions import rollback as rollback_deployment
 
-
-def rollback_deployment(name: str) -> dict:
-    try:
-        from monitor.registry.versions import rollback as rollback_
-    except ImportError as error:
-        abort(503, description=f"rollback is not available in this build: {error}")
-    deployment_named(db(), name)
-    principal = current()
-    row = rollback_(db(), name, by=principal.name if principal else None)
-    return {"deployment": name, "active_version_id": row.version_id}
+    row = rollback_deployment(db(), name, by=acting_name())
+    return jsonify(deployment=name, active_version_id=row.version_id)

@@ -11,7 +11,7 @@ from monitor.store.models import Incident
 from monitor.views import incident_view
 from web import db
 from web.api.openapi import Query
-from web.api.reads import PAGE, int_arg, table
+from web.api.routes import PAGE, int_arg, table
 from web.auth import admin_required, current
 
 STATUS = Query("status", enum=("open", "resolved"))

@@ -1,10 +1,8 @@
-"""The JSON API under /api/v1: reads here, actions in web/api_actions.py."""
+"""The API's reads: deployments, runs, metrics, events, notifications, models, jobs."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from flask import Blueprint, abort, jsonify, request
+from flask import abort, jsonify, request
 from sqlalchemy import func, select
 
 from monitor.store.lookup import deployment_named, model_named
@@ -26,43 +24,10 @@ from monitor.views import (
     version_view,
 )
 from web import db
-from web.api.openapi import Query, RouteTable
+from web.api.openapi import Query
+from web.api.routes import PAGE, int_arg, table, time_arg
 from web.auth import current
 from web.queries import by_id, last_status_codes, metric_names, runs_page, series
-
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-table = RouteTable(bp)
-PAGE = (Query("limit", "integer", "at most 500"), Query("offset", "integer"))
-
-
-def int_arg(name: str, default: int, maximum: int = 500) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        abort(400, description=f"{name}: expected an integer")
-    if value < 0:
-        abort(400, description=f"{name}: must not be negative")
-    return min(value, maximum)
-
-
-def time_arg(name: str) -> datetime | None:
-    from monitor.timeutil import parse_timestamp
-
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        return parse_timestamp(raw)
-    except (ValueError, TypeError, OverflowError):
-        abort(400, description=f"{name}: not an ISO 8601 time")
-
-
-@bp.get("/openapi.json")
-def openapi():
-    return jsonify(table.document("/api/v1", "Driftwise API", "1"))
 
 
 @table.route("GET", "/deployments", "Every deployment with its health and last run")
@@ -275,7 +240,3 @@ def job(job_id: int):
     if found is None:
         abort(404, description=f"no retrain job {job_id}")
     return jsonify(job_view(db(), found))
-
-
-# Importing these registers their routes on `table`.
-from web.api import actions, incidents  # noqa: E402,F401

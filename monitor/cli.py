@@ -50,13 +50,7 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module_name, attribute = COMMANDS[name][0].split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
-                return _unavailable(name)
-            raise
-        return getattr(module, attribute)
+        return getattr(importlib.import_module(module_name), attribute)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -72,14 +66,6 @@ class LazyGroup(click.Group):
         except DriftwiseError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(getattr(error, "exit_code", 2))
-
-
-def _unavailable(name: str) -> click.Command:
-    @click.command(name, help=COMMANDS[name][1])
-    def command() -> None:
-        raise click.ClickException(f"`driftwise {name}` is not available in this build")
-
-    return command
 
 
 @click.group(cls=LazyGroup)

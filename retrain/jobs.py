@@ -8,8 +8,6 @@ whose lease expired and was taken over writes nothing.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +22,7 @@ from monitor.logs import log_context
 from monitor.registry.artifacts import dump_artifact, load_artifact
 from monitor.registry.versions import champion_of, promote, register_version
 from monitor.service.claims import Heartbeat, compare_and_set, heartbeat_every, stopping
+from monitor.service.claims import worker_id as this_worker
 from monitor.settings import current_settings
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Model, ModelVersion, RetrainJob
@@ -40,10 +39,6 @@ FINISHED = ("succeeded", "rejected", "failed", "skipped", "cancelled")
 
 class LeaseLost(Exception):
     """Another worker took the job over: this one must write nothing more."""
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _lease_seconds() -> float:
@@ -171,7 +166,7 @@ def claimable(session: Session, now=None) -> list[RetrainJob]:
 def run_pending(engine: Engine | None = None, worker_id: str | None = None) -> list[int]:
     """Claim and run every job that can run now; then let canaries decide. The ids run."""
     engine = engine or get_engine()
-    worker = worker_id or worker_name()
+    worker = worker_id or this_worker()
     done: list[int] = []
     with session_scope(engine) as session:
         candidates = [(job.id, job.attempts, job.status) for job in claimable(session)]
@@ -192,7 +187,7 @@ def run_pending(engine: Engine | None = None, worker_id: str | None = None) -> l
 
 def run_job(engine: Engine, job_id: int, worker_id: str | None = None) -> RetrainJob:
     """Run one job now if it can be claimed; the job as it stands afterwards."""
-    worker = worker_id or worker_name()
+    worker = worker_id or this_worker()
     with log_context(job=job_id):
         if claim(engine, job_id, worker):
             execute(engine, job_id, worker)

@@ -8,8 +8,6 @@ quarantine with their reason; a truncated last line waits until it is complete.
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 
 import fsspec
@@ -91,10 +89,6 @@ class Job:
             raise LeaseLost(f"lost the lease on source {self.name}")
 
 
-def holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def ingest(engine: Engine, deployment: str | None = None) -> list[Tally]:
     """One pass over every enabled source (of one deployment, if named)."""
     with session_scope(engine) as session:
@@ -134,7 +128,7 @@ def load_jobs(session: Session, deployment: str | None = None) -> list[Job]:
                 source.kind,
                 config,
                 ParseContext(schema, config),
-                holder(),
+                claims.worker_id(),
             )
         )
     return jobs

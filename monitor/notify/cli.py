@@ -15,17 +15,16 @@ MAX_BATCHES = 1000  # a bound, should receivers keep answering `retry in 1 s`
 def notify(as_json: bool) -> None:
     """Send pending notifications that are due; failures are retried later with backoff."""
     from monitor.cli import require_schema
-    from monitor.notify.dispatch import default_worker_id, dispatch_due
+    from monitor.notify.dispatch import dispatch_due
     from monitor.notify.outbox import enqueue_pending
     from monitor.store import session_scope
 
     require_schema()
     with session_scope() as session:
         enqueue_pending(session)
-    worker_id = default_worker_id()
     totals: dict[str, int] = {"sent": 0, "retrying": 0, "failed": 0, "skipped": 0}
     for _ in range(MAX_BATCHES):
-        counts = dispatch_due(worker_id=worker_id, limit=BATCH)
+        counts = dispatch_due(limit=BATCH)  # one thread: one worker id
         for key in totals:
             totals[key] += counts[key]
         # Retried ones are due later, so a short batch means nothing more is due now.
@@ -65,9 +64,10 @@ def list_rules() -> None:
 def test_alerts(rule_id: int | None) -> None:
     """Send a test message through a configured rule now and say how it went."""
     from monitor.cli import require_schema
-    from monitor.notify.dispatch import default_worker_id, deliver
+    from monitor.notify.dispatch import deliver
     from monitor.notify.outbox import claim, mark_failed
     from monitor.notify.probe import queue_tests, rules_to_test
+    from monitor.service.claims import worker_id
     from monitor.settings import load_settings
     from monitor.store import session_scope
     from monitor.store.models import Notification
@@ -80,7 +80,7 @@ def test_alerts(rule_id: int | None) -> None:
     failed = 0
     for probe in probes:
         with session_scope() as session:
-            claim(session, probe.notification_id, default_worker_id(), utcnow())
+            claim(session, probe.notification_id, worker_id(), utcnow())
         outcome = deliver(None, probe.notification_id, settings, utcnow)
         with session_scope() as session:
             row = session.get(Notification, probe.notification_id)

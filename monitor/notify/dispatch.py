@@ -7,8 +7,6 @@ open while a message is on the wire.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections import Counter
@@ -20,14 +18,11 @@ from monitor.errors import NotifierError
 from monitor.notify import outbox
 from monitor.notify.channels import channel_class
 from monitor.notify.message import Alert, page_url
+from monitor.service import claims
 from monitor.settings import Settings, current_settings
 from monitor.store import session_scope
 from monitor.store.models import AlertRule, Deployment, Event, Model, Notification
 from monitor.timeutil import utcnow
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def dispatch_due(
@@ -41,7 +36,8 @@ def dispatch_due(
     `retrying`, `failed`, and `skipped` (claimed by another dispatcher first); `due` is
     how many were found."""
     settings = settings or current_settings()
-    worker_id = worker_id or default_worker_id()
+    # Threads of one process dispatch side by side: each claims as itself.
+    worker_id = worker_id or claims.worker_id(str(threading.get_ident()))
     clock = (lambda: now) if now is not None else utcnow
     counts: Counter = Counter()
     with session_scope(engine) as session:

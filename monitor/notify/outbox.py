@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from monitor.errors import NotifierError
 from monitor.policy.notice import TYPE as WINDOW
 from monitor.policy.notice import announced_by_window
+from monitor.service.claims import compare_and_set
 from monitor.store.models import (
     AlertRule,
     DeliveryAttempt,
@@ -165,18 +166,17 @@ def due_ids(session: Session, now: datetime, limit: int) -> list[int]:
 def claim(session: Session, notification_id: int, worker_id: str, now: datetime) -> bool:
     """Take a notification by compare-and-set; only the one dispatcher that changed the
     row may send it."""
-    result = session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, _claimable(now))
-        .values(
-            status="sending",
-            claimed_by=worker_id,
-            claimed_until=now + LEASE,
-            attempts=Notification.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
+    return compare_and_set(
+        session,
+        Notification,
+        [Notification.id == notification_id, _claimable(now)],
+        {
+            "status": "sending",
+            "claimed_by": worker_id,
+            "claimed_until": now + LEASE,
+            "attempts": Notification.attempts + 1,
+        },
     )
-    return result.rowcount == 1
 
 
 def record_success(

@@ -3,8 +3,6 @@ store the results, the Evidently snapshot and the metric points, and let the pol
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import traceback
 from datetime import datetime
@@ -19,15 +17,11 @@ from monitor.report import profile
 from monitor.report.analysis import Analysis, analyse
 from monitor.runs.claim import claim, heartbeat
 from monitor.runs.window import count_rows, load_window
-from monitor.service.claims import stopping
+from monitor.service.claims import stopping, worker_id
 from monitor.settings import current_settings
 from monitor.store import session_scope
 from monitor.store.models import Deployment, DeploymentHistory, MetricPoint, Model, Prediction, Run
 from monitor.timeutil import iso, utcnow
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_window(
@@ -44,12 +38,12 @@ def run_window(
     if stopping():
         return None  # a stop signal arrived: claim nothing new
     with session_scope(engine) as session:
-        run = claim(session, deployment_id, start, end, kind, seq, worker_name())
+        run = claim(session, deployment_id, start, end, kind, seq, worker_id())
         if run is None:
             return None
         run_id = run.id
     began = time.perf_counter()
-    with heartbeat(engine, run_id, worker_name()), log_context(run=run_id):
+    with heartbeat(engine, run_id, worker_id()), log_context(run=run_id):
         try:
             with session_scope(engine) as session:
                 rows = current_settings().inline_report_rows if report_rows is None else report_rows

@@ -9,6 +9,8 @@ so the next daemon starts it at once. After `stop_claiming()` nothing new is cla
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +23,13 @@ log = logging.getLogger(__name__)
 _stopping = threading.Event()
 _held: set[Heartbeat] = set()
 _held_lock = threading.Lock()
+
+
+def worker_id(detail: str | None = None) -> str:
+    """Who holds a claim: `host:pid`, plus `detail` when one process holds several (a
+    thread, a daemon instance). Written on the rows it claims, shown by `status`."""
+    base = f"{socket.gethostname()}:{os.getpid()}"
+    return f"{base}:{detail}" if detail else base
 
 
 def compare_and_set(session: Session, table: Any, conditions: list, values: dict) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -136,10 +135,6 @@ def next_after(scheduled: datetime, seconds: float) -> datetime:
     return scheduled + timedelta(seconds=(late // seconds + 1) * seconds)
 
 
-def default_holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
 class Daemon:
     """One daemon: leader or standby, moving between the two as the lease decides."""
 
@@ -153,7 +148,7 @@ class Daemon:
         self.engine = engine
         self.executor = executor
         self.timing = timing or timing_from_env()
-        self.holder = holder or default_holder()
+        self.holder = holder or claims.worker_id(uuid.uuid4().hex[:6])
         self.scheduler: BackgroundScheduler | None = None
         self.specs: dict[str, JobSpec] = {}
         self.renewed = 0.0  # monotonic time of the last renewal

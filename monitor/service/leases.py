@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from monitor.service.claims import compare_and_set
 from monitor.store.models import Lease
 from monitor.timeutil import utcnow
 
@@ -19,13 +20,9 @@ def acquire(session: Session, name: str, holder: str, seconds: float) -> bool:
     """Take or renew the lease `name` for `seconds`; True if `holder` now holds it."""
     now = utcnow()
     expires = now + timedelta(seconds=seconds)
-    changed = session.execute(
-        update(Lease)
-        .where(Lease.name == name, (Lease.holder == holder) | (Lease.expires_at < now))
-        .values(holder=holder, expires_at=expires, heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed == 1:
+    mine_or_lapsed = [Lease.name == name, (Lease.holder == holder) | (Lease.expires_at < now)]
+    values = {"holder": holder, "expires_at": expires, "heartbeat_at": now}
+    if compare_and_set(session, Lease, mine_or_lapsed, values):
         return True
     try:
         with session.begin_nested():

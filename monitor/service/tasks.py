@@ -32,15 +32,16 @@ def task(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
 @task
 def ingest_source(source_id: int) -> dict[str, Any]:
     """One pass over one source from its cursor, under the source's lease."""
-    from monitor.ingest.engine import holder, load_jobs
     from monitor.ingest.engine import ingest_source as read_source
+    from monitor.ingest.engine import load_jobs
+    from monitor.service.claims import worker_id
 
     engine = get_engine()
     with session_scope(engine) as session:
         jobs = [job for job in load_jobs(session) if job.source_id == source_id]
     if not jobs:
         return {"skipped": "source deleted or disabled"}
-    return asdict(read_source(engine, replace(jobs[0], holder=holder())))
+    return asdict(read_source(engine, replace(jobs[0], holder=worker_id())))
 
 
 @task
@@ -91,15 +92,14 @@ def scheduled_retrain(model_id: int) -> dict[str, Any]:
 @task
 def notify() -> dict[str, Any]:
     """Fan out new events, then send every notification that is due."""
-    from monitor.notify.dispatch import default_worker_id, dispatch_due
+    from monitor.notify.dispatch import dispatch_due
     from monitor.notify.outbox import enqueue_pending
 
     with session_scope() as session:
         queued = enqueue_pending(session)
     totals = {"queued": queued, "sent": 0, "retrying": 0, "failed": 0, "skipped": 0}
-    worker = default_worker_id()
     for _ in range(NOTIFY_MAX_BATCHES):
-        counts = dispatch_due(worker_id=worker, limit=NOTIFY_BATCH)
+        counts = dispatch_due(limit=NOTIFY_BATCH)  # one thread: one worker id
         for key in ("sent", "retrying", "failed", "skipped"):
             totals[key] += counts[key]
         if counts["due"] < NOTIFY_BATCH:

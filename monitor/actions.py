@@ -9,21 +9,27 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.errors import WrongDeployment
+from monitor.errors import DeploymentNotFound, WrongDeployment
 from monitor.ingest.write import schema_of, write_records
 from monitor.jobs import request_retrain
-from monitor.registry.versions import promote, version_of
 from monitor.store.lookup import deployment_named, model_named
-from monitor.store.models import DeploymentHistory, Model, ModelVersion, RetrainJob
+from monitor.store.models import Deployment, DeploymentHistory, Model, ModelVersion, RetrainJob
 
 
 def push_records(session: Session, deployment_name: str, role: str, records: list) -> dict:
     """Store a client's predictions or labels; the summary says what became of each."""
-    deployment = deployment_named(session, deployment_name)
-    schema = schema_of(session.get(Model, deployment.model_id))
-    written = write_records(session, deployment.id, schema, role, records, f"api:{role}")
+    found = session.execute(
+        select(Deployment.id, Model)
+        .join(Model, Model.id == Deployment.model_id)
+        .where(Deployment.name == deployment_name)
+    ).first()  # one round trip for both: this runs on every push
+    if found is None:
+        raise DeploymentNotFound(f"no deployment named {deployment_name!r}")
+    deployment_id, model = found
+    written = write_records(session, deployment_id, schema_of(model), role, records, f"api:{role}")
     results: list[dict[str, Any]] = []
     for entry in written.statuses:
         if entry.status == "quarantined":
@@ -77,5 +83,8 @@ def promote_version(
     session: Session, model_name: str, number: int, *, reason: str, by: str | None
 ) -> tuple[ModelVersion, list[DeploymentHistory]]:
     """Make version `number` of the model its champion, served by every deployment of it."""
+    # Imported here: the registry brings pandas and skops, which a push never needs.
+    from monitor.registry.versions import promote, version_of
+
     version = version_of(session, model_named(session, model_name), number)
     return version, promote(session, version, reason=reason, by=by)

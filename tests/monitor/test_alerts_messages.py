@@ -11,8 +11,8 @@ from monitor.events import emit
 from monitor.notify.dispatch import dispatch_due
 from monitor.runs.job import monitor_deployment
 from monitor.store import get_engine, session_scope
-from monitor.store.models import Deployment, ModelVersion, Notification, RetrainJob
-from tests.factories import churn_frame
+from monitor.store.models import Deployment, Notification, RetrainJob
+from tests.factories import add_version, churn_frame
 from tests.monitor.notify_support import make_rule, make_settings
 from tests.monitor.runs_support import DAY, HOUR, add_window, deploy
 
@@ -124,7 +124,6 @@ def test_retrain_outcomes_are_messages_with_their_numbers_reason_or_error(sqlite
 
 
 def test_the_resolved_message_names_the_version_that_fixed_it(sqlite_url, tmp_path):
-    from monitor.registry.artifacts import sha256
     from monitor.registry.reference import store_reference
     from monitor.registry.versions import promote
 
@@ -138,11 +137,7 @@ def test_the_resolved_message_names_the_version_that_fixed_it(sqlite_url, tmp_pa
     monitor_deployment(engine, "churn-online", now=DAY + HOUR, report_rows=0)
     with session_scope(engine) as session:
         deployment = session.get(Deployment, deployment_id)
-        version = ModelVersion(
-            model_id=deployment.model_id, version=2, artifact=b"v2", sha256=sha256(b"v2")
-        )
-        session.add(version)
-        session.flush()
+        version = add_version(session, deployment.model_id, 2, b"v2")
         store_reference(session, version, churn_frame(2000))
         for row in promote(session, version, reason="retrain"):
             row.at = DAY + HOUR  # served from the second window on

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,14 @@ from monitor.timeutil import utcnow
 
 CHURN_NUMERICAL = NUMERICAL
 CHURN_CATEGORICAL = CATEGORICAL
+Row = TypeVar("Row")
+
+
+def saved(session: Session, row: Row) -> Row:
+    """`row` added to the session and flushed, so that it has its id."""
+    session.add(row)
+    session.flush()
+    return row
 
 
 def churn_frame(rows: int, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
@@ -76,8 +84,7 @@ def make_model(
         retrain=retrain or {},
         **fields,
     )
-    session.add(model)
-    session.flush()
+    saved(session, model)
     version = add_version(session, model.id, 1, artifact, status="champion")
     store_reference(session, version, reference)
     return version
@@ -100,9 +107,7 @@ def add_version(
         status=status,
         parent_version_id=parent_version_id,
     )
-    session.add(version)
-    session.flush()
-    return version
+    return saved(session, version)
 
 
 def serve_version(
@@ -121,9 +126,7 @@ def serve_version(
     deployment = Deployment(
         name=name, model_id=version.model_id, active_version_id=version.id, **defaults | settings
     )
-    session.add(deployment)
-    session.flush()
-    return deployment
+    return saved(session, deployment)
 
 
 def make_deployment(
@@ -167,9 +170,7 @@ def add_source(
 ) -> Source:
     """A source of the deployment reading with `config` (e.g. `path="logs/*.jsonl"`)."""
     source = Source(deployment_id=deployment_id, role=role, name=name, kind=kind, config=config)
-    session.add(source)
-    session.flush()
-    return source
+    return saved(session, source)
 
 
 def write_prediction_log(path: Path, records: int) -> None:

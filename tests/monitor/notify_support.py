@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from monitor.settings import Settings
 from monitor.store.models import AlertRule, Deployment, Event
-from tests.factories import churn_model
+from tests.factories import churn_model, saved
 
 
 def free_port() -> int:
@@ -48,12 +48,8 @@ def make_deployment(session: Session, name: str = "churn-online") -> Deployment:
     model = churn_model(
         f"{name}-model", probability=None, numerical=["tenure"], categorical=["plan"]
     )
-    session.add(model)
-    session.flush()
-    deployment = Deployment(name=name, model_id=model.id, mode="realtime")
-    session.add(deployment)
-    session.flush()
-    return deployment
+    saved(session, model)
+    return saved(session, Deployment(name=name, model_id=model.id, mode="realtime"))
 
 
 _counter = iter(range(1, 10**9))
@@ -79,9 +75,7 @@ def make_event(
     )
     if created_at is not None:
         event.created_at = created_at
-    session.add(event)
-    session.flush()
-    return event
+    return saved(session, event)
 
 
 def make_rule(
@@ -101,9 +95,7 @@ def make_rule(
         min_severity=min_severity,
         config=config or {},
     )
-    session.add(rule)
-    session.flush()
-    return rule
+    return saved(session, rule)
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:

@@ -85,34 +85,38 @@ def test_retrain_outcomes_are_messages_with_their_numbers_reason_or_error(sqlite
         make_rule(session, targets=["ml@example.com"], events=["retrain.*"])
         model_id = session.scalars(select(Deployment.model_id)).one()
         scores = {"metric": "roc_auc", "champion_score": 0.71, "challenger_score": 0.78}
-        emit(
-            session,
-            "retrain.promoted",
-            "retrain.promoted:1",
-            "churn-online-model version 2: promoted — roc_auc 0.78 beats 0.71",
-            "info",
-            model_id=model_id,
-            retrain_job_id=1,
-            data={"decision": "promoted", "version": 2, **scores},
-        )
-        emit(
-            session,
-            "retrain.rejected",
-            "retrain.rejected:2",
-            "churn-online-model version 3: rejected — no improvement",
-            model_id=model_id,
-            retrain_job_id=2,
-            data={"decision": "rejected", "version": 3, **scores},
-        )
-        emit(
-            session,
-            "retrain.failed",
-            "retrain.failed:3",
-            "retraining churn-online-model failed (job 3): TrainingRefused: 12 labeled rows",
-            model_id=model_id,
-            retrain_job_id=3,
-            data={"error": "TrainingRefused: 12 labeled rows, fewer than 200"},
-        )
+        outcomes = [
+            (
+                "retrain.promoted",
+                "churn-online-model version 2: promoted — roc_auc 0.78 beats 0.71",
+                "info",
+                {"decision": "promoted", "version": 2, **scores},
+            ),
+            (
+                "retrain.rejected",
+                "churn-online-model version 3: rejected — no improvement",
+                "warning",
+                {"decision": "rejected", "version": 3, **scores},
+            ),
+            (
+                "retrain.failed",
+                "retraining churn-online-model failed (job 3): TrainingRefused: 12 labeled rows",
+                "warning",
+                {"error": "TrainingRefused: 12 labeled rows, fewer than 200"},
+            ),
+        ]
+        for job_id, (kind, title, severity, data) in enumerate(outcomes, start=1):
+            key = f"{kind}:{job_id}"
+            emit(
+                session,
+                kind,
+                key,
+                title,
+                severity,
+                model_id=model_id,
+                retrain_job_id=job_id,
+                data=data,
+            )
     assert dispatch_due(settings=settings)["sent"] == 3
 
     promoted, rejected, failed = (_text(mail) for mail in _mails(tmp_path / "mail"))

@@ -164,7 +164,7 @@ def test_ground_truth_as_one_csv_line_of_several_values_labels_the_capture_rows(
             + source("sagemaker-ground-truth", truth / "variants" / "csv-list.jsonl", "labels"),
         ),
     )
-    run("ingest")
+    run_cli("ingest")
     # "1,0,1" (here in BASE64) labels the three rows of jl-0001; a single value labels a
     # capture of one row; a list for a capture not read yet is kept for its rows.
     assert labels(engine) == {

@@ -15,28 +15,32 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, create_engine, delete, func, select, text
+from sqlalchemy import Engine, delete, func, select
 
+from bench.support import drop_postgres, postgres_database, write_results
 from monitor.ingest.records import PredictionRow, sample_key
 from monitor.ingest.store import insert_predictions
 from monitor.service.daemon import Timing
 from monitor.store import db as store_db
 from monitor.store import schema, session_scope
-from monitor.store.models import Deployment, MetricPoint, Run
+from monitor.store.models import MetricPoint, Run
 from monitor.timeutil import utcnow, window_start
-from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame, make_model
+from tests.factories import (
+    CHURN_CATEGORICAL,
+    CHURN_NUMERICAL,
+    churn_frame,
+    make_model,
+    serve_version,
+)
+from tests.processes import REDIS_URL, start_driftwise
 
-RESULTS = Path(__file__).parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
 HOUR = timedelta(hours=1)
 
 
@@ -49,17 +53,9 @@ def setup(engine: Engine, deployments: int, rows: int) -> list[str]:
         version = make_model(session, "bench", churn_frame(10_000, seed=999))
         ids = []
         for n in range(deployments):
-            deployment = Deployment(
-                name=f"bench-{n:03d}",
-                model_id=version.model_id,
-                mode="realtime",
-                active_version_id=version.id,
-                window_seconds=3600,
-                settle_seconds=0,
-                created_at=window,
+            deployment = serve_version(
+                session, version, f"bench-{n:03d}", min_rows=200, created_at=window
             )
-            session.add(deployment)
-            session.flush()
             ids.append((deployment.id, deployment.name))
     step = HOUR / (rows + 1)
     features = [*CHURN_NUMERICAL, *CHURN_CATEGORICAL]
@@ -133,16 +129,7 @@ def _per_window(seconds: float, cpu: float, windows: int) -> dict:
 
 
 def start(command: list[str], url: str, log: Path, **env: str) -> subprocess.Popen:
-    environment = {**os.environ, "DRIFTWISE_DATABASE_URL": url, "PYTHONPATH": str(ROOT), **env}
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            [sys.executable, "-c", "from monitor.cli import main; main()", *command],
-            env=environment,
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return start_driftwise(command, {"DRIFTWISE_DATABASE_URL": url, **env}, log)
 
 
 def celery_round(
@@ -228,9 +215,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000, help="predictions per window")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--postgres", help="a PostgreSQL URL (a database is created beside it)")
-    parser.add_argument(
-        "--redis", default=os.environ.get("DRIFTWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    )
+    parser.add_argument("--redis", default=REDIS_URL)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -274,24 +259,14 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "daemon.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_results("daemon", result)
 
 
 def _database(postgres: str | None, scratch: Path):
     if not postgres:
         return f"sqlite:///{scratch / 'bench.db'}", lambda: None
-    name = f"driftwise_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return f"{postgres.rsplit('/', 1)[0]}/{name}", drop
+    url, name = postgres_database(postgres)
+    return url, lambda: drop_postgres(postgres, name)
 
 
 if __name__ == "__main__":

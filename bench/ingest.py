@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
+from bench.support import LOCAL_POSTGRES, add_postgres_option, on_postgres, write_results
 from monitor.ingest.engine import ingest
 from monitor.ingest.records import ModelSchema, validate_prediction
 from monitor.ingest.store import insert_predictions
 from monitor.store import db as store_db
 from monitor.store import schema, session_scope
-from monitor.store.models import Deployment, Model, ModelVersion, Source
+from monitor.store.models import Deployment, ModelVersion
+from tests.factories import add_source, churn_model
 
 NUMERICAL = [f"x{i}" for i in range(18)]
 CATEGORICAL = ["plan", "region"]
-RESULTS = Path(__file__).parent / "results"
 
 
 def write_log(path: Path, records: int) -> None:
@@ -51,16 +50,7 @@ def write_log(path: Path, records: int) -> None:
 def setup(engine: Engine, log: Path) -> None:
     schema.upgrade(engine)
     with session_scope(engine) as session:
-        model = Model(
-            name="bench",
-            task="classification",
-            target="y",
-            prediction="prediction",
-            probability="probability",
-            numerical=NUMERICAL,
-            categorical=CATEGORICAL,
-            retrain={},
-        )
+        model = churn_model("bench", target="y", numerical=NUMERICAL, categorical=CATEGORICAL)
         session.add(model)
         session.flush()
         version = ModelVersion(
@@ -73,15 +63,7 @@ def setup(engine: Engine, log: Path) -> None:
         )
         session.add(deployment)
         session.flush()
-        session.add(
-            Source(
-                deployment_id=deployment.id,
-                role="predictions",
-                name="log",
-                kind="jsonl",
-                config={"path": str(log)},
-            )
-        )
+        add_source(session, deployment.id, path=str(log))
 
 
 def measure_ingest(engine: Engine) -> tuple[float, int]:
@@ -127,32 +109,10 @@ def run(url: str, log: Path, records: int) -> dict:
     }
 
 
-def postgres_database(admin_url: str) -> tuple[str, str]:
-    name = f"driftwise_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/" + name, name
-
-
-def drop_postgres(admin_url: str, name: str) -> None:
-    store_db.reset_engines()
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "DRIFTWISE_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
-        ),
-    )
+    add_postgres_option(parser, LOCAL_POSTGRES)
     args = parser.parse_args()
     results: dict = {"goal": {"sqlite_records_per_second": 50_000, "ratio_to_executemany": 0.5}}
     with tempfile.TemporaryDirectory() as folder:
@@ -161,18 +121,11 @@ def main() -> None:
         results["sqlite"] = run(f"sqlite:///{folder}/bench.db", log, args.records)
         print("sqlite", json.dumps(results["sqlite"]))
         if args.postgres:
-            try:
-                url, name = postgres_database(args.postgres)
-            except Exception as error:  # noqa: BLE001 - reported, not fatal
-                results["postgres"] = {"skipped": str(error)}
-            else:
-                try:
-                    results["postgres"] = run(url, log, args.records)
-                finally:
-                    drop_postgres(args.postgres, name)
+            results["postgres"] = on_postgres(
+                args.postgres, lambda url: run(url, log, args.records)
+            )
             print("postgres", json.dumps(results["postgres"]))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2))
+    write_results("ingest", results)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
-from datetime import timedelta
 
 from sqlalchemy import Engine, insert
 
-from bench.web import RESULTS, measure
+from bench.support import add_postgres_option, on_sqlite_and_postgres, write_results
+from bench.web import admin_client, measure, prepare, run_row
 from monitor.store import db as store_db
-from monitor.store import schema, session_scope
+from monitor.store import session_scope
 from monitor.store.models import Run, Source
 from monitor.timeutil import utcnow
 
@@ -30,40 +28,23 @@ GOAL_MS = 500.0
 
 def fill(engine: Engine, deployments: int) -> None:
     from tests.factories import make_deployment
-    from web.auth import create_user
 
-    schema.upgrade(engine)
-    start = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=WINDOWS)
+    start = prepare(engine, WINDOWS)
     with session_scope(engine) as session:
-        create_user(session, "bench@example.com", "bench-password", "admin")
         ids = []
         for n in range(deployments):
             policy = {"drift_share": 0.5, "performance": {"metric": "f1", "min": 0.7}}
             ids.append(make_deployment(session, f"bench-{n}", policy=policy).id)
     runs, sources = [], []
+    extra = {
+        "duration": 0.4,
+        "quality": {"missing_share": 0.01},
+        "performance": {"f1": 0.8, "accuracy": 0.82},
+    }
     for deployment_id in ids:
         for i in range(WINDOWS):
-            runs.append(
-                {
-                    "deployment_id": deployment_id,
-                    "window_start": start + timedelta(hours=i),
-                    "window_end": start + timedelta(hours=i + 1),
-                    "kind": "monitor",
-                    "seq": 0,
-                    "status": "ok",
-                    "rows": 1000,
-                    "labeled_rows": 400,
-                    "duration": 0.4,
-                    "drift_share": (i % 10) / 10,
-                    "features": {
-                        f: {"score": 0.01 * i, "method": "ks", "threshold": 0.05} for f in FEATURES
-                    },
-                    "quality": {"missing_share": 0.01},
-                    "performance": {"f1": 0.8, "accuracy": 0.82},
-                    "estimated_performance": {"roc_auc": 0.85},
-                    "breaches": [],
-                }
-            )
+            features = {f: {"score": 0.01 * i, "method": "ks", "threshold": 0.05} for f in FEATURES}
+            runs.append(run_row(deployment_id, start, i, features) | extra)
         for role in ("predictions", "labels"):
             sources.append(
                 {
@@ -84,13 +65,8 @@ def fill(engine: Engine, deployments: int) -> None:
 
 
 def run(url: str, args: argparse.Namespace) -> dict:
-    from web import create_app
-
     fill(store_db.get_engine(url), args.deployments)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = 1
+    client = admin_client(url)
     scrape = measure(client, "/metrics", args.repeat)
     baseline = measure(client, "/healthz", args.repeat)
     size = len(client.get("/metrics").data)
@@ -105,28 +81,14 @@ def run(url: str, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    from bench.ingest import drop_postgres, postgres_database
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--deployments", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("DRIFTWISE_TEST_POSTGRES_URL", ""),
-        help="a PostgreSQL server URL: a scratch database is created beside it and dropped",
-    )
+    add_postgres_option(parser)
     args = parser.parse_args()
     result: dict = {"deployments": args.deployments, "windows": WINDOWS, "goal_ms": GOAL_MS}
-    with tempfile.TemporaryDirectory() as folder:
-        result["sqlite"] = run(f"sqlite:///{folder}/bench.db", args)
-    if args.postgres:
-        url, name = postgres_database(args.postgres)
-        try:
-            result["postgresql"] = run(url, args)
-        finally:
-            drop_postgres(args.postgres, name)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    result |= on_sqlite_and_postgres(args.postgres, lambda url: run(url, args))
+    write_results("metrics", result)
     print(json.dumps(result, indent=2))
 
 

@@ -79,8 +79,7 @@ def _peak_mb() -> float:
 
 def build(work: Path) -> dict:
     from monitor.store import get_engine, schema, session_scope
-    from monitor.store.models import Deployment
-    from tests.factories import make_model
+    from tests.factories import make_model, serve_version
 
     url = f"sqlite:///{work / 'bench.db'}"
     engine = get_engine(url)
@@ -91,19 +90,16 @@ def build(work: Path) -> dict:
     reference[FEATURES].to_parquet(work / "reference.parquet")
     with session_scope(engine) as session:
         version = make_model(session, "bench", reference, NUMERICAL, CATEGORICAL, target="label")
-        deployment = Deployment(
-            name="bench",
-            model_id=version.model_id,
+        deployment = serve_version(
+            session,
+            version,
+            "bench",
             mode="batch",
-            active_version_id=version.id,
             window_seconds=86400,
-            settle_seconds=0,
             max_rows=MAX_ROWS,
             min_rows=100,
             policy={"drift_share": 0.5},
         )
-        session.add(deployment)
-        session.flush()
         deployment_id, version_id = deployment.id, version.id
     engine.dispose()
     started = time.perf_counter()
@@ -268,17 +264,13 @@ def run_command(url: str, day: str, reports: bool) -> tuple[float, float]:
         connection.execute("DELETE FROM metric_points")
         connection.execute("DELETE FROM runs")
     end = (datetime.fromisoformat(day) + timedelta(days=1)).isoformat()
-    command = [sys.executable, "-c", "from monitor.cli import main; main()", "monitor"]
-    command += ["--deployment", "bench"]
+    from tests.processes import run_driftwise
+
+    command = ["monitor", "--deployment", "bench"]
     command += ["--start", day, "--end", end, "--reports" if reports else "--no-reports"]
+    env = {"DRIFTWISE_DATABASE_URL": url, "PYTHONWARNINGS": "ignore"}
     began, began_cpu = time.perf_counter(), _children_cpu()
-    subprocess.run(
-        command,
-        env=os.environ | {"DRIFTWISE_DATABASE_URL": url, "PYTHONWARNINGS": "ignore"},
-        capture_output=True,
-        check=True,
-        timeout=900,
-    )
+    run_driftwise(command, env, check=True, timeout=900)
     return time.perf_counter() - began, _children_cpu() - began_cpu
 
 

@@ -12,37 +12,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
-from bench.ingest import drop_postgres, postgres_database
+from bench.support import LOCAL_POSTGRES, add_postgres_option, on_postgres, write_results
 from monitor.store import db as store_db
 from monitor.store import get_engine, schema, session_scope
+from tests.web.push_support import push_body
 
-RESULTS = Path(__file__).parent / "results"
 GOALS = {20: 5_000, 100: 15_000}
 P99_GOAL_MS = 250.0
-FEATURES = {"tenure": 5.0, "charges": 70.5, "plan": "pro", "region": "eu"}
 
 
 def _body(size: int) -> bytes:
-    records = [
-        {
-            "request_id": uuid.uuid4().hex,
-            "timestamp": "2026-01-01T10:00:00Z",
-            "features": FEATURES,
-            "prediction": 1,
-            "probability": 0.8,
-        }
-        for _ in range(size)
-    ]
-    return json.dumps({"records": records}).encode()
+    return push_body([uuid.uuid4().hex for _ in range(size)])
 
 
 def _prepare(url: str) -> str:
@@ -107,12 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "DRIFTWISE_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
-        ),
-    )
+    add_postgres_option(parser, LOCAL_POSTGRES)
     args = parser.parse_args()
     results: dict = {
         "goal": {
@@ -127,18 +111,10 @@ def main() -> None:
         print("sqlite", json.dumps(results["sqlite"]))
     store_db.reset_engines()
     if args.postgres:
-        try:
-            url, name = postgres_database(args.postgres)
-        except Exception as error:  # noqa: BLE001 - reported, not fatal
-            results["postgres"] = {"skipped": str(error)}
-        else:
-            try:
-                results["postgres"] = run(url, args.clients, args.seconds)
-            finally:
-                drop_postgres(args.postgres, name)
+        measure = partial(run, clients=args.clients, seconds=args.seconds)
+        results["postgres"] = on_postgres(args.postgres, measure)
         print("postgres", json.dumps(results["postgres"]))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "push.json").write_text(json.dumps(results, indent=2))
+    write_results("push", results)
 
 
 if __name__ == "__main__":

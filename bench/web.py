@@ -10,53 +10,61 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import tempfile
 import time
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
+from bench.support import add_postgres_option, on_sqlite_and_postgres, write_results
 from monitor.store import db as store_db
 from monitor.store import schema, session_scope
 from monitor.store.models import MetricPoint, Prediction, Run
 from monitor.timeutil import utcnow
 
-RESULTS = Path(__file__).parent / "results"
 FEATURES = ["tenure", "charges", "plan", "region", "x1", "x2"]
 GOAL_MS = 200.0
 
 
-def fill(engine: Engine, runs: int, predictions: int) -> str:
-    from tests.factories import make_deployment
+def prepare(engine: Engine, hours: int) -> datetime:
+    """The store migrated, with the bench's admin (user 1); the start of the first of
+    `hours` hourly windows that end with the current hour."""
     from web.auth import create_user
 
     schema.upgrade(engine)
-    start = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=runs)
     with session_scope(engine) as session:
         create_user(session, "bench@example.com", "bench-password", "admin")
+    return utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
+
+
+def run_row(deployment_id: int, start: datetime, hour: int, features: dict) -> dict:
+    """An `ok` monitor run of the `hour`-th window from `start`, as a row of `runs`."""
+    return {
+        "deployment_id": deployment_id,
+        "window_start": start + timedelta(hours=hour),
+        "window_end": start + timedelta(hours=hour + 1),
+        "kind": "monitor",
+        "seq": 0,
+        "status": "ok",
+        "rows": 1000,
+        "labeled_rows": 400,
+        "drift_share": (hour % 10) / 10,
+        "features": features,
+        "performance": {"f1": 0.8},
+        "estimated_performance": {"roc_auc": 0.85},
+        "breaches": [],
+    }
+
+
+def fill(engine: Engine, runs: int, predictions: int) -> str:
+    from tests.factories import make_deployment
+
+    start = prepare(engine, runs)
+    with session_scope(engine) as session:
         deployment = make_deployment(session, "bench-online", policy={"drift_share": 0.5})
         deployment_id = deployment.id
-    run_rows = [
-        {
-            "deployment_id": deployment_id,
-            "window_start": start + timedelta(hours=i),
-            "window_end": start + timedelta(hours=i + 1),
-            "kind": "monitor",
-            "seq": 0,
-            "status": "ok",
-            "rows": 1000,
-            "labeled_rows": 400,
-            "drift_share": (i % 10) / 10,
-            "features": {f: {"score": 0.1, "method": "psi", "threshold": 0.2} for f in FEATURES},
-            "performance": {"f1": 0.8},
-            "estimated_performance": {"roc_auc": 0.85},
-            "breaches": [],
-        }
-        for i in range(runs)
-    ]
+    features = {f: {"score": 0.1, "method": "psi", "threshold": 0.2} for f in FEATURES}
+    run_rows = [run_row(deployment_id, start, i, features) for i in range(runs)]
     with engine.begin() as connection:
         connection.execute(insert(Run), run_rows)
         ids = [row[0] for row in connection.exec_driver_sql("SELECT id FROM runs ORDER BY id")]
@@ -93,6 +101,17 @@ def fill(engine: Engine, runs: int, predictions: int) -> str:
     return "bench-online"
 
 
+def admin_client(url: str):
+    """A Flask test client of the app on `url`, logged in as the bench's admin (user 1)."""
+    from web import create_app
+
+    client = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"}).test_client()
+    with client.session_transaction() as session:
+        session["user_id"] = 1
+        session["generation"] = 0  # a new user's: no logout has ended its sessions yet
+    return client
+
+
 def measure(client, path: str, repeat: int) -> dict:
     client.get(path)  # warm caches and templates
     times = []
@@ -105,14 +124,9 @@ def measure(client, path: str, repeat: int) -> dict:
 
 
 def run(url: str, args: argparse.Namespace) -> dict:
-    from web import create_app
-
     engine = store_db.get_engine(url)
     name = fill(engine, args.runs, args.predictions)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = 1
+    client = admin_client(url)
     pages = {
         "deployment": measure(client, f"/deployments/{name}", args.repeat),
         "overview": measure(client, "/", args.repeat),
@@ -125,29 +139,15 @@ def run(url: str, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    from bench.ingest import drop_postgres, postgres_database
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--predictions", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("DRIFTWISE_TEST_POSTGRES_URL", ""),
-        help="a PostgreSQL server URL: a scratch database is created beside it and dropped",
-    )
+    add_postgres_option(parser)
     args = parser.parse_args()
     result: dict = {"runs": args.runs, "predictions": args.predictions, "goal_ms": GOAL_MS}
-    with tempfile.TemporaryDirectory() as folder:
-        result["sqlite"] = run(f"sqlite:///{folder}/bench.db", args)
-    if args.postgres:
-        url, name = postgres_database(args.postgres)
-        try:
-            result["postgresql"] = run(url, args)
-        finally:
-            drop_postgres(args.postgres, name)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "web.json").write_text(json.dumps(result, indent=2) + "\n")
+    result |= on_sqlite_and_postgres(args.postgres, lambda url: run(url, args))
+    write_results("web", result)
     print(json.dumps(result, indent=2))
 
 

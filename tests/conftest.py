@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,18 +48,25 @@ def drop_postgres_database(name: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_db_url(request, tmp_path: Path) -> Iterator[str]:
-    """An empty database URL, once per backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'driftwise.db'}"
-        return
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a fresh database beside DRIFTWISE_TEST_POSTGRES_URL, dropped afterwards."""
     url, name = create_postgres_database()
     try:
         yield url
     finally:
         store_db.reset_engines()
         drop_postgres_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db_url(request, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'driftwise.db'}"
+        return
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

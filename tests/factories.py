@@ -1,6 +1,12 @@
-"""Small builders for tests: a model, a version with a reference set, a deployment."""
+"""Small builders for tests: a model, a version with a reference set, a deployment, its
+sources, a prediction log, a fitted artifact and the spec text of the example model."""
 
 from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -10,10 +16,19 @@ from monitor.demo.sample_data import CATEGORICAL, NUMERICAL
 from monitor.demo.sample_data import churn_frame as customers
 from monitor.registry.artifacts import sha256
 from monitor.registry.reference import store_reference
-from monitor.store.models import Deployment, Model, ModelVersion
+from monitor.store.models import Deployment, Model, ModelVersion, Source
+from monitor.timeutil import utcnow
 
 CHURN_NUMERICAL = NUMERICAL
 CHURN_CATEGORICAL = CATEGORICAL
+Row = TypeVar("Row")
+
+
+def saved(session: Session, row: Row) -> Row:
+    """`row` added to the session and flushed, so that it has its id."""
+    session.add(row)
+    session.flush()
+    return row
 
 
 def churn_frame(rows: int, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
@@ -31,6 +46,23 @@ def churn_frame(rows: int, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
     return frame
 
 
+def churn_model(name: str = "churn", **fields: Any) -> Model:
+    """A classification model of the churn columns, not yet stored; `fields` change it."""
+    return Model(
+        **{
+            "name": name,
+            "task": "classification",
+            "target": "churned",
+            "prediction": "prediction",
+            "probability": "probability",
+            "numerical": CHURN_NUMERICAL,
+            "categorical": CHURN_CATEGORICAL,
+            "retrain": {},
+        }
+        | fields
+    )
+
+
 def make_model(
     session: Session,
     name: str,
@@ -40,28 +72,61 @@ def make_model(
     target: str = "churned",
     artifact: bytes = b"test",
     retrain: dict | None = None,
+    **fields: Any,
 ) -> ModelVersion:
-    """A classification model with version 1 (a placeholder artifact unless one is given)
-    and its reference set."""
-    model = Model(
-        name=name,
-        task="classification",
+    """A model (classification unless `fields` say otherwise) with version 1 (a
+    placeholder artifact unless one is given) and its reference set."""
+    model = churn_model(
+        name,
         target=target,
-        prediction="prediction",
-        probability="probability",
         numerical=numerical,
         categorical=categorical,
         retrain=retrain or {},
+        **fields,
     )
-    session.add(model)
-    session.flush()
-    version = ModelVersion(
-        model_id=model.id, version=1, artifact=artifact, sha256=sha256(artifact), status="champion"
-    )
-    session.add(version)
-    session.flush()
+    saved(session, model)
+    version = add_version(session, model.id, 1, artifact, status="champion")
     store_reference(session, version, reference)
     return version
+
+
+def add_version(
+    session: Session,
+    model_id: int,
+    number: int,
+    artifact: bytes = b"test",
+    status: str = "candidate",
+    parent_version_id: int | None = None,
+) -> ModelVersion:
+    """Version `number` of the model, holding `artifact` (a placeholder unless given)."""
+    version = ModelVersion(
+        model_id=model_id,
+        version=number,
+        artifact=artifact,
+        sha256=sha256(artifact),
+        status=status,
+        parent_version_id=parent_version_id,
+    )
+    return saved(session, version)
+
+
+def serve_version(
+    session: Session, version: ModelVersion, name: str, **settings: Any
+) -> Deployment:
+    """A deployment serving `version`: real-time, hourly windows that need no settling, 50
+    to 50,000 rows a window and no policy, unless `settings` say otherwise."""
+    defaults = {
+        "mode": "realtime",
+        "window_seconds": 3600,
+        "settle_seconds": 0,
+        "min_rows": 50,
+        "max_rows": 50000,
+        "policy": {},
+    }
+    deployment = Deployment(
+        name=name, model_id=version.model_id, active_version_id=version.id, **defaults | settings
+    )
+    return saved(session, deployment)
 
 
 def make_deployment(
@@ -83,17 +148,68 @@ def make_deployment(
         churn_frame(2000) if reference is None else reference,
         artifact=artifact,
     )
-    deployment = Deployment(
-        name=name,
-        model_id=version.model_id,
+    return serve_version(
+        session,
+        version,
+        name,
         mode=mode,
-        active_version_id=version.id,
         window_seconds=window_seconds,
-        settle_seconds=0,
         min_rows=min_rows,
         max_rows=max_rows,
         policy=policy or {},
     )
-    session.add(deployment)
-    session.flush()
-    return deployment
+
+
+def add_source(
+    session: Session,
+    deployment_id: int,
+    name: str = "log",
+    kind: str = "jsonl",
+    role: str = "predictions",
+    **config: Any,
+) -> Source:
+    """A source of the deployment reading with `config` (e.g. `path="logs/*.jsonl"`)."""
+    source = Source(deployment_id=deployment_id, role=role, name=name, kind=kind, config=config)
+    return saved(session, source)
+
+
+def write_prediction_log(path: Path, records: int) -> None:
+    """`records` canonical JSONL predictions of one customer, stamped an hour ago."""
+    stamp = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    features = {"tenure": 5.0, "charges": 70.5, "plan": "pro", "region": "eu"}
+    with path.open("w") as handle:
+        for i in range(records):
+            record = {"request_id": f"r-{i}", "timestamp": stamp, "features": features}
+            handle.write(json.dumps(record) + "\n")
+
+
+def churn_artifact() -> bytes:
+    """A real fitted churn pipeline, dumped as an artifact (so that /predict can answer)."""
+    from monitor.demo.sample_data import churn_pipeline
+    from monitor.registry.artifacts import dump_artifact
+
+    frame = customers(400, seed=5)
+    return dump_artifact(churn_pipeline().fit(frame[NUMERICAL + CATEGORICAL], frame["churned"]))
+
+
+def toml_table(header: str, **keys: Any) -> str:
+    """A `[header]` table of a spec (e.g. `[[deployments]]`); JSON values are TOML ones."""
+    return (
+        "\n".join([header, *(f"{key} = {json.dumps(value)}" for key, value in keys.items())]) + "\n"
+    )
+
+
+def churn_model_spec(example: Path) -> str:
+    """The `[[models]]` table of the example churn model in `example` (examples/churn)."""
+    return "\n" + toml_table(
+        "[[models]]",
+        name="churn",
+        task="classification",
+        target="churned",
+        prediction="prediction",
+        probability="probability",
+        numerical=CHURN_NUMERICAL,
+        categorical=CHURN_CATEGORICAL,
+        artifact=str(example / "churn.skops"),
+        reference=str(example / "reference.csv"),
+    )

@@ -27,7 +27,7 @@ from monitor.store.models import (
     RetrainJob,
     Run,
 )
-from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.conftest import postgres_database
 
 DRIFTWISE = str(Path(sys.executable).parent / "driftwise")
 DEPLOYMENTS = ("churn-online", "churn-nightly")
@@ -40,12 +40,8 @@ def database_url(request, tmp_path: Path) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    url, name = create_postgres_database()
-    try:
+    with postgres_database() as url:
         yield url
-    finally:
-        store_db.reset_engines()
-        drop_postgres_database(name)
 
 
 @pytest.fixture

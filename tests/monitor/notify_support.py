@@ -11,6 +11,8 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +23,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy.orm import Session
 
 from monitor.settings import Settings
-from monitor.store.models import AlertRule, Deployment, Event, Model
+from monitor.store.models import AlertRule, Deployment, Event
+from tests.factories import churn_model, saved
 
 
 def free_port() -> int:
@@ -42,20 +45,11 @@ def make_settings(tmp_path: Path, db_url: str, smtp_url: str = "") -> Settings:
 
 
 def make_deployment(session: Session, name: str = "churn-online") -> Deployment:
-    model = Model(
-        name=f"{name}-model",
-        task="classification",
-        target="churned",
-        prediction="prediction",
-        numerical=["tenure"],
-        categorical=["plan"],
+    model = churn_model(
+        f"{name}-model", probability=None, numerical=["tenure"], categorical=["plan"]
     )
-    session.add(model)
-    session.flush()
-    deployment = Deployment(name=name, model_id=model.id, mode="realtime")
-    session.add(deployment)
-    session.flush()
-    return deployment
+    saved(session, model)
+    return saved(session, Deployment(name=name, model_id=model.id, mode="realtime"))
 
 
 _counter = iter(range(1, 10**9))
@@ -81,9 +75,7 @@ def make_event(
     )
     if created_at is not None:
         event.created_at = created_at
-    session.add(event)
-    session.flush()
-    return event
+    return saved(session, event)
 
 
 def make_rule(
@@ -103,9 +95,7 @@ def make_rule(
         min_severity=min_severity,
         config=config or {},
     )
-    session.add(rule)
-    session.flush()
-    return rule
+    return saved(session, rule)
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
@@ -192,6 +182,17 @@ def start_smtp(handler: MailHandler, port: int | None = None, **kwargs) -> Contr
     return controller
 
 
+@contextmanager
+def smtp_server(handler: MailHandler, port: int | None = None, **kwargs) -> Iterator[Controller]:
+    """A real SMTP server on 127.0.0.1 handing what it receives to `handler`, until the
+    block ends."""
+    controller = start_smtp(handler, port, **kwargs)
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
 def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -211,11 +212,18 @@ class Delivery:
 
 class Receiver:
     """An HTTP server that records each POST and answers from a script of
-    (status, headers) replies, then 200 once the script runs out."""
+    (status, headers) replies, then 200 once the script runs out; `body` is what every
+    answer says."""
 
-    def __init__(self, replies: list[tuple[int, dict[str, str]]] | None = None, delay: float = 0):
+    def __init__(
+        self,
+        replies: list[tuple[int, dict[str, str]]] | None = None,
+        delay: float = 0,
+        body: bytes = b"ok",
+    ):
         self.replies = list(replies or [])
         self.delay = delay
+        self.body = body
         self.deliveries: list[Delivery] = []
         self.lock = threading.Lock()
         receiver = self
@@ -232,9 +240,9 @@ class Receiver:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(receiver.body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(receiver.body)
 
             def log_message(self, *args) -> None:
                 pass

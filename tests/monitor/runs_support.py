@@ -12,7 +12,7 @@ from monitor.ingest.records import ModelSchema, validate_label, validate_predict
 from monitor.ingest.store import insert_labels, insert_predictions
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Run
-from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, make_deployment
+from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame, make_deployment
 
 SCHEMA = ModelSchema(numerical=tuple(CHURN_NUMERICAL), categorical=tuple(CHURN_CATEGORICAL))
 DAY = datetime(2026, 1, 5)
@@ -25,6 +25,15 @@ def deploy(engine: Engine, **options) -> int:
         deployment = make_deployment(session, **options)
         deployment.created_at = DAY
         return deployment.id
+
+
+def add_hours(
+    engine: Engine, deployment_id: int, first: datetime, hours: int, rows: int, shift: float = 0.0
+) -> None:
+    """`hours` hourly windows from `first`, each of `rows` customers seeded by its hour."""
+    for hour in range(hours):
+        frame = churn_frame(rows, seed=hour, shift=shift)
+        add_window(engine, deployment_id, first + hour * HOUR, frame, f"w{hour}")
 
 
 def add_window(

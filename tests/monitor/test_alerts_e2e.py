@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from click.testing import CliRunner
 from standardwebhooks import Webhook
 
-from monitor.cli import main
 from monitor.store import get_engine
+from tests.commands import run_cli
 from tests.factories import churn_frame
 from tests.monitor.channel_formats import check_pagerduty, check_slack, check_teams
 from tests.monitor.notify_support import MailHandler, Receiver, start_smtp
@@ -22,12 +21,6 @@ DAYS = timedelta(days=1)
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"  # 32 characters, as PagerDuty issues them
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 PLAIN = "a plain secret from a password manager"
-
-
-def run(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def spec(tmp_path, slack, teams, pagerduty, hook, plain_hook) -> str:
@@ -94,8 +87,8 @@ def test_breaching_windows_send_one_message_each_and_recovery_one_resolve(
     try:
         for receiver in receivers:
             receiver.__enter__()
-        run("apply", spec(tmp_path, *receivers))
-        run(
+        run_cli("apply", spec(tmp_path, *receivers))
+        run_cli(
             "monitor",
             "--deployment",
             "churn-online",
@@ -105,9 +98,9 @@ def test_breaching_windows_send_one_message_each_and_recovery_one_resolve(
             "2026-01-07",
             "--no-reports",
         )
-        assert "sent" in run("notify")
-        breaching = json.loads(run("status", "--json"))["deployments"][0]
-        run(
+        assert "sent" in run_cli("notify")
+        breaching = json.loads(run_cli("status", "--json"))["deployments"][0]
+        run_cli(
             "monitor",
             "--deployment",
             "churn-online",
@@ -117,8 +110,8 @@ def test_breaching_windows_send_one_message_each_and_recovery_one_resolve(
             "2026-01-08",
             "--no-reports",
         )
-        run("notify")
-        recovered = json.loads(run("status", "--json"))["deployments"][0]
+        run_cli("notify")
+        recovered = json.loads(run_cli("status", "--json"))["deployments"][0]
     finally:
         smtp.stop()
         for receiver in receivers:

@@ -11,8 +11,8 @@ from monitor.events import emit
 from monitor.notify.dispatch import dispatch_due
 from monitor.runs.job import monitor_deployment
 from monitor.store import get_engine, session_scope
-from monitor.store.models import Deployment, ModelVersion, Notification, RetrainJob
-from tests.factories import churn_frame
+from monitor.store.models import Deployment, Notification, RetrainJob
+from tests.factories import add_version, churn_frame
 from tests.monitor.notify_support import make_rule, make_settings
 from tests.monitor.runs_support import DAY, HOUR, add_window, deploy
 
@@ -85,34 +85,38 @@ def test_retrain_outcomes_are_messages_with_their_numbers_reason_or_error(sqlite
         make_rule(session, targets=["ml@example.com"], events=["retrain.*"])
         model_id = session.scalars(select(Deployment.model_id)).one()
         scores = {"metric": "roc_auc", "champion_score": 0.71, "challenger_score": 0.78}
-        emit(
-            session,
-            "retrain.promoted",
-            "retrain.promoted:1",
-            "churn-online-model version 2: promoted — roc_auc 0.78 beats 0.71",
-            "info",
-            model_id=model_id,
-            retrain_job_id=1,
-            data={"decision": "promoted", "version": 2, **scores},
-        )
-        emit(
-            session,
-            "retrain.rejected",
-            "retrain.rejected:2",
-            "churn-online-model version 3: rejected — no improvement",
-            model_id=model_id,
-            retrain_job_id=2,
-            data={"decision": "rejected", "version": 3, **scores},
-        )
-        emit(
-            session,
-            "retrain.failed",
-            "retrain.failed:3",
-            "retraining churn-online-model failed (job 3): TrainingRefused: 12 labeled rows",
-            model_id=model_id,
-            retrain_job_id=3,
-            data={"error": "TrainingRefused: 12 labeled rows, fewer than 200"},
-        )
+        outcomes = [
+            (
+                "retrain.promoted",
+                "churn-online-model version 2: promoted — roc_auc 0.78 beats 0.71",
+                "info",
+                {"decision": "promoted", "version": 2, **scores},
+            ),
+            (
+                "retrain.rejected",
+                "churn-online-model version 3: rejected — no improvement",
+                "warning",
+                {"decision": "rejected", "version": 3, **scores},
+            ),
+            (
+                "retrain.failed",
+                "retraining churn-online-model failed (job 3): TrainingRefused: 12 labeled rows",
+                "warning",
+                {"error": "TrainingRefused: 12 labeled rows, fewer than 200"},
+            ),
+        ]
+        for job_id, (kind, title, severity, data) in enumerate(outcomes, start=1):
+            key = f"{kind}:{job_id}"
+            emit(
+                session,
+                kind,
+                key,
+                title,
+                severity,
+                model_id=model_id,
+                retrain_job_id=job_id,
+                data=data,
+            )
     assert dispatch_due(settings=settings)["sent"] == 3
 
     promoted, rejected, failed = (_text(mail) for mail in _mails(tmp_path / "mail"))
@@ -124,7 +128,6 @@ def test_retrain_outcomes_are_messages_with_their_numbers_reason_or_error(sqlite
 
 
 def test_the_resolved_message_names_the_version_that_fixed_it(sqlite_url, tmp_path):
-    from monitor.registry.artifacts import sha256
     from monitor.registry.reference import store_reference
     from monitor.registry.versions import promote
 
@@ -138,11 +141,7 @@ def test_the_resolved_message_names_the_version_that_fixed_it(sqlite_url, tmp_pa
     monitor_deployment(engine, "churn-online", now=DAY + HOUR, report_rows=0)
     with session_scope(engine) as session:
         deployment = session.get(Deployment, deployment_id)
-        version = ModelVersion(
-            model_id=deployment.model_id, version=2, artifact=b"v2", sha256=sha256(b"v2")
-        )
-        session.add(version)
-        session.flush()
+        version = add_version(session, deployment.model_id, 2, b"v2")
         store_reference(session, version, churn_frame(2000))
         for row in promote(session, version, reason="retrain"):
             row.at = DAY + HOUR  # served from the second window on

@@ -3,29 +3,28 @@ done once, and workers compute what the local executor computes."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from monitor.service.executors import CeleryExecutor, LocalExecutor
 from monitor.service.worker import make_app
 from monitor.store import get_engine, session_scope
 from monitor.store import schema as store_schema
-from monitor.store.models import IngestedFile, Prediction, Run, Source
+from monitor.store.models import Run, Source
 from monitor.timeutil import utcnow, window_start
-from tests.conftest import IN_CI
-from tests.factories import churn_frame, make_deployment
-from tests.monitor.daemon_support import Process, wait_for
+from tests.factories import add_source, churn_frame, make_deployment, write_prediction_log
 from tests.monitor.runs_support import add_window
-from tests.monitor.test_daemon_crash import write_log
+from tests.processes import Process, daemon, flushed_redis, kill_after, stop_after, wait_for
+from tests.processes import worker as celery_worker
+from tests.queries import ingested_offset, runs_where, stored_predictions
 
 # Both Celery files share one Redis database: one xdist worker runs them in turn.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("redis")]
 
-REDIS_URL = os.environ.get("DRIFTWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RECORDS = 120_000
 HOUR = timedelta(hours=1)
 # Short, so that the task of a dead worker comes back within the test, yet long enough for
@@ -34,83 +33,38 @@ BROKER = {"DRIFTWISE_BROKER_VISIBILITY_TIMEOUT": "21", "DRIFTWISE_TASK_TIME_LIMI
 
 
 @pytest.fixture
-def redis_url(monkeypatch) -> str:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI: {error}")
-        pytest.skip(f"Redis unreachable at {REDIS_URL}: {error}")
-    client.flushdb()
-    for key, value in BROKER.items():
-        monkeypatch.setenv(key, value)
-    yield REDIS_URL
-    client.flushdb()
+def redis_url(monkeypatch) -> Iterator[str]:
+    yield from flushed_redis(monkeypatch, BROKER)
 
 
 def worker(db_url: str, redis_url: str, log: Path) -> Process:
-    return Process(
-        ["worker", "--concurrency", "1", "--hostname", f"{log.stem}@%h"],
-        db_url,
-        log,
-        DRIFTWISE_BROKER_URL=redis_url,
-        DRIFTWISE_INGEST_CHUNK_BYTES=str(1024 * 1024),  # many transactions to die between
-        **BROKER,
-    )
-
-
-def count(engine: Engine, query) -> int:
-    with session_scope(engine) as session:
-        return session.scalar(query) or 0
+    # Many small chunks: many transactions to die between.
+    chunks = {"DRIFTWISE_INGEST_CHUNK_BYTES": str(1024 * 1024)}
+    return celery_worker(db_url, redis_url, log, **chunks, **BROKER)
 
 
 def test_a_task_of_a_killed_worker_is_delivered_again_and_done_once(
     engine: Engine, db_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "predictions.jsonl"
-    write_log(log, RECORDS)
+    write_prediction_log(log, RECORDS)
     with session_scope(engine) as session:
         deployment = make_deployment(session, window_seconds=7 * 86400)
-        source = Source(
-            deployment_id=deployment.id,
-            role="predictions",
-            name="log",
-            kind="jsonl",
-            config={"path": str(log)},
-        )
-        session.add(source)
-        session.flush()
-        source_id = source.id
+        source_id = add_source(session, deployment.id, path=str(log)).id
     first = worker(db_url, redis_url, tmp_path / "first.log")
     CeleryExecutor(make_app(redis_url)).submit("ingest_source", source_id)
-    try:
-        wait_for(
-            lambda: count(engine, select(func.max(IngestedFile.offset))) > 0,
-            90,
-            "the first chunk",
-            (first,),
-            interval=0.02,
-        )
-    finally:
-        first.kill()
-    partial = count(engine, select(func.count()).select_from(Prediction))
+    kill_after(first, lambda: ingested_offset(engine) > 0, 90, "the first chunk", interval=0.02)
+    partial, _ = stored_predictions(engine)
     assert 0 < partial < RECORDS, "the worker must be killed part-way through the file"
 
     second = worker(db_url, redis_url, tmp_path / "second.log")
-    try:
-        wait_for(
-            lambda: count(engine, select(func.max(IngestedFile.offset))) == log.stat().st_size,
-            90,
-            "the task to be delivered again and finish",
-            (second,),
-        )
-    finally:
-        assert second.terminate() == 0
-    rows = count(engine, select(func.count()).select_from(Prediction))
-    distinct = count(engine, select(func.count(func.distinct(Prediction.request_id))))
+    stop_after(
+        second,
+        lambda: ingested_offset(engine) == log.stat().st_size,
+        90,
+        "the task to be delivered again and finish",
+    )
+    rows, distinct = stored_predictions(engine)
     assert rows == distinct == RECORDS
     with session_scope(engine) as session:
         assert session.get(Source, source_id).last_error is None
@@ -183,15 +137,9 @@ def test_celery_workers_compute_what_the_local_executor_computes(
 
     process = worker(celery_url, redis_url, tmp_path / "worker.log")
     CeleryExecutor(make_app(redis_url)).submit("monitor_deployment", name)
-    try:
-        wait_for(
-            lambda: len(results(celery_url, windows)) == len(windows),
-            120,
-            "the worker's runs",
-            (process,),
-        )
-    finally:
-        assert process.terminate() == 0
+    stop_after(
+        process, lambda: len(results(celery_url, windows)) == len(windows), 120, "the worker's runs"
+    )
     local = results(local_url, windows)
     assert [row[2] for row in local] == ["ok", "ok", "ok"]
     assert all(row[7] for row in local), "every run has per-feature drift results"
@@ -201,8 +149,6 @@ def test_celery_workers_compute_what_the_local_executor_computes(
 def test_a_daemon_with_the_celery_executor_only_enqueues_and_workers_run(
     sqlite_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    from tests.monitor.daemon_support import daemon
-
     engine = get_engine(sqlite_url)
     first = window_start(utcnow(), 3600) - 2 * HOUR
     with session_scope(engine) as session:
@@ -220,10 +166,7 @@ def test_a_daemon_with_the_celery_executor_only_enqueues_and_workers_run(
     )
     try:
         wait_for(
-            lambda: (
-                count(engine, select(func.count()).select_from(Run).where(Run.status != "running"))
-                == 2
-            ),
+            lambda: runs_where(engine, Run.status != "running") == 2,
             120,
             "both windows run by the worker",
             (process, scheduler),

@@ -12,16 +12,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from monitor.jobs import request_retrain
 from monitor.settings import load_settings
 from monitor.store import session_scope
-from monitor.store.models import ModelVersion, RetrainJob, Run
+from monitor.store.models import RetrainJob, Run
 from monitor.timeutil import utcnow, window_start
 from retrain.jobs import claim
-from tests.factories import churn_frame, make_deployment
-from tests.monitor.daemon_support import daemon, holder_pid, wait_for
-from tests.monitor.runs_support import add_window
-from tests.retrain.support import log_traffic, make_model
+from tests.factories import make_deployment
+from tests.monitor.daemon_support import (
+    finished_once,
+    holder_pid,
+    slow_retrain,
+    training_env,
+    trainings,
+)
+from tests.monitor.runs_support import add_hours
+from tests.processes import daemon, stop_after, wait_for
+from tests.queries import runs_where
 
 pytestmark = pytest.mark.slow
 
@@ -29,35 +35,9 @@ HOUR = timedelta(hours=1)
 LEASE = 2  # seconds: the claims' lease in these tests
 
 
-def slow_retrain(engine: Engine) -> int:
-    model_id = make_model(
-        engine, retrain={"recipe": "tests.monitor.daemon_support:slow_recipe"}, batch=False
-    )
-    log_traffic(engine, 900)
-    with session_scope(engine) as session:
-        job = request_retrain(session, model_id, "manual", "claims-test")
-        session.flush()
-        return job.id
-
-
 def job(engine: Engine, job_id: int) -> RetrainJob:
     with session_scope(engine) as session:
         return session.get(RetrainJob, job_id)
-
-
-def markers_of(path: Path):
-    return lambda: len(list(path.glob("train-*"))) if path.exists() else 0
-
-
-def finished_once(engine: Engine, job_id: int) -> None:
-    done = job(engine, job_id)
-    with session_scope(engine) as session:
-        versions = session.scalars(
-            select(ModelVersion).where(ModelVersion.retrain_job_id == job_id)
-        ).all()
-    assert done.status in ("succeeded", "rejected"), done.error
-    assert done.attempts == 2
-    assert len(versions) == 1
 
 
 def test_the_default_claims_of_long_work_lapse_within_a_minute() -> None:
@@ -70,17 +50,13 @@ def test_the_default_claims_of_long_work_lapse_within_a_minute() -> None:
 def test_a_training_longer_than_its_lease_keeps_its_claim_and_a_killed_one_is_taken_over(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
-    job_id = slow_retrain(engine)
+    job_id = slow_retrain(engine, "claims-test")
     markers = tmp_path / "markers"
-    trainings = markers_of(markers)
-    env = {
-        "DRIFTWISE_TEST_MARKERS": str(markers),
-        "DRIFTWISE_TEST_TRAIN_SECONDS": "8",
-        "DRIFTWISE_RETRAIN_LEASE_SECONDS": str(LEASE),
-    }
+    started = trainings(markers)
+    env = training_env(markers, 8, DRIFTWISE_RETRAIN_LEASE_SECONDS=str(LEASE))
     first = daemon(db_url, tmp_path / "first.log", **env)
     try:
-        wait_for(lambda: trainings() == 1, 120, "the training to start", (first,))
+        wait_for(lambda: started() == 1, 120, "the training to start", (first,))
         time.sleep(2 * LEASE)  # the fit goes on past its lease: the heartbeat renews it
         held = job(engine, job_id)
         assert held.status == "running"
@@ -92,7 +68,7 @@ def test_a_training_longer_than_its_lease_keeps_its_claim_and_a_killed_one_is_ta
     killed_at = time.monotonic()
     second = daemon(db_url, tmp_path / "second.log", **{**env, "DRIFTWISE_TEST_TRAIN_SECONDS": "1"})
     try:
-        wait_for(lambda: trainings() == 2, 60, "the takeover of the dead daemon's job", (second,))
+        wait_for(lambda: started() == 2, 60, "the takeover of the dead daemon's job", (second,))
         taken_after = time.monotonic() - killed_at
         wait_for(
             lambda: job(engine, job_id).status not in ("pending", "running"),
@@ -110,17 +86,13 @@ def test_a_training_longer_than_its_lease_keeps_its_claim_and_a_killed_one_is_ta
 def test_a_daemon_stopped_mid_retrain_gives_the_job_back_and_the_next_daemon_runs_it(
     engine: Engine, db_url: str, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
-    job_id = slow_retrain(engine)
+    job_id = slow_retrain(engine, "claims-test")
     markers = tmp_path / "markers"
-    trainings = markers_of(markers)
-    env = {
-        "DRIFTWISE_TEST_MARKERS": str(markers),
-        "DRIFTWISE_TEST_TRAIN_SECONDS": "60",
-        "DRIFTWISE_SHUTDOWN_SECONDS": "1",
-    }
+    started = trainings(markers)
+    env = training_env(markers, 60, DRIFTWISE_SHUTDOWN_SECONDS="1")
     first = daemon(db_url, tmp_path / "first.log", **env)
     try:
-        wait_for(lambda: trainings() == 1, 120, "the training to start", (first,))
+        wait_for(lambda: started() == 1, 120, "the training to start", (first,))
         first.popen.send_signal(stop_signal)
         assert first.popen.wait(30) == 0
     finally:
@@ -131,16 +103,13 @@ def test_a_daemon_stopped_mid_retrain_gives_the_job_back_and_the_next_daemon_run
     assert [entry["attempt"] for entry in given_back.evaluation["interrupted"]] == [1]
 
     second = daemon(db_url, tmp_path / "second.log", **{**env, "DRIFTWISE_TEST_TRAIN_SECONDS": "1"})
-    try:
-        wait_for(
-            lambda: job(engine, job_id).status not in ("pending", "running"),
-            120,
-            "the next daemon to run the job",
-            (second,),
-        )
-    finally:
-        assert second.terminate() == 0
-    assert trainings() == 2
+    stop_after(
+        second,
+        lambda: job(engine, job_id).status not in ("pending", "running"),
+        120,
+        "the next daemon to run the job",
+    )
+    assert started() == 2
     finished_once(engine, job_id)
 
 
@@ -154,13 +123,10 @@ def test_a_daemon_told_to_stop_claims_no_new_window(
         deployment.created_at = first_window
         deployment.schedule_seconds = 1
         deployment_id = deployment.id
-    for hour in range(windows):
-        frame = churn_frame(2000, seed=hour)
-        add_window(engine, deployment_id, first_window + hour * HOUR, frame, f"w{hour}")
+    add_hours(engine, deployment_id, first_window, windows, rows=2000)
 
     def runs() -> int:
-        with session_scope(engine) as session:
-            return session.scalar(select(func.count()).select_from(Run)) or 0
+        return runs_where(engine)
 
     first = daemon(db_url, tmp_path / "first.log", DRIFTWISE_SHUTDOWN_SECONDS="20")
     try:

@@ -4,6 +4,8 @@ takes over within the bound when the leader dies."""
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,16 +15,11 @@ from sqlalchemy import Engine, func, select
 from monitor.store import get_engine, session_scope
 from monitor.store.models import AlertRule, Notification, Run
 from monitor.timeutil import utcnow, window_start
-from tests.factories import churn_frame, make_deployment
-from tests.monitor.daemon_support import (
-    FAST,
-    WebhookReceiver,
-    daemon,
-    holder_pid,
-    leader,
-    wait_for,
-)
-from tests.monitor.runs_support import add_window
+from tests.factories import make_deployment
+from tests.monitor.daemon_support import holder_pid, leader
+from tests.monitor.notify_support import Receiver
+from tests.monitor.runs_support import add_hours
+from tests.processes import FAST, daemon, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -31,10 +28,15 @@ LEASE = float(FAST["DRIFTWISE_SCHEDULER_LEASE_SECONDS"])
 HEARTBEAT = float(FAST["DRIFTWISE_SCHEDULER_HEARTBEAT_SECONDS"])
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as receiver:
+        yield receiver
+
+
 def test_two_daemons_run_every_window_once_and_send_every_notification_once(
-    engine: Engine, db_url: str, tmp_path: Path
+    engine: Engine, db_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
-    receiver = WebhookReceiver()
     first_window = window_start(utcnow(), 3600) - 3 * HOUR
     with session_scope(engine) as session:
         deployment = make_deployment(
@@ -50,9 +52,7 @@ def test_two_daemons_run_every_window_once_and_send_every_notification_once(
                 channel="webhook", targets=[receiver.url], events=["*"], config={"secret": "s"}
             )
         )
-    for hour in range(3):
-        frame = churn_frame(400, seed=hour, shift=2.0)
-        add_window(engine, deployment_id, first_window + hour * HOUR, frame, f"w{hour}")
+    add_hours(engine, deployment_id, first_window, 3, rows=400, shift=2.0)
 
     def settled() -> bool:
         with session_scope(engine) as session:
@@ -71,7 +71,6 @@ def test_two_daemons_run_every_window_once_and_send_every_notification_once(
         assert leader(engine) == holder
     finally:
         codes = [process.terminate() for process in daemons]
-        receiver.close()
     assert codes == [0, 0]
     with session_scope(engine) as session:
         runs = session.scalars(select(Run)).all()
@@ -80,8 +79,9 @@ def test_two_daemons_run_every_window_once_and_send_every_notification_once(
         )
     assert len(runs) == len({(run.window_start, run.kind) for run in runs}) == 3
     assert sent >= 3, "each drifting window is an event with a notification"
-    assert len(receiver.deliveries) == sent
-    assert set(receiver.deliveries.values()) == {1}, receiver.deliveries
+    delivered = Counter(delivery.headers.get("webhook-id") for delivery in receiver.deliveries)
+    assert len(delivered) == sent
+    assert set(delivered.values()) == {1}, delivered
     assert leader(engine) is None
 
 
@@ -117,8 +117,8 @@ def test_a_standby_leads_within_the_bound_after_the_leader_is_killed(
 def test_run_serves_the_web_and_leads_in_one_process(sqlite_url: str, tmp_path: Path) -> None:
     import urllib.request
 
-    from tests.monitor.daemon_support import Process
     from tests.monitor.notify_support import free_port
+    from tests.processes import Process
 
     port = free_port()
     engine = get_engine(sqlite_url)

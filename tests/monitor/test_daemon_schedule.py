@@ -17,6 +17,7 @@ from monitor.service.daemon import Daemon, Timing, next_after, timing_from_env
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Lease, Model, Prediction, RetrainJob, Run, Source
 from monitor.timeutil import utcnow
+from tests import factories
 from tests.factories import churn_frame, make_deployment
 from tests.monitor.runs_support import add_window
 
@@ -40,16 +41,7 @@ class RecordingExecutor:
 
 def add_source(engine: Engine, deployment_id: int, name: str) -> int:
     with session_scope(engine) as session:
-        source = Source(
-            deployment_id=deployment_id,
-            role="predictions",
-            name=name,
-            kind="jsonl",
-            config={"path": "/nonexistent/*.jsonl"},
-        )
-        session.add(source)
-        session.flush()
-        return source.id
+        return factories.add_source(session, deployment_id, name, path="/nonexistent/*.jsonl").id
 
 
 def test_the_schedule_follows_deployments_and_sources(engine: Engine) -> None:

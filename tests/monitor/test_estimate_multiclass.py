@@ -10,15 +10,14 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier
 from sqlalchemy import select
 
-from monitor.cli import main
 from monitor.registry.artifacts import dump_artifact
 from monitor.store import session_scope
 from monitor.store.models import Prediction
+from tests.commands import run_cli
 
 CLASSES = ["A", "B", "C"]
 COLUMNS = {"A": "p_a", "B": "p_b", "C": "p_c"}
@@ -107,28 +106,19 @@ def _write(folder: Path, window: pd.DataFrame) -> None:
     scores.assign(timestamp="2026-01-05T12:00:00").to_csv(folder / "scores.csv", index=False)
 
 
-def _invoke(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
+def _monitor_the_day() -> None:
+    window = ["--start", "2026-01-05T00:00:00", "--end", "2026-01-06T00:00:00"]
+    run_cli("monitor", "--deployment", "plans-online", *window)
 
 
 def test_multiclass_estimates_are_close_to_realized_and_flagged(db_url, tmp_path):
     window = customers(4000, seed=2, tilt=0.6)  # more C customers, same calibration
     _write(tmp_path, window)
-    _invoke("apply", str(tmp_path / "spec.toml"))
-    _invoke("ingest")
-    _invoke(
-        "monitor",
-        "--deployment",
-        "plans-online",
-        "--start",
-        "2026-01-05T00:00:00",
-        "--end",
-        "2026-01-06T00:00:00",
-    )
+    run_cli("apply", str(tmp_path / "spec.toml"))
+    run_cli("ingest")
+    _monitor_the_day()
 
-    runs = json.loads(_invoke("runs", "plans-online", "--json"))["runs"]
+    runs = json.loads(run_cli("runs", "plans-online", "--json"))["runs"]
     run = next(run for run in runs if run["status"] == "ok")
     realized = run["performance"]
     truth, predicted = window["plan"], window["prediction"]
@@ -150,8 +140,8 @@ def test_multiclass_estimates_are_close_to_realized_and_flagged(db_url, tmp_path
 def test_a_batch_file_names_its_class_probability_columns_in_the_spec(db_url, tmp_path):
     window = customers(300, seed=3)
     _write(tmp_path, window)
-    _invoke("apply", str(tmp_path / "spec.toml"))
-    _invoke("ingest", "--deployment", "plans-nightly")
+    run_cli("apply", str(tmp_path / "spec.toml"))
+    run_cli("ingest", "--deployment", "plans-nightly")
 
     with session_scope() as session:
         stored = session.scalars(select(Prediction.probabilities)).all()
@@ -168,20 +158,12 @@ def test_a_multiclass_model_without_probabilities_says_why_there_is_no_estimate(
     (tmp_path / "spec.toml").write_text(
         spec.replace('probabilities = { A = "p_a", B = "p_b", C = "p_c" }\n', "")
     )
-    _invoke("apply", str(tmp_path / "spec.toml"))
-    _invoke("ingest", "--deployment", "plans-online")
-    _invoke(
-        "monitor",
-        "--deployment",
-        "plans-online",
-        "--start",
-        "2026-01-05T00:00:00",
-        "--end",
-        "2026-01-06T00:00:00",
-    )
+    run_cli("apply", str(tmp_path / "spec.toml"))
+    run_cli("ingest", "--deployment", "plans-online")
+    _monitor_the_day()
     run = next(
         run
-        for run in json.loads(_invoke("runs", "plans-online", "--json"))["runs"]
+        for run in json.loads(run_cli("runs", "plans-online", "--json"))["runs"]
         if run["status"] == "ok"
     )
     assert run["estimated_performance"] == {}

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from monitor.cli import main
 from monitor.ingest.records import ModelSchema, validate_label, validate_prediction
 from monitor.ingest.store import insert_labels, insert_predictions
-from monitor.registry.reference import store_reference
 from monitor.runs.job import monitor_deployment
 from monitor.store import get_engine, session_scope
-from monitor.store.models import Deployment, Model, ModelVersion, Run
+from monitor.store.models import Model, Run
+from tests.factories import make_model, serve_version
 from tests.monitor.runs_support import DAY, NOW
 
 # Regression tolerance: the nanny model learns losses on 4,000 reference rows; on a window of
@@ -38,38 +38,18 @@ def houses(rows: int, seed: int, size_mean: float = 100.0) -> pd.DataFrame:
 
 def _regression_deployment(engine, reference: pd.DataFrame) -> int:
     with session_scope(engine) as session:
-        model = Model(
-            name="prices",
-            task="regression",
+        version = make_model(
+            session,
+            "prices",
+            reference,
+            ["size"],
+            ["area"],
             target="price",
-            prediction="prediction",
+            artifact=b"x",
+            task="regression",
             probability=None,
-            numerical=["size"],
-            categorical=["area"],
-            retrain={},
         )
-        session.add(model)
-        session.flush()
-        version = ModelVersion(
-            model_id=model.id, version=1, artifact=b"x", sha256="0" * 64, status="champion"
-        )
-        session.add(version)
-        session.flush()
-        store_reference(session, version, reference)
-        deployment = Deployment(
-            name="prices-online",
-            model_id=model.id,
-            mode="realtime",
-            active_version_id=version.id,
-            window_seconds=86400,
-            settle_seconds=0,
-            min_rows=50,
-            max_rows=50000,
-            policy={},
-        )
-        session.add(deployment)
-        session.flush()
-        return deployment.id
+        return serve_version(session, version, "prices-online", window_seconds=86400).id
 
 
 def _log(engine, deployment_id: int, frame: pd.DataFrame, labels: bool) -> None:

@@ -5,23 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from monitor.cli import main
+from tests.commands import run_cli
 
 SPEC = Path(__file__).parents[2] / "examples" / "churn" / "spec.toml"
 
 
-def run(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def test_the_example_ingests_every_sample_format_with_exact_counts(db_url: str) -> None:
-    run("apply", str(SPEC))
-    run("ingest")
-    status = json.loads(run("status", "--json"))
+    run_cli("apply", str(SPEC))
+    run_cli("ingest")
+    status = json.loads(run_cli("status", "--json"))
     by_name = {d["name"]: d for d in status["deployments"]}
     assert (by_name["churn-online"]["predictions"], by_name["churn-online"]["labels"]) == (58, 26)
     assert (by_name["churn-nightly"]["predictions"], by_name["churn-nightly"]["labels"]) == (20, 20)
@@ -35,5 +27,5 @@ def test_the_example_ingests_every_sample_format_with_exact_counts(db_url: str) 
         ("labels", "sagemaker-ground-truth"): 6,
     }
     assert all(d["quarantined"] == 0 for d in status["deployments"])
-    again = json.loads(run("ingest", "--json"))
+    again = json.loads(run_cli("ingest", "--json"))
     assert sum(t["inserted"] for t in again) == 0

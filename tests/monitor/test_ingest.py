@@ -12,6 +12,7 @@ from monitor.ingest.engine import ingest
 from monitor.store import session_scope
 from monitor.store.models import Label, Prediction, Quarantine, Source
 from tests.factories import make_deployment
+from tests.queries import rows_in as count
 
 
 def record(i: int, **overrides) -> dict:
@@ -52,11 +53,6 @@ def add_source(
                 config=config,
             )
         )
-
-
-def count(engine: Engine, table) -> int:
-    with session_scope(engine) as session:
-        return session.scalar(select(func.count()).select_from(table))
 
 
 def reasons(engine: Engine) -> list[str]:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,8 +11,10 @@ from sqlalchemy import Engine, func, select
 
 from monitor.ingest.engine import ingest
 from monitor.store import session_scope
-from monitor.store.models import IngestedFile, Prediction, Quarantine, Source
-from tests.factories import make_deployment
+from monitor.store.models import IngestedFile, Quarantine
+from tests.factories import add_source, make_deployment
+from tests.processes import kill_after, reader
+from tests.queries import ingested_offset, stored_predictions
 
 RECORDS = 120_000
 BAD_EVERY = 10_000
@@ -47,48 +45,18 @@ def test_a_reader_killed_mid_ingest_loses_and_duplicates_nothing(
     bad = write_log(log)
     with session_scope(engine) as session:
         deployment = make_deployment(session)
-        session.add(
-            Source(
-                deployment_id=deployment.id,
-                role="predictions",
-                name="big",
-                kind="jsonl",
-                config={"path": str(log)},
-            )
-        )
-    env = {
-        **os.environ,
-        "DRIFTWISE_DATABASE_URL": db_url,
-        "DRIFTWISE_INGEST_LEASE_SECONDS": "1",
-        "DRIFTWISE_INGEST_CHUNK_BYTES": str(1024 * 1024),  # many transactions to die between
-    }
-    reader = subprocess.Popen(
-        [sys.executable, "-c", "from monitor.cli import main; main()", "ingest"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with session_scope(engine) as session:
-            offset = session.scalar(select(IngestedFile.offset)) or 0
-        if offset > 0:
-            break
-        assert reader.poll() is None, reader.stderr.read().decode()
-        time.sleep(0.02)
-    reader.send_signal(signal.SIGKILL)
-    reader.wait()
-    with session_scope(engine) as session:
-        partial = session.scalar(select(func.count()).select_from(Prediction))
+        add_source(session, deployment.id, "big", path=str(log))
+    process = reader(db_url, tmp_path / "reader.log", 1024 * 1024)
+    kill_after(process, lambda: ingested_offset(engine) > 0, 120, "the first chunk", interval=0.02)
+    partial, _ = stored_predictions(engine)
     assert 0 < partial < RECORDS, "the reader must be killed part-way"
 
     time.sleep(1.2)  # the dead reader's lease expires
     monkeypatch.setenv("DRIFTWISE_INGEST_LEASE_SECONDS", "30")
     [tally] = ingest(engine)
     assert not tally.errors
+    rows, distinct = stored_predictions(engine)
     with session_scope(engine) as session:
-        rows = session.scalar(select(func.count()).select_from(Prediction))
-        distinct = session.scalar(select(func.count(func.distinct(Prediction.request_id))))
         quarantined = session.scalar(select(func.count()).select_from(Quarantine))
         cursor = session.scalar(select(IngestedFile))
     assert rows == distinct == RECORDS

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,8 +13,9 @@ from sqlalchemy import Engine, func, select
 
 from monitor.ingest.engine import ingest
 from monitor.store import session_scope
-from monitor.store.models import IngestedFile, PendingHalf, Prediction, Quarantine, Source
-from tests.factories import make_deployment
+from monitor.store.models import IngestedFile, PendingHalf, Prediction, Quarantine
+from tests.factories import add_source, make_deployment
+from tests.processes import Process, kill_after, reader
 
 EVENTS = 12_000
 
@@ -42,52 +40,24 @@ def azure_logs(folder: Path) -> tuple[Path, Path]:
     return inputs, outputs
 
 
-def reader(db_url: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DRIFTWISE_DATABASE_URL": db_url,
-        "DRIFTWISE_INGEST_LEASE_SECONDS": "1",
-        "DRIFTWISE_INGEST_CHUNK_BYTES": str(64 * 1024),  # many transactions to die between
-    }
-    return subprocess.Popen(
-        [sys.executable, "-c", "from monitor.cli import main; main()", "ingest"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def kill_when(engine: Engine, process: subprocess.Popen, path: Path) -> None:
+def kill_when_partly_read(engine: Engine, process: Process, path: Path) -> None:
     """SIGKILL once `path` is read part-way."""
     size = path.stat().st_size
-    deadline = time.monotonic() + 600  # a loaded machine reads slowly; the bound is loose
-    while True:
+
+    def partly_read() -> bool:
         with session_scope(engine) as session:
             offset = session.scalar(
                 select(IngestedFile.offset).where(IngestedFile.path == str(path))
             )
-        if offset and offset < size:
-            break
-        assert process.poll() is None, process.stderr.read().decode()
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"{path.name} was not reached within the time bound")
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+        return bool(offset and offset < size)
+
+    # A loaded machine reads slowly; the bound is loose.
+    kill_after(process, partly_read, 600, f"{path.name} to be read part-way", interval=0.01)
 
 
-def add_source(engine: Engine, deployment_id: int, name: str, config: dict) -> None:
+def add_predictions_source(engine: Engine, deployment_id: int, name: str, config: dict) -> None:
     with session_scope(engine) as session:
-        session.add(
-            Source(
-                deployment_id=deployment_id,
-                role="predictions",
-                name=name,
-                kind=config.pop("kind", "jsonl"),
-                config=config,
-            )
-        )
+        add_source(session, deployment_id, name, config.pop("kind", "jsonl"), **config)
 
 
 def counts(engine: Engine) -> tuple[int, int, int, int]:
@@ -107,10 +77,14 @@ def test_a_reader_killed_while_joining_halves_across_sources_loses_and_duplicate
     inputs, outputs = azure_logs(tmp_path)
     with session_scope(engine) as session:
         deployment = make_deployment(session).id
-    add_source(engine, deployment, "inputs", {"kind": "azureml-collector", "path": str(inputs)})
-    add_source(engine, deployment, "outputs", {"kind": "azureml-collector", "path": str(outputs)})
-    process = reader(db_url)
-    kill_when(engine, process, outputs)
+    add_predictions_source(
+        engine, deployment, "inputs", {"kind": "azureml-collector", "path": str(inputs)}
+    )
+    add_predictions_source(
+        engine, deployment, "outputs", {"kind": "azureml-collector", "path": str(outputs)}
+    )
+    process = reader(db_url, tmp_path / "reader.log", 64 * 1024)
+    kill_when_partly_read(engine, process, outputs)
     partial = counts(engine)[0]
     assert 0 < partial < EVENTS, "the reader must be killed while joining"
 
@@ -143,9 +117,9 @@ def test_a_reader_killed_in_a_file_without_final_newline_loses_and_duplicates_no
     os.utime(log, (settled, settled))
     with session_scope(engine) as session:
         deployment = make_deployment(session).id
-    add_source(engine, deployment, "big", {"path": str(log), "complete_after": "1m"})
-    process = reader(db_url)
-    kill_when(engine, process, log)
+    add_predictions_source(engine, deployment, "big", {"path": str(log), "complete_after": "1m"})
+    process = reader(db_url, tmp_path / "reader.log", 64 * 1024)
+    kill_when_partly_read(engine, process, log)
     assert 0 < counts(engine)[0] < EVENTS * 4, "the reader must be killed part-way"
 
     time.sleep(1.2)

@@ -3,50 +3,27 @@ failure is kept (a real full disk: SQLite on a small tmpfs)."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from monitor.store import db as store_db
 from monitor.store import schema, session_scope
-from monitor.store.models import IngestedFile, Prediction, Source
-from monitor.timeutil import utcnow
-from tests.factories import make_deployment
-from tests.monitor.daemon_support import ROOT
+from tests.factories import add_source, make_deployment, write_prediction_log
+from tests.processes import run_driftwise
+from tests.queries import ingested_offset, stored_predictions
 
 pytestmark = pytest.mark.slow
 
 RECORDS = 60_000
 
 
-def write_log(path: Path, records: int) -> None:
-    stamp = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    features = {"tenure": 5.0, "charges": 70.5, "plan": "pro", "region": "eu"}
-    with path.open("w") as handle:
-        for i in range(records):
-            record = {"request_id": f"r-{i}", "timestamp": stamp, "features": features}
-            handle.write(json.dumps(record) + "\n")
-
-
 def ingest(url: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "DRIFTWISE_DATABASE_URL": url, "PYTHONPATH": str(ROOT), **env}
-    environment["DRIFTWISE_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-c", "from monitor.cli import main; main()", "ingest"],
-        env=environment,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    settings = {"DRIFTWISE_DATABASE_URL": url, **env, "DRIFTWISE_DATA_DIR": str(tmp_path / "data")}
+    return run_driftwise(["ingest"], settings, timeout=300)
 
 
 @pytest.fixture
@@ -73,18 +50,10 @@ def test_a_full_disk_keeps_the_chunks_stored_before_it_and_ingest_exits_3(
     engine = store_db.get_engine(url)
     schema.upgrade(engine)
     log = tmp_path / "predictions.jsonl"
-    write_log(log, RECORDS)
+    write_prediction_log(log, RECORDS)
     with session_scope(engine) as session:
         deployment = make_deployment(session, window_seconds=7 * 86400)
-        session.add(
-            Source(
-                deployment_id=deployment.id,
-                role="predictions",
-                name="log",
-                kind="jsonl",
-                config={"path": str(log)},
-            )
-        )
+        add_source(session, deployment.id, path=str(log))
     # A pass that cannot write cannot release its lease either: make it lapse quickly.
     small_chunks = {
         "DRIFTWISE_INGEST_CHUNK_BYTES": str(256 * 1024),
@@ -95,9 +64,8 @@ def test_a_full_disk_keeps_the_chunks_stored_before_it_and_ingest_exits_3(
     assert full.returncode == 3, full.stdout + full.stderr
     assert "full" in full.stdout + full.stderr
     assert "1 source(s) failed: log" in full.stderr
-    with session_scope(engine) as session:
-        kept = session.scalar(select(func.count()).select_from(Prediction))
-        offset = session.scalar(select(func.max(IngestedFile.offset))) or 0
+    kept, _ = stored_predictions(engine)
+    offset = ingested_offset(engine)
     assert 0 < kept < RECORDS, "the chunks stored before the disk filled are kept"
     assert 0 < offset < log.stat().st_size
 
@@ -110,9 +78,7 @@ def test_a_full_disk_keeps_the_chunks_stored_before_it_and_ingest_exits_3(
     resumed = ingest(url, tmp_path, **small_chunks)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "skipped" not in resumed.stdout + resumed.stderr
-    with session_scope(engine) as session:
-        rows = session.scalar(select(func.count()).select_from(Prediction))
-        distinct = session.scalar(select(func.count(func.distinct(Prediction.request_id))))
+    rows, distinct = stored_predictions(engine)
     assert rows == distinct == RECORDS
 
 
@@ -120,15 +86,7 @@ def test_a_missing_file_makes_ingest_exit_3_naming_the_source(db_url: str, tmp_p
     engine = store_db.get_engine(db_url)
     with session_scope(engine) as session:
         deployment = make_deployment(session)
-        session.add(
-            Source(
-                deployment_id=deployment.id,
-                role="predictions",
-                name="gone",
-                kind="jsonl",
-                config={"path": str(tmp_path / "nowhere.jsonl")},
-            )
-        )
+        add_source(session, deployment.id, "gone", path=str(tmp_path / "nowhere.jsonl"))
     done = ingest(db_url, tmp_path)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "nowhere.jsonl" in done.stderr

@@ -12,29 +12,20 @@ from pathlib import Path
 import fsspec
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
-from monitor.cli import main
 from monitor.store import session_scope
 from monitor.store.models import Label, PendingHalf, Prediction
+from tests.commands import run_cli
+from tests.factories import churn_model_spec
 
 ROOT = Path(__file__).parents[2]
 SAMPLES = ROOT / "tests" / "samples"
 EXAMPLE = ROOT / "examples" / "churn"
 
-MODELS = f"""
-[[models]]
-name = "churn"
-task = "classification"
-target = "churned"
-prediction = "prediction"
-probability = "probability"
-numerical = ["tenure", "charges"]
-categorical = ["plan", "region"]
-artifact = "{EXAMPLE / "churn.skops"}"
-reference = "{EXAMPLE / "reference.csv"}"
-
+MODELS = (
+    churn_model_spec(EXAMPLE)
+    + f"""
 [[models]]
 name = "tenure-only"
 task = "classification"
@@ -43,6 +34,7 @@ numerical = ["tenure"]
 artifact = "{EXAMPLE / "churn.skops"}"
 reference = "tenure-reference.csv"
 """
+)
 
 
 def deployment(name: str, sources: str, model: str = "churn") -> str:
@@ -61,12 +53,6 @@ def source(kind: str, path: str | Path, role: str = "sources", **keys) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def apply(tmp_path: Path, *deployments: str) -> None:
     reference = pd.read_csv(EXAMPLE / "reference.csv")
     reference[["tenure", "churned", "prediction", "probability"]].to_csv(
@@ -74,11 +60,11 @@ def apply(tmp_path: Path, *deployments: str) -> None:
     )
     spec = tmp_path / "spec.toml"
     spec.write_text(MODELS + "".join(deployments))
-    run("apply", str(spec))
+    run_cli("apply", str(spec))
 
 
 def status() -> dict:
-    report = json.loads(run("status", "--json"))
+    report = json.loads(run_cli("status", "--json"))
     return {d["name"]: d for d in report["deployments"]}
 
 
@@ -127,7 +113,7 @@ def test_sagemaker_variants_scalars_json_lines_scores_and_multi_row_ground_truth
             + source("sagemaker-ground-truth", truth / "variants" / "multi-row.jsonl", "labels"),
         ),
     )
-    run("ingest")
+    run_cli("ingest")
     tf = predictions(engine, "tf-serving")
     assert {key: row["features"]["tenure"] for key, row in tf.items()} == {
         "tf-0001#0": 1.0,
@@ -178,7 +164,7 @@ def test_ground_truth_as_one_csv_line_of_several_values_labels_the_capture_rows(
             + source("sagemaker-ground-truth", truth / "variants" / "csv-list.jsonl", "labels"),
         ),
     )
-    run("ingest")
+    run_cli("ingest")
     # "1,0,1" (here in BASE64) labels the three rows of jl-0001; a single value labels a
     # capture of one row; a list for a capture not read yet is kept for its rows.
     assert labels(engine) == {
@@ -217,19 +203,19 @@ def test_a_file_without_final_newline_is_read_once_complete(engine: Engine, tmp_
             + source("sagemaker-ground-truth", "memory://gt-remote/*.jsonl", "labels"),
         ),
     )
-    run("ingest")
+    run_cli("ingest")
     # The object in an object store is complete when listed; the local file is still settling.
     assert labels(engine) == {"xg-0002": 1}
     [local_source, remote_source] = status()["gt"]["sources"]
     assert (local_source["files_waiting"], remote_source["files_waiting"]) == (1, 0)
-    assert "1 file(s) waiting to be complete" in run("ingest")
+    assert "1 file(s) waiting to be complete" in run_cli("ingest")
 
     settled = time.time() - 2 * 3600
     os.utime(local / "labels.jsonl", (settled, settled))
-    run("ingest")
+    run_cli("ingest")
     assert labels(engine) == {"xg-0001": 1, "xg-0002": 1}
     assert status()["gt"]["sources"][0]["files_waiting"] == 0
-    run("ingest")  # read once: nothing new, nothing duplicated
+    run_cli("ingest")  # read once: nothing new, nothing duplicated
     assert status()["gt"]["sources"][0]["read"] == 1
     remote.rm("/gt-remote", recursive=True)
 
@@ -254,7 +240,7 @@ def test_azure_halves_join_across_two_sources_and_inputs_only_has_no_prediction(
             ),
         ),
     )
-    run("ingest")
+    run_cli("ingest")
     blue = predictions(engine, "azure-blue")
     assert {key: (row["prediction"], row["probability"]) for key, row in blue.items()} == {
         "az-101": (1, 0.72),
@@ -286,7 +272,7 @@ def test_class_probabilities_map_to_the_model_classes_and_a_bad_response_takes_i
             source("kserve", SAMPLES / "kserve" / "variants" / "class-probabilities.jsonl"),
         ),
     )
-    run("ingest")
+    run_cli("ingest")
     rows = predictions(engine, "kserve-probabilities")
     assert {key: (r["prediction"], r["probability"]) for key, r in rows.items()} == {
         "kp-0001#0": (1, 0.7),
@@ -316,7 +302,7 @@ def test_label_files_without_time_are_cast_to_the_target_type_and_a_glob_may_mat
             + source("csv", tmp_path / "not-yet" / "*.csv", "labels"),
         ),
     )
-    output = run("ingest")
+    output = run_cli("ingest")
     assert f"no files yet: {tmp_path / 'not-yet' / '*.csv'}" in output
     assert labels(engine) == {"rt-0000": 1, "rt-0002": 0, "rt-0004": 1, "rt-0001": 0, "rt-0003": 1}
     with session_scope(engine) as session:
@@ -334,24 +320,24 @@ def test_quarantine_lists_by_reason_and_retry_ingests_once_after_the_spec_is_fix
     capture = SAMPLES / "sagemaker-capture" / "variants" / "xgboost-score.jsonl"
     columns = ["tenure", "charges", "plan"]  # wrong: the region is missing
     apply(tmp_path, deployment("xg", source("sagemaker-capture", capture, columns=columns)))
-    run("ingest")
-    listed = json.loads(run("quarantine", "--deployment", "xg", "--json"))["groups"]
+    run_cli("ingest")
+    listed = json.loads(run_cli("quarantine", "--deployment", "xg", "--json"))["groups"]
     assert [(g["count"], g["source"]) for g in listed] == [(2, f"sagemaker-capture:{capture}")]
     assert listed[0]["reason"] == (
         "captureData.endpointInput.data[0]: 4 values but 3 columns (tenure, charges, plan)"
     )
     assert listed[0]["examples"][0]["location"] == f"{capture}:1"
-    assert "2 ×" in run("quarantine")
+    assert "2 ×" in run_cli("quarantine")
 
     apply(
         tmp_path,
         deployment("xg", source("sagemaker-capture", capture, output="probability")),
     )
-    retried = json.loads(run("quarantine", "retry", "--deployment", "xg", "--json"))
+    retried = json.loads(run_cli("quarantine", "retry", "--deployment", "xg", "--json"))
     assert [(r["retried"], r["inserted"], r["quarantined"]) for r in retried] == [(2, 2, 0)]
     assert sorted(predictions(engine, "xg")) == ["xg-0001", "xg-0002"]
-    assert json.loads(run("quarantine", "--json"))["groups"] == []
-    again = json.loads(run("quarantine", "retry", "--json"))
+    assert json.loads(run_cli("quarantine", "--json"))["groups"] == []
+    again = json.loads(run_cli("quarantine", "retry", "--json"))
     assert sum(r["retried"] for r in again) == 0
     [only] = status()["xg"]["sources"]
     assert (only["inserted"], only["quarantined"]) == (2, 0)
@@ -362,12 +348,12 @@ def test_halves_waiting_longer_than_the_bound_are_a_warning_naming_the_source(
 ) -> None:
     inputs = SAMPLES / "azureml-collector" / "variants" / "two-folders" / "model_inputs"
     apply(tmp_path, deployment("azure-half", source("azureml-collector", inputs / "**/*.jsonl")))
-    run("ingest")
+    run_cli("ingest")
     assert status()["azure-half"]["warnings"] == []
     monkeypatch.setenv("DRIFTWISE_HALF_WAIT_SECONDS", "1")
     time.sleep(1.1)
     [warning] = status()["azure-half"]["warnings"]
     name = f"azureml-collector:{inputs / '**/*.jsonl'}"
     assert warning == f"source {name}: 2 half(s) waiting longer than 1s for their partner"
-    assert f"warning: {warning}" in run("status")
+    assert f"warning: {warning}" in run_cli("status")
     assert status()["azure-half"]["sources"][0]["halves_waiting"] == 2

@@ -22,7 +22,7 @@ from tests.monitor.notify_support import (
     make_settings,
     password_check,
     self_signed_cert,
-    start_smtp,
+    smtp_server,
     tls_context,
 )
 
@@ -53,13 +53,10 @@ def _notification(engine, notification_id: int) -> Notification:
 
 def test_an_alert_email_has_a_clear_subject_both_parts_and_a_link(sqlite_url, tmp_path):
     handler = MailHandler()
-    smtp = start_smtp(handler)
-    try:
+    with smtp_server(handler) as smtp:
         settings = make_settings(tmp_path, sqlite_url, f"smtp://127.0.0.1:{smtp.port}")
         notification_id = _one_drift_alert(None)
         assert dispatch_due(settings=settings)["sent"] == 1
-    finally:
-        smtp.stop()
     (received,) = handler.received
     mail = received.message
     assert received.recipients == ["ml-team@example.com"]
@@ -97,23 +94,20 @@ def test_a_retrain_decision_shows_champion_and_challenger_metrics(sqlite_url, tm
 def test_it_uses_starttls_and_logs_in(sqlite_url, tmp_path):
     cert, key = self_signed_cert(tmp_path)
     handler = MailHandler()
-    smtp = start_smtp(
+    with smtp_server(
         handler,
         tls_context=tls_context(cert, key),
         require_starttls=True,
         auth_require_tls=True,
         authenticator=password_check("alerts", "p@ss word"),
-    )
-    url = f"smtp+starttls://alerts:p%40ss%20word@127.0.0.1:{smtp.port}?cafile={cert}"
-    try:
+    ) as smtp:
+        url = f"smtp+starttls://alerts:p%40ss%20word@127.0.0.1:{smtp.port}?cafile={cert}"
         notification_id = _one_drift_alert(None)
         wrong = make_settings(tmp_path, sqlite_url, url.replace("p%40ss", "bad"))
         assert dispatch_due(settings=wrong)["retrying"] == 1
         assert "login refused" in _notification(None, notification_id).last_error
         right = make_settings(tmp_path, sqlite_url, url)
         assert dispatch_due(now=utcnow() + timedelta(hours=1), settings=right)["sent"] == 1
-    finally:
-        smtp.stop()
     (received,) = handler.received
     assert received.login == "alerts"
 
@@ -121,34 +115,27 @@ def test_it_uses_starttls_and_logs_in(sqlite_url, tmp_path):
 def test_it_sends_over_smtps(sqlite_url, tmp_path):
     cert, key = self_signed_cert(tmp_path)
     handler = MailHandler()
-    smtp = start_smtp(handler, ssl_context=tls_context(cert, key))
-    try:
+    with smtp_server(handler, ssl_context=tls_context(cert, key)) as smtp:
         settings = make_settings(
             tmp_path, sqlite_url, f"smtps://127.0.0.1:{smtp.port}?cafile={cert}"
         )
         _one_drift_alert(None)
         assert dispatch_due(settings=settings)["sent"] == 1
-    finally:
-        smtp.stop()
     assert len(handler.received) == 1
 
 
 def test_an_untrusted_certificate_is_not_accepted(sqlite_url, tmp_path):
     cert, key = self_signed_cert(tmp_path)
-    smtp = start_smtp(MailHandler(), ssl_context=tls_context(cert, key))
-    try:
+    with smtp_server(MailHandler(), ssl_context=tls_context(cert, key)) as smtp:
         settings = make_settings(tmp_path, sqlite_url, f"smtps://127.0.0.1:{smtp.port}")
         notification_id = _one_drift_alert(None)
         assert dispatch_due(settings=settings)["retrying"] == 1
-    finally:
-        smtp.stop()
     assert "CERTIFICATE_VERIFY_FAILED" in _notification(None, notification_id).last_error
 
 
 def test_a_server_that_refuses_then_accepts_delivers_once(sqlite_url, tmp_path):
     handler = MailHandler(refuse=1)
-    smtp = start_smtp(handler)
-    try:
+    with smtp_server(handler) as smtp:
         settings = make_settings(tmp_path, sqlite_url, f"smtp://127.0.0.1:{smtp.port}")
         notification_id = _one_drift_alert(None)
         now = utcnow()
@@ -156,8 +143,6 @@ def test_a_server_that_refuses_then_accepts_delivers_once(sqlite_url, tmp_path):
         assert dispatch_due(now=now, settings=settings)["due"] == 0  # not before the backoff
         assert dispatch_due(now=now + timedelta(minutes=2), settings=settings)["sent"] == 1
         assert dispatch_due(now=now + timedelta(hours=2), settings=settings)["due"] == 0
-    finally:
-        smtp.stop()
     assert handler.refused == 1 and len(handler.received) == 1
     with session_scope() as session:
         attempts = session.scalars(
@@ -180,11 +165,8 @@ def test_a_server_that_is_down_delays_the_alert_and_loses_nothing(sqlite_url, tm
     assert "refused" in row.last_error.lower()
 
     handler = MailHandler()
-    smtp = start_smtp(handler, port=port)
-    try:
+    with smtp_server(handler, port=port):
         assert dispatch_due(now=now + timedelta(hours=4), settings=settings)["sent"] == 1
-    finally:
-        smtp.stop()
     assert [r.message["Subject"] for r in handler.received] == [
         "[Driftwise] churn-online: Drift detected (warning)"
     ]
@@ -206,13 +188,10 @@ def test_a_permanent_refusal_is_marked_failed(sqlite_url, tmp_path, code, status
         async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
             return code
 
-    smtp = start_smtp(Refuse())
-    try:
+    with smtp_server(Refuse()) as smtp:
         settings = make_settings(tmp_path, sqlite_url, f"smtp://127.0.0.1:{smtp.port}")
         notification_id = _one_drift_alert(None)
         assert dispatch_due(settings=settings)[status] == 1
-    finally:
-        smtp.stop()
     row = _notification(None, notification_id)
     assert row.status == "failed" and "no such user" in row.last_error
 

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from monitor.ingest.engine import ingest
 from monitor.store import session_scope
-from monitor.store.models import Prediction, Source
-from tests.factories import make_deployment
+from monitor.store.models import Prediction
+from tests.factories import add_source, make_deployment
 
 # The read is rolled back at its end, so the breakout commits its own DELETE.
 BREAKOUT = (
@@ -59,16 +59,7 @@ def _sources(engine: Engine, remote: Engine, queries: list[str]) -> None:
     with session_scope(engine) as session:
         deployment = make_deployment(session)
         for n, query in enumerate(queries):
-            config = _config(remote, query)
-            session.add(
-                Source(
-                    deployment_id=deployment.id,
-                    role="predictions",
-                    name=f"scores-{n}",
-                    kind="sql",
-                    config=config,
-                )
-            )
+            add_source(session, deployment.id, f"scores-{n}", "sql", **_config(remote, query))
 
 
 def _config(remote: Engine, query: str) -> dict:

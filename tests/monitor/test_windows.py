@@ -16,7 +16,8 @@ from monitor.runs.job import monitor_deployment
 from monitor.store import session_scope
 from monitor.store.models import Deployment, MetricPoint, Run
 from monitor.timeutil import Calendar, human_duration
-from tests.factories import churn_frame
+from tests.commands import run_cli
+from tests.factories import churn_frame, churn_model_spec
 from tests.monitor.runs_support import DAY, HOUR, add_window, deploy, runs_of
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "churn"
@@ -120,18 +121,7 @@ def test_late_predictions_run_an_empty_window_again(engine):
     assert rows == [110]  # the thin run's point is replaced, not kept beside
 
 
-SPEC = """
-[[models]]
-name = "churn"
-task = "classification"
-target = "churned"
-prediction = "prediction"
-probability = "probability"
-numerical = ["tenure", "charges"]
-categorical = ["plan", "region"]
-artifact = "{example}/churn.skops"
-reference = "{example}/reference.csv"
-
+DEPLOYMENT = """
 [[deployments]]
 name = "churn-online"
 model = "churn"
@@ -164,35 +154,29 @@ def write_predictions(path: Path, start: datetime, rows: int, prefix: str) -> No
             out.write(json.dumps(line) + "\n")
 
 
-def cli(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def test_late_predictions_and_a_rerun_through_the_commands(db_url: str, tmp_path: Path):
     folder = tmp_path / "logs"
     folder.mkdir()
     spec = tmp_path / "spec.toml"
-    spec.write_text(SPEC.format(example=EXAMPLE, folder=folder))
+    spec.write_text(churn_model_spec(EXAMPLE) + DEPLOYMENT.format(folder=folder))
     start = datetime(2026, 1, 1)
     write_predictions(folder / "a.jsonl", start, 40, "a")
     write_predictions(folder / "c.jsonl", start + 2 * HOUR, 40, "cc")
-    cli("apply", str(spec))
-    cli("ingest")
+    run_cli("apply", str(spec))
+    run_cli("ingest")
     window = ["--start", "2026-01-01T00:00:00Z", "--end", "2026-01-01T03:00:00Z"]
-    first = cli("monitor", "--no-reports", *window)
+    first = run_cli("monitor", "--no-reports", *window)
     assert "3 run(s): 2 ok, 1 no_data" in first
 
     write_predictions(folder / "b.jsonl", start + HOUR, 40, "bbb")
-    assert '"inserted": 40' in cli("ingest", "--json")
-    late = cli("monitor", "--no-reports", *window)  # the next pass over those windows
+    assert '"inserted": 40' in run_cli("ingest", "--json")
+    late = run_cli("monitor", "--no-reports", *window)  # the next pass over those windows
     assert "1 run(s): 1 ok" in late
-    assert "0 run(s)" in cli("monitor", "--no-reports", *window)
+    assert "0 run(s)" in run_cli("monitor", "--no-reports", *window)
 
-    rerun = cli("monitor", "--no-reports", "--rerun", *window)
+    rerun = run_cli("monitor", "--no-reports", "--rerun", *window)
     assert "3 run(s): 3 ok" in rerun
-    runs = json.loads(cli("runs", "churn-online", "--json"))["runs"]
+    runs = json.loads(run_cli("runs", "churn-online", "--json"))["runs"]
     by_window: dict[str, list] = {}
     for run in runs:
         by_window.setdefault(run["window_start"], []).append((run["seq"], run["status"]))
@@ -204,7 +188,7 @@ def test_late_predictions_and_a_rerun_through_the_commands(db_url: str, tmp_path
 
 def test_a_spec_names_a_bad_time_zone(tmp_path: Path):
     spec = tmp_path / "spec.toml"
-    text = SPEC.format(example=EXAMPLE, folder=tmp_path).replace(
+    text = (churn_model_spec(EXAMPLE) + DEPLOYMENT.format(folder=tmp_path)).replace(
         'window = "1h"', 'window = "1mo"\ntimezone = "Mars/Olympus"'
     )
     spec.write_text(text)

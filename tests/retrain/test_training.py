@@ -8,23 +8,15 @@ import pandas as pd
 from sqlalchemy import select
 
 from monitor.store import session_scope
-from monitor.store.models import Deployment, Label, Model, Prediction
+from monitor.store.models import Model, Prediction
 from monitor.timeutil import utcnow
 from retrain import training
 from tests.retrain.support import log_traffic, make_model
 
 
 def _joined(model: Model, since):
-    return (
-        select(Prediction.request_id, Prediction.timestamp, Prediction.features, Label.value)
-        .join(
-            Label,
-            (Label.deployment_id == Prediction.deployment_id)
-            & (Label.request_id == Prediction.request_id),
-        )
-        .join(Deployment, Deployment.id == Prediction.deployment_id)
-        .where(Deployment.model_id == model.id, Prediction.timestamp >= since)
-    )
+    """The labeled rows' query both reads are handed: the one `labeled_rows` builds."""
+    return training._labeled(model).where(Prediction.timestamp >= since)
 
 
 def test_the_aggregated_read_equals_the_row_by_row_read(engine):

@@ -16,13 +16,12 @@ from monitor.store.models import (
     Event,
     Incident,
     MetricPoint,
-    ModelVersion,
     Notification,
     RetrainJob,
     Run,
 )
 from monitor.timeutil import utcnow
-from tests.factories import make_deployment
+from tests.factories import add_version, make_deployment
 from web import create_app
 from web.auth import create_token, create_user
 
@@ -222,15 +221,8 @@ def add_history(
                 notification_id=notification.id, duration=0.2, ok=False, error="connection refused"
             )
         )
-        session.add(
-            ModelVersion(
-                model_id=deployment.model_id,
-                version=2,
-                artifact=b"x",
-                sha256="1" * 64,
-                status="candidate",
-                parent_version_id=deployment.active_version_id,
-            )
+        add_version(
+            session, deployment.model_id, 2, b"x", parent_version_id=deployment.active_version_id
         )
         session.add(
             RetrainJob(

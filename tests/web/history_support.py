@@ -8,7 +8,7 @@ from datetime import timedelta
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Event, ModelVersion, Notification, Run
 from monitor.timeutil import utcnow
-from tests.factories import make_deployment
+from tests.factories import add_version, make_deployment
 
 POLICY = {"drift_share": 0.5, "performance": {"metric": "accuracy", "min": 0.8}}
 DRIFTED = ("tenure", "charges")  # the features whose p-values collapse
@@ -38,16 +38,7 @@ def add_story(url: str, name: str = "churn-story", timezone: str | None = None) 
         deployment = make_deployment(session, name=name, policy=POLICY)
         deployment.timezone = timezone
         v1 = session.get(ModelVersion, deployment.active_version_id)
-        v2 = ModelVersion(
-            model_id=deployment.model_id,
-            version=2,
-            artifact=b"v2",
-            sha256="2" * 64,
-            status="champion",
-            parent_version_id=v1.id,
-        )
-        session.add(v2)
-        session.flush()
+        v2 = add_version(session, deployment.model_id, 2, b"v2", "champion", v1.id)
         runs = []
         for index in range(10):
             start = now - timedelta(hours=10 - index)

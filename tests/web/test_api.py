@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Label, ModelVersion, Prediction, Quarantine
 from tests.web.conftest import add_history, bearer, build_app
-
-
-def _record(request_id: str, **changes) -> dict:
-    record = {
-        "request_id": request_id,
-        "timestamp": "2026-01-01T10:00:00Z",
-        "features": {"tenure": 5.0, "charges": 70.5, "plan": "pro", "region": "eu"},
-        "prediction": 1,
-        "probability": 0.8,
-    }
-    return record | changes
-
-
-def _count(url: str, table) -> int:
-    with session_scope(get_engine(url)) as session:
-        return session.scalar(select(func.count()).select_from(table))
+from tests.web.push_support import promote, record, stored, upload_fitted_version
 
 
 def test_pushed_predictions_go_in_and_a_bad_one_to_quarantine(db_url):
@@ -35,9 +20,9 @@ def test_pushed_predictions_go_in_and_a_bad_one_to_quarantine(db_url):
 
         token = create_token(session, "pusher", "admin")
     records = [
-        _record("r-1"),
-        _record("r-2", features={"tenure": "five", "charges": 1.0, "plan": "pro", "region": "eu"}),
-        _record("r-3"),
+        record("r-1"),
+        record("r-2", features={"tenure": "five", "charges": 1.0, "plan": "pro", "region": "eu"}),
+        record("r-3"),
     ]
     response = client.post(
         "/api/v1/deployments/churn-online/predictions",
@@ -49,17 +34,17 @@ def test_pushed_predictions_go_in_and_a_bad_one_to_quarantine(db_url):
     assert body["inserted"] == 2 and body["quarantined"] == 1
     assert body["results"][1]["status"] == "quarantined"
     assert "features.tenure" in body["results"][1]["reason"]
-    assert _count(db_url, Prediction) == 2
+    assert stored(db_url, Prediction) == 2
     with session_scope(get_engine(db_url)) as session:
         quarantined = session.scalars(select(Quarantine)).one()
         assert "features.tenure" in quarantined.reason and b"five" in quarantined.raw
 
     again = client.post(
-        "/api/v1/deployments/churn-online/predictions", json=[_record("r-1")], headers=bearer(token)
+        "/api/v1/deployments/churn-online/predictions", json=[record("r-1")], headers=bearer(token)
     )
     assert again.status_code == 200
     assert again.json["duplicate"] == 1 and again.json["results"][0]["status"] == "duplicate"
-    assert _count(db_url, Prediction) == 2
+    assert stored(db_url, Prediction) == 2
 
     labels = client.post(
         "/api/v1/deployments/churn-online/labels",
@@ -67,7 +52,7 @@ def test_pushed_predictions_go_in_and_a_bad_one_to_quarantine(db_url):
         headers=bearer(token),
     )
     assert labels.status_code == 200 and labels.json["inserted"] == 2
-    assert _count(db_url, Label) == 2
+    assert stored(db_url, Label) == 2
 
 
 def test_a_batch_of_only_bad_records_is_400_and_still_quarantined(client, tokens, sqlite_url):
@@ -79,7 +64,7 @@ def test_a_batch_of_only_bad_records_is_400_and_still_quarantined(client, tokens
     )
     assert response.status_code == 400
     assert response.json["results"][0]["reason"].startswith("record: unknown field")
-    assert _count(sqlite_url, Quarantine) == 1
+    assert stored(sqlite_url, Quarantine) == 1
 
 
 def test_pushing_needs_the_admin_role_and_json(client, tokens, sqlite_url):
@@ -156,30 +141,13 @@ def _active_version(url: str, deployment_id: int) -> int:
         return session.get(ModelVersion, deployment.active_version_id).version
 
 
-def _artifact() -> bytes:
-    from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline
-    from monitor.registry.artifacts import dump_artifact
-
-    frame = churn_frame(400, seed=5)
-    return dump_artifact(churn_pipeline().fit(frame[NUMERICAL + CATEGORICAL], frame["churned"]))
-
-
 def test_upload_promote_and_predict_with_the_new_version(client, tokens, sqlite_url):
     deployment_id, _ = add_history(sqlite_url)
     admin = bearer(tokens["admin"])
-    uploaded = client.post(
-        "/api/v1/models/churn-online-model/versions",
-        data=_artifact(),
-        content_type="application/octet-stream",
-        headers=admin,
-    )
-    assert uploaded.status_code == 201, uploaded.json
-    number = uploaded.json["version"]
-    assert uploaded.json["status"] == "candidate"
-    promoted = client.post(
-        f"/api/v1/models/churn-online-model/versions/{number}/promote", headers=admin
-    )
-    assert promoted.status_code == 200, promoted.json
+    uploaded = upload_fitted_version(client, admin)
+    number = uploaded["version"]
+    assert uploaded["status"] == "candidate"
+    promote(client, admin, number)
     assert _active_version(sqlite_url, deployment_id) == number
     features = {"tenure": 5.0, "charges": 70.0, "plan": "pro", "region": "eu"}
     scored = client.post(
@@ -189,7 +157,7 @@ def test_upload_promote_and_predict_with_the_new_version(client, tokens, sqlite_
     )
     assert scored.status_code == 200, scored.json
     assert scored.json["predictions"][0]["request_id"] == "live-1"
-    assert _count(sqlite_url, Prediction) == 1
+    assert stored(sqlite_url, Prediction) == 1
     bad = client.post(
         "/api/v1/deployments/churn-online/predict",
         json={"features": {"tenure": "x"}},
@@ -207,7 +175,7 @@ def test_an_upload_that_is_not_a_skops_file_is_refused(client, tokens, sqlite_ur
         headers=bearer(tokens["admin"]),
     )
     assert response.status_code in (400, 409) and "error" in response.json
-    assert _count(sqlite_url, ModelVersion) == 2
+    assert stored(sqlite_url, ModelVersion) == 2
 
 
 def test_errors_are_json_without_stack_traces(client, tokens):

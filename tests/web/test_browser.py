@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor.store import get_engine, session_scope
-from monitor.store.models import Label, Model, Prediction, RetrainJob
+from monitor.store.models import Label, Prediction, RetrainJob
 from monitor.timeutil import utcnow
-from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame
+from tests.factories import churn_frame, churn_model
 from tests.web.conftest import ADMIN, PASSWORD, add_history, build_app
 from tests.web.history_support import DRIFTED, add_story
 
@@ -46,15 +46,7 @@ def server(sqlite_url: str) -> Iterator[str]:
 
     from monitor.report.evidently_report import build_snapshot
 
-    model = Model(
-        name="churn",
-        task="classification",
-        target="churned",
-        prediction="prediction",
-        probability="probability",
-        numerical=CHURN_NUMERICAL,
-        categorical=CHURN_CATEGORICAL,
-    )
+    model = churn_model()
     snapshot = build_snapshot(model, churn_frame(300, 1), churn_frame(200, 2, 1.0), 300, {})
     app = build_app(sqlite_url)
     deployment_id, _ = add_history(sqlite_url, "churn-online", windows=24, snapshot=snapshot)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from monitor.notify import enqueue
 from monitor.notify.dispatch import dispatch_due
 from monitor.store import session_scope
-from tests.monitor.notify_support import make_deployment, make_event, make_rule, make_settings
+from tests.monitor.notify_support import (
+    Receiver,
+    make_deployment,
+    make_event,
+    make_rule,
+    make_settings,
+)
 from tests.web.conftest import VIEWER, bearer, build_app, login
 
 DETAIL = "db password hunter2 at 10.1.2.3"
@@ -19,29 +23,9 @@ DETAIL = "db password hunter2 at 10.1.2.3"
 
 @pytest.fixture
 def failing_receiver() -> Iterator[str]:
-    """A real HTTP server that answers every POST 500 with an internal detail in its body."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = f"Traceback: {DETAIL}".encode()
-            self.send_response(500)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    """A real HTTP server that answers POSTs 500 with an internal detail in its body."""
+    with Receiver([(500, {})] * 10, body=f"Traceback: {DETAIL}".encode()) as receiver:
+        yield receiver.url
 
 
 @pytest.fixture

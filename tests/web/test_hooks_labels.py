@@ -13,9 +13,9 @@ from monitor.ingest.engine import ingest
 from monitor.notify.signing import signed_headers
 from monitor.runs.job import monitor_deployment
 from monitor.store import get_engine, session_scope
-from monitor.store.models import Run, Source
+from monitor.store.models import Run
 from monitor.timeutil import utcnow, window_start
-from tests.factories import churn_frame, make_deployment
+from tests.factories import add_source, churn_frame, make_deployment
 from tests.web.conftest import WEBHOOK_SECRET, build_app
 
 
@@ -54,15 +54,7 @@ def test_labels_ready_reads_the_labels_and_backfills_the_window_once(
         deployment = make_deployment(session)
         for role in ("predictions", "labels"):
             path = str(tmp_path / f"{role}.jsonl")
-            session.add(
-                Source(
-                    deployment_id=deployment.id,
-                    role=role,
-                    name=role,
-                    kind="jsonl",
-                    config={"path": path},
-                )
-            )
+            add_source(session, deployment.id, role, role=role, path=path)
     ingest(engine)
     monitor_deployment(engine, "churn-online", start, start + timedelta(hours=1))
     labels = [{"request_id": f"r-{i}", "label": int(row["churned"])} for i, row in frame.iterrows()]

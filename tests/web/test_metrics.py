@@ -25,7 +25,7 @@ from monitor.logs import JsonFormatter, configure_logging, log_context
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Incident, Lease, Notification, PendingHalf, Run, Source
 from monitor.timeutil import utcnow
-from tests.monitor.daemon_support import Process
+from tests.processes import Process
 from tests.web.conftest import add_history, bearer, build_app
 
 DASHBOARD = Path(__file__).parents[2] / "docs" / "grafana" / "driftwise.json"

@@ -9,8 +9,7 @@ import orjson
 import pytest
 
 from monitor.advice.traffic import traffic, verdict
-from monitor.store.models import Model
-from tests.factories import CHURN_CATEGORICAL, CHURN_NUMERICAL, churn_frame
+from tests.factories import churn_frame, churn_model
 from tests.web.conftest import add_history
 
 
@@ -19,15 +18,7 @@ def snapshot() -> bytes:
     """A real Evidently snapshot on small frames, stored as the runs table stores it."""
     from monitor.report.evidently_report import build_snapshot
 
-    model = Model(
-        name="churn",
-        task="classification",
-        target="churned",
-        prediction="prediction",
-        probability="probability",
-        numerical=CHURN_NUMERICAL,
-        categorical=CHURN_CATEGORICAL,
-    )
+    model = churn_model()
     blob = build_snapshot(
         model, churn_frame(300, seed=1), churn_frame(200, seed=2, shift=1.0), 300, {"run": "test"}
     )

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Prediction
-from tests.factories import make_deployment
+from tests.factories import churn_artifact, make_deployment
 from tests.web.conftest import bearer, build_app
 from web.auth import create_token
 
@@ -15,18 +15,10 @@ FEATURES = {"tenure": 5.0, "charges": 70.0, "plan": "pro", "region": "eu"}
 PREDICT = "/api/v1/deployments/churn-online/predict"
 
 
-def _artifact() -> bytes:
-    from monitor.demo.sample_data import CATEGORICAL, NUMERICAL, churn_frame, churn_pipeline
-    from monitor.registry.artifacts import dump_artifact
-
-    frame = churn_frame(400, seed=5)
-    return dump_artifact(churn_pipeline().fit(frame[NUMERICAL + CATEGORICAL], frame["churned"]))
-
-
 def test_predict_says_which_rows_were_logged_and_which_were_duplicates(db_url):
     app = build_app(db_url)
     with session_scope(get_engine(db_url)) as session:
-        make_deployment(session, artifact=_artifact())
+        make_deployment(session, artifact=churn_artifact())
         headers = bearer(create_token(session, "scorer", "client"))
     client = app.test_client()
     first = client.post(

@@ -12,21 +12,11 @@ from sqlalchemy import func, select
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Label, Prediction
 from tests.factories import make_deployment
+from tests.web.push_support import record
 from tests.web.server_support import post_json, running_web
 from web.auth import create_token
 
-FEATURES = {"tenure": 5.0, "charges": 70.5, "plan": "pro", "region": "eu"}
 CLIENTS, PUSHES, BATCH = 8, 6, 20
-
-
-def _prediction(request_id: str) -> dict:
-    return {
-        "request_id": request_id,
-        "timestamp": "2026-01-01T10:00:00Z",
-        "features": FEATURES,
-        "prediction": 1,
-        "probability": 0.8,
-    }
 
 
 def _label(request_id: str) -> dict:
@@ -63,7 +53,7 @@ def test_concurrent_clients_are_each_told_which_ids_they_stored(db_url, tmp_path
         token = create_token(session, "pusher", "client")
     with running_web(db_url, tmp_path, "--threads", "8") as base:
         for role, make, table in (
-            ("predictions", _prediction, Prediction),
+            ("predictions", record, Prediction),
             ("labels", _label, Label),
         ):
             path = f"/api/v1/deployments/churn-online/{role}"

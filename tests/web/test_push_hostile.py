@@ -13,20 +13,9 @@ from monitor.store import get_engine, session_scope
 from monitor.store.models import Label, Model, ModelVersion, Prediction, Quarantine
 from tests.factories import make_deployment
 from tests.web.conftest import add_history, bearer, build_app
+from tests.web.push_support import FEATURES, record, serve_fitted_version
 
 PUSH = "/api/v1/deployments/churn-online/predictions"
-FEATURES = {"tenure": 5.0, "charges": 70.5, "plan": "pro", "region": "eu"}
-
-
-def _record(request_id: str, **changes) -> dict:
-    record = {
-        "request_id": request_id,
-        "timestamp": "2026-01-01T10:00:00Z",
-        "features": dict(FEATURES),
-        "prediction": 1,
-        "probability": 0.8,
-    }
-    return record | changes
 
 
 @pytest.fixture
@@ -68,11 +57,11 @@ def test_a_pushed_version_number_is_mapped_to_this_model_s_version(pushing):
     client, url, headers = pushing
     other = _version_id(url, "fraud-model", 1)
     records = [
-        _record("v1", model_version=1),
-        _record("v2", model_version=2),
-        _record("v-unknown", model_version=99),
-        _record("v-other", model_version=other),
-        _record("v-none"),
+        record("v1", model_version=1),
+        record("v2", model_version=2),
+        record("v-unknown", model_version=99),
+        record("v-other", model_version=other),
+        record("v-none"),
     ]
     response = client.post(PUSH, json={"records": records}, headers=headers)
     assert response.status_code == 200, response.json
@@ -98,8 +87,8 @@ HOSTILE = [
 def test_integers_beyond_64_bits_are_quarantined_by_field_and_the_rest_is_stored(pushing):
     """On SQLite and PostgreSQL."""
     client, url, headers = pushing
-    bad = [_record(f"bad-{i}", **change) for i, (_, change) in enumerate(HOSTILE)]
-    records = [_record("good-1"), *bad, _record("good-2", model_version=2**63 - 1)]
+    bad = [record(f"bad-{i}", **change) for i, (_, change) in enumerate(HOSTILE)]
+    records = [record("good-1"), *bad, record("good-2", model_version=2**63 - 1)]
     response = client.post(PUSH, json={"records": records}, headers=headers)
     assert response.status_code == 207, response.get_data(as_text=True)
     results = response.json["results"]
@@ -136,7 +125,7 @@ def test_json_nested_beyond_the_limit_is_refused_with_400_and_stores_nothing(
 ):
     add_history(sqlite_url)
     nested = "[" * depth + "]" * depth
-    body = '{"records": [' + json.dumps(_record("good")) + ', {"features": ' + nested + "}]}"
+    body = '{"records": [' + json.dumps(record("good")) + ', {"features": ' + nested + "}]}"
     for url in (PUSH, "/api/v1/deployments/churn-online/labels"):
         response = client.post(
             url, data=body, content_type="application/json", headers=bearer(tokens["admin"])
@@ -151,7 +140,7 @@ def test_json_nested_beyond_the_limit_is_refused_with_400_and_stores_nothing(
 def test_nesting_within_the_limit_is_a_bad_record_not_a_refused_request(client, tokens, sqlite_url):
     add_history(sqlite_url)
     inside = json.loads("[" * (MAX_DEPTH - 4) + "]" * (MAX_DEPTH - 4))
-    records = [_record("good"), _record("deep", features=FEATURES | {"plan": inside})]
+    records = [record("good"), record("deep", features=FEATURES | {"plan": inside})]
     response = client.post(PUSH, json=records, headers=bearer(tokens["admin"]))
     assert response.status_code == 207
     assert response.json["results"][1]["reason"].startswith("features.plan:")
@@ -160,18 +149,9 @@ def test_nesting_within_the_limit_is_a_bad_record_not_a_refused_request(client, 
 def test_predict_refuses_integers_beyond_64_bits_and_logs_the_version_it_served(
     client, tokens, sqlite_url
 ):
-    from tests.web.test_api import _artifact
-
     add_history(sqlite_url)
     admin = bearer(tokens["admin"])
-    uploaded = client.post(
-        "/api/v1/models/churn-online-model/versions",
-        data=_artifact(),
-        content_type="application/octet-stream",
-        headers=admin,
-    )
-    number = uploaded.json["version"]
-    client.post(f"/api/v1/models/churn-online-model/versions/{number}/promote", headers=admin)
+    number = serve_fitted_version(client, admin)
     url = "/api/v1/deployments/churn-online/predict"
     hostile = client.post(
         url, json={"features": FEATURES | {"tenure": BEYOND}, "request_id": "x"}, headers=admin

@@ -9,28 +9,17 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Label, Prediction, Quarantine
-from tests.factories import make_deployment
+from tests.factories import churn_artifact, make_deployment
 from tests.web.conftest import bearer, build_app
-from tests.web.test_predict_duplicates import _artifact
+from tests.web.push_support import FEATURES, stored
+from tests.web.push_support import record as _record
 from web.auth import create_token
 
 BASE = "/api/v1/deployments/churn-online"
-FEATURES = {"tenure": 5.0, "charges": 70.5, "plan": "pro", "region": "eu"}
-
-
-def _record(request_id: str, **changes) -> dict:
-    record = {
-        "request_id": request_id,
-        "timestamp": "2026-01-01T10:00:00Z",
-        "features": dict(FEATURES),
-        "prediction": 1,
-        "probability": 0.8,
-    }
-    return record | changes
 
 
 def _post(client, path: str, body, headers):
@@ -44,14 +33,9 @@ def _post(client, path: str, body, headers):
 def pushing(db_url):
     app = build_app(db_url)
     with session_scope(get_engine(db_url)) as session:
-        make_deployment(session, name="churn-online", artifact=_artifact())
+        make_deployment(session, name="churn-online", artifact=churn_artifact())
         token = create_token(session, "pusher", "admin")
     return app.test_client(), db_url, bearer(token)
-
-
-def _count(url: str, table) -> int:
-    with session_scope(get_engine(url)) as session:
-        return session.scalar(select(func.count()).select_from(table))
 
 
 def test_values_no_column_holds_are_quarantined_by_field_and_the_rest_stored(pushing):
@@ -71,7 +55,7 @@ def test_values_no_column_holds_are_quarantined_by_field_and_the_rest_stored(pus
     for (field, _), result in zip(bad, response.json["results"][1:-1], strict=True):
         assert result["status"] == "quarantined" and result["reason"].startswith(f"{field}:")
         assert len(result["reason"]) <= 1001
-    assert response.json["inserted"] == 2 and _count(url, Quarantine) == len(bad)
+    assert response.json["inserted"] == 2 and stored(url, Quarantine) == len(bad)
     label = _post(client, f"{BASE}/labels", [{"request_id": "good-1", "label": big}], headers)
     assert label.status_code == 400 and label.json["results"][0]["reason"].startswith("label:")
 
@@ -137,7 +121,7 @@ def _property(pushing, drawn, role) -> None:
         response = _post(client, f"{BASE}/predict", {"features": rows, "request_id": ids}, headers)
         assert response.status_code in (200, 400), response.get_data(as_text=True)
         if response.status_code == 200:  # scored rows are logged once
-            assert _count(url, Prediction) == len(set(ids))
+            assert stored(url, Prediction) == len(set(ids))
             assert {row["status"] for row in response.json["predictions"]} <= {
                 "logged",
                 "duplicate",
@@ -158,7 +142,7 @@ def _property(pushing, drawn, role) -> None:
     quarantined = [r for r in results if r["status"] == "quarantined"]
     assert results[0]["status"] == "inserted"  # the good record is never lost
     assert all(r["reason"] for r in quarantined)
-    assert _count(url, table) == len(inserted) and _count(url, Quarantine) == len(quarantined)
+    assert stored(url, table) == len(inserted) and stored(url, Quarantine) == len(quarantined)
     assert len(inserted) + len(quarantined) + response.json["duplicate"] == len(records)
 
 

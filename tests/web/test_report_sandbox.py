@@ -8,7 +8,7 @@ from monitor.store import get_engine
 from tests.factories import churn_frame
 from tests.monitor.runs_support import DAY, HOUR, add_window, deploy, runs_of
 from tests.web.conftest import bearer
-from tests.web.test_api import _record
+from tests.web.push_support import record as _record
 
 BREAKOUT = "</script><script>top.location='https://evil.example/'</script><!--"
 

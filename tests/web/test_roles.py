@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
-from monitor.store import get_engine, session_scope
 from monitor.store.models import Label, Prediction
 from tests.web.conftest import CLIENT, add_history, bearer, login, session_csrf
-from tests.web.test_api import _artifact, _record
+from tests.web.push_support import record, serve_fitted_version, stored
 
 FEATURES = {"tenure": 5.0, "charges": 70.0, "plan": "pro", "region": "eu"}
 
@@ -16,19 +14,7 @@ FEATURES = {"tenure": 5.0, "charges": 70.0, "plan": "pro", "region": "eu"}
 def _serving(client, tokens, sqlite_url) -> None:
     """A deployment whose champion is a real fitted pipeline, so /predict can answer."""
     add_history(sqlite_url)
-    admin = bearer(tokens["admin"])
-    uploaded = client.post(
-        "/api/v1/models/churn-online-model/versions",
-        data=_artifact(),
-        content_type="application/octet-stream",
-        headers=admin,
-    )
-    assert uploaded.status_code == 201, uploaded.json
-    number = uploaded.json["version"]
-    promoted = client.post(
-        f"/api/v1/models/churn-online-model/versions/{number}/promote", headers=admin
-    )
-    assert promoted.status_code == 200, promoted.json
+    serve_fitted_version(client, bearer(tokens["admin"]))
 
 
 def _write(client, route: str, who: str, headers: dict, tag: str):
@@ -37,31 +23,26 @@ def _write(client, route: str, who: str, headers: dict, tag: str):
         body = {"features": FEATURES, "request_id": f"live-{who}-{tag}"}
         return client.post(f"{base}/predict", json=body, headers=headers)
     if route == "predictions":
-        return client.post(f"{base}/predictions", json=[_record(f"p-{who}-{tag}")], headers=headers)
+        return client.post(f"{base}/predictions", json=[record(f"p-{who}-{tag}")], headers=headers)
     body = [{"request_id": f"p-{who}-{tag}", "label": 1}]
     return client.post(f"{base}/labels", json=body, headers=headers)
-
-
-def _count(url: str, table) -> int:
-    with session_scope(get_engine(url)) as session:
-        return session.scalar(select(func.count()).select_from(table))
 
 
 @pytest.mark.parametrize("route", ["predict", "predictions", "labels"])
 def test_each_write_route_needs_a_role_that_may_write(client, tokens, sqlite_url, route):
     _serving(client, tokens, sqlite_url)
     table = Label if route == "labels" else Prediction
-    before = _count(sqlite_url, table)
+    before = stored(sqlite_url, table)
     anonymous = _write(client, route, "nobody", {}, "a")
     assert anonymous.status_code == 401
     viewer = _write(client, route, "viewer", bearer(tokens["viewer"]), "a")
     assert viewer.status_code == 403
     assert "client or admin" in viewer.json["error"]
-    assert _count(sqlite_url, table) == before  # neither wrote anything
+    assert stored(sqlite_url, table) == before  # neither wrote anything
     for who in ("client", "admin"):
         answer = _write(client, route, who, bearer(tokens[who]), "a")
         assert answer.status_code == 200, (who, answer.json)
-    assert _count(sqlite_url, table) == before + 2
+    assert stored(sqlite_url, table) == before + 2
 
 
 def test_a_viewer_cannot_pre_empt_a_request_id(client, tokens, sqlite_url):
@@ -71,7 +52,7 @@ def test_a_viewer_cannot_pre_empt_a_request_id(client, tokens, sqlite_url):
     assert client.post(url, json=body, headers=bearer(tokens["viewer"])).status_code == 403
     pushed = client.post(
         "/api/v1/deployments/churn-online/predictions",
-        json=[_record("genuine-1")],
+        json=[record("genuine-1")],
         headers=bearer(tokens["client"]),
     )
     assert pushed.json["results"][0]["status"] == "inserted"
@@ -105,7 +86,7 @@ def test_a_client_user_pushes_with_its_session_but_cannot_retrain(client, sqlite
     assert login(client, CLIENT).status_code == 302
     csrf = {"X-CSRF-Token": session_csrf(client)}
     pushed = client.post(
-        "/api/v1/deployments/churn-online/predictions", json=[_record("c-1")], headers=csrf
+        "/api/v1/deployments/churn-online/predictions", json=[record("c-1")], headers=csrf
     )
     assert pushed.status_code == 200, pushed.json
     page = client.get("/models/churn-online-model").get_data(as_text=True)

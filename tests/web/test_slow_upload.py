@@ -4,7 +4,6 @@ push slowly through a real gunicorn, the other clients (same token) are answered
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,26 +11,16 @@ from urllib.parse import urlsplit
 
 from monitor.store import get_engine, session_scope
 from tests.factories import make_deployment
+from tests.web.push_support import push_body
 from tests.web.server_support import post_json, running_gunicorn
 from web.auth import create_token
 
 PUSH = "/api/v1/deployments/churn-online/predictions"
-FEATURES = {"tenure": 5.0, "charges": 70.5, "plan": "pro", "region": "eu"}
 SLOW_SECONDS = 4.0
 
 
 def _body(prefix: str, count: int = 20) -> bytes:
-    records = [
-        {
-            "request_id": f"{prefix}-{n}",
-            "timestamp": "2026-01-01T10:00:00Z",
-            "features": FEATURES,
-            "prediction": 1,
-            "probability": 0.8,
-        }
-        for n in range(count)
-    ]
-    return json.dumps({"records": records}).encode()
+    return push_body([f"{prefix}-{n}" for n in range(count)])
 
 
 def _slow_push(base: str, token: str) -> bytes:

@@ -7,12 +7,8 @@ Slack answers 200 `ok`; 4xx (`invalid_payload`, `no_service`, …) cannot be ret
 
 from __future__ import annotations
 
-import json
-
-from monitor.notify.channels.base import HttpChannel, target_url
-from monitor.notify.channels.webhook import Webhook
+from monitor.notify.channels.webhook import ChatWebhook
 from monitor.notify.message import Alert, subject
-from monitor.store.models import Notification
 
 HEADER_LIMIT = 150  # characters of a header block's plain text
 TEXT_LIMIT = 3000  # characters of a section's text
@@ -20,13 +16,9 @@ FIELDS_LIMIT = 10  # fields per section
 EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":white_circle:"}
 
 
-class Slack(HttpChannel):
-    opener = Webhook.opener  # a URL from the spec: public addresses only, unless allowed
-
-    def notify(self, notification: Notification, alert: Alert) -> int | None:
-        body = json.dumps(message(alert), separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Driftwise"}
-        return self.post(target_url(self, notification), body, headers)
+class Slack(ChatWebhook):
+    def message(self, alert: Alert) -> dict:
+        return message(alert)
 
 
 def message(alert: Alert) -> dict:

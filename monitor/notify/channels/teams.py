@@ -7,12 +7,8 @@ Rule config: `url` (the workflow's HTTP address, also the notification's target)
 
 from __future__ import annotations
 
-import json
-
-from monitor.notify.channels.base import HttpChannel, target_url
-from monitor.notify.channels.webhook import Webhook
+from monitor.notify.channels.webhook import ChatWebhook
 from monitor.notify.message import Alert, subject
-from monitor.store.models import Notification
 
 CARD_VERSION = "1.4"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -20,13 +16,9 @@ CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 COLOURS = {"critical": "Attention", "warning": "Warning", "info": "Accent"}
 
 
-class Teams(HttpChannel):
-    opener = Webhook.opener  # a URL from the spec: public addresses only, unless allowed
-
-    def notify(self, notification: Notification, alert: Alert) -> int | None:
-        body = json.dumps(message(alert), separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Driftwise"}
-        return self.post(target_url(self, notification), body, headers)
+class Teams(ChatWebhook):
+    def message(self, alert: Alert) -> dict:
+        return message(alert)
 
 
 def message(alert: Alert) -> dict:

@@ -17,7 +17,7 @@ import urllib.request
 
 from monitor.errors import NotifierError
 from monitor.notify import message
-from monitor.notify.channels.base import HttpChannel, _NoRedirects
+from monitor.notify.channels.base import HttpChannel, _NoRedirects, target_url
 from monitor.notify.message import Alert
 from monitor.notify.signing import signed_headers
 from monitor.store.models import Notification
@@ -57,6 +57,21 @@ class Webhook(HttpChannel):
         if not values or not all(values):
             raise NotifierError("webhook secret is empty", permanent=True)
         return values
+
+
+class ChatWebhook(HttpChannel):
+    """A chat service's incoming webhook (Slack, Teams): what `message` makes of the alert,
+    POSTed as JSON to the target URL (or to the variable the target names)."""
+
+    opener = Webhook.opener  # a URL from the spec: public addresses only, unless allowed
+
+    def message(self, alert: Alert) -> dict:
+        raise NotImplementedError
+
+    def notify(self, notification: Notification, alert: Alert) -> int | None:
+        body = json.dumps(self.message(alert), separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Driftwise"}
+        return self.post(target_url(self, notification), body, headers)
 
 
 def webhook_id(notification: Notification) -> str:

@@ -9,9 +9,9 @@ from monitor.demo.sample_data import churn_frame
 from monitor.store import get_engine, session_scope
 from monitor.store.models import Prediction
 from retrain.scoring import score
-from tests.factories import make_deployment
+from tests.factories import churn_artifact, make_deployment
 from tests.web.conftest import bearer, build_app
-from tests.web.test_predict_duplicates import FEATURES, _artifact
+from tests.web.test_predict_duplicates import FEATURES
 from web.auth import create_token
 
 BASE = "/api/v1/deployments/churn-online"
@@ -22,7 +22,7 @@ def test_push_predict_and_batch_scoring_store_the_same_version_row_id(db_url, tm
     engine = get_engine(db_url)
     with session_scope(engine) as session:
         make_deployment(session, name="first")  # its version takes row id 1
-        deployment = make_deployment(session, artifact=_artifact())
+        deployment = make_deployment(session, artifact=churn_artifact())
         version_id = deployment.active_version_id
         headers = bearer(create_token(session, "pusher", "client"))
     assert version_id != 1  # version number 1 is not its row id: the mapping is visible

@@ -68,6 +68,8 @@ class Settings(BaseModel):
     ingest_chunk_bytes: int = Field(4 * 1024 * 1024, gt=0)  # one transaction each
     ingest_parse_process: bool = True
     half_wait_seconds: float = Field(3600.0, gt=0)  # `status` warns about halves waiting longer
+    # A window waits this long past its settle for a source behind it, then runs with a warning.
+    source_wait_seconds: float = Field(21600.0, gt=0)
     inline_report_rows: int = Field(0, ge=0)
     report_rows: int = Field(50_000, gt=0)  # rows per side of a background report
     report_budget_seconds: float = Field(120.0, gt=0)  # a monitor pass's time for reports

@@ -97,6 +97,8 @@ def status(as_json: bool, check: bool) -> None:
                 f"  {s['role']} {s['kind']} {s['name']}{state}: read {s['read']}, inserted {s['inserted']}, "
                 f"duplicate {s['duplicate']}, quarantined {s['quarantined']}"
             )
+            if s["role"] == "predictions":
+                click.echo(f"    read to {s['read_to'] or '(not yet read to its end)'}")
             if s["halves_waiting"] or s["files_waiting"]:
                 click.echo(
                     f"    halves waiting {s['halves_waiting']}, "

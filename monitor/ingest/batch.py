@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -43,6 +44,11 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.predictions) + len(self.labels) + len(self.bad) + len(self.halves)
+
+    @property
+    def newest_timestamp(self) -> datetime | None:
+        """The newest prediction timestamp in the batch: how far its source was read."""
+        return max((row.timestamp for row in self.predictions), default=None)
 
     def add(self, record: Any, location: str, raw: bytes) -> None:
         try:

@@ -9,6 +9,7 @@ quarantine with their reason; a truncated last line waits until it is complete.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import fsspec
 from sqlalchemy import Engine, select
@@ -21,6 +22,7 @@ from monitor.ingest.kinds import kind_style, load_kind
 from monitor.ingest.readers import lines as line_reader
 from monitor.ingest.readers import sql as sql_reader
 from monitor.ingest.readers import table as table_reader
+from monitor.ingest import watermark
 from monitor.ingest.records import ModelSchema, ParseContext
 from monitor.service import claims, leases
 from monitor.settings import current_settings
@@ -50,16 +52,24 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: bool = False  # another process was reading it, or this one is stopping
+    read_to_end: bool = False  # the pass reached the source's end: its watermark moved
+
+    def __post_init__(self) -> None:
+        self.newest: datetime | None = None  # the newest prediction timestamp read
 
     @property
     def failed(self) -> bool:
         return bool(self.errors) and not self.skipped
 
-    def add(self, read: int, inserted: int, quarantined: int) -> None:
+    def add(
+        self, read: int, inserted: int, quarantined: int, newest: datetime | None = None
+    ) -> None:
         self.read += read
         self.inserted += inserted
         self.quarantined += quarantined
         self.duplicate += read - inserted - quarantined
+        if newest is not None and (self.newest is None or newest > self.newest):
+            self.newest = newest
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,7 @@ def ingest_source(engine: Engine, job: Job) -> Tally:
             tally.skipped = True
             tally.errors.append("skipped: another process is reading this source")
             return tally
+    began = utcnow()
     try:
         with _heartbeat(engine, job):
             _read(engine, job, tally)
@@ -154,7 +165,7 @@ def ingest_source(engine: Engine, job: Job) -> Tally:
     finally:
         try:
             with session_scope(engine) as session:
-                _record(session, job, tally)
+                _record(session, job, tally, began)
         except SQLAlchemyError as error:  # the store itself failed: say so
             tally.errors.append(f"could not record the pass: {type(error).__name__}: {error}")
         try:
@@ -184,6 +195,7 @@ def _read(engine: Engine, job: Job, tally: Tally) -> None:
     style = kind_style(job.kind)
     if style == "sql":
         sql_reader.read_source(engine, job, tally)
+        tally.read_to_end = True
         return
     files = _files(job.config["path"])
     if not files:
@@ -199,8 +211,11 @@ def _read(engine: Engine, job: Job, tally: Tally) -> None:
                 table_reader.read_file(engine, job, fs, path, tally)
         except (OSError, BadRecord) as error:
             tally.errors.append(f"{path}: {error}")
-    if style == "lines" and not claims.stopping():
+    if claims.stopping():
+        return
+    if style == "lines":
         _pair_stranded(engine, job, tally)
+    tally.read_to_end = tally.files_waiting == 0
 
 
 def _pair_stranded(engine: Engine, job: Job, tally: Tally) -> None:
@@ -210,7 +225,7 @@ def _pair_stranded(engine: Engine, job: Job, tally: Tally) -> None:
     with session_scope(engine) as session:
         batch = job.new_batch()
         pair_stranded(session, batch, join)
-        tally.add(*batch.write(session))
+        tally.add(*batch.write(session), batch.newest_timestamp)
 
 
 _CLASSES: dict[str, list | None] = {}
@@ -264,9 +279,11 @@ def _files(pattern: str) -> list[tuple[str, fsspec.AbstractFileSystem]]:
     return [(path, fs) for path in sorted(paths) if fs.isfile(path)]
 
 
-def _record(session: Session, job: Job, tally: Tally) -> None:
+def _record(session: Session, job: Job, tally: Tally, began: datetime) -> None:
     source = session.get(Source, job.source_id)
     source.last_read_at = utcnow()
+    if tally.read_to_end and not tally.errors:
+        watermark.advance(session, source, began, tally.newest)
     source.records_read += tally.read
     source.records_inserted += tally.inserted
     source.records_duplicate += tally.duplicate

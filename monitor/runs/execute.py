@@ -16,6 +16,7 @@ from monitor.policy import evaluate
 from monitor.report import profile
 from monitor.report.analysis import Analysis, analyse
 from monitor.runs.claim import claim, heartbeat
+from monitor.runs.late import resolve_superseded
 from monitor.runs.window import count_rows, load_window
 from monitor.service.claims import stopping, worker_id
 from monitor.settings import current_settings
@@ -62,7 +63,9 @@ def execute(session: Session, run: Run, report_rows: int, began: float) -> None:
     run.sampled_from = total
     if total == 0 or total < deployment.min_rows:
         _too_few(session, deployment, run, total)
-        return _finish(run, "no_data" if total == 0 else "insufficient_data", began)
+        status = "no_data" if total == 0 else "insufficient_data"
+        resolve_superseded(session, deployment, run, status)
+        return _finish(run, status, began)
     reference = profile.load(session, model, run.model_version_id, deployment.max_rows)
     window = load_window(
         session, model, deployment.id, run.window_start, run.window_end, deployment.max_rows, total
@@ -78,6 +81,7 @@ def execute(session: Session, run: Run, report_rows: int, began: float) -> None:
     _points(session, run)
     baseline = reference.profile.get("performance", {})
     run.breaches = evaluate(session, deployment, run, baseline)
+    resolve_superseded(session, deployment, run, "ok")
     _finish(run, "ok", began)
 
 

@@ -1,7 +1,8 @@
-"""The monitor job: every due window of every deployment (from its first prediction on),
-windows that found no or too few rows and have gained predictions since (a new run of the
-window), then backfills for windows whose labels arrived after they ran, then Evidently's
-reports within a time budget. Running it twice does nothing new."""
+"""The monitor job: every due window of every deployment (from its first prediction on)
+whose sources have been read past its end, windows that have gained predictions since
+their run (a new run of the window), then backfills for windows whose labels arrived
+after they ran, then Evidently's reports within a time budget. Running it twice does
+nothing new."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from monitor.runs import late, waiting
 from monitor.runs.execute import run_window
 from monitor.runs.reports import build_reports
 from monitor.runs.window import count_labeled, count_rows
@@ -142,8 +144,9 @@ def monitor_deployment(
     report_rows: int | None = None,
     rerun: bool = False,
 ) -> Pass:
-    """Run the deployment's due windows (or those between `start` and `end`; with `rerun`,
-    a new run of each of those that ran already), windows with late predictions, then
+    """Run the deployment's due windows once its sources were read past them (or those
+    between `start` and `end`, at once; with `rerun`, a new run of each of those that ran
+    already), windows with late predictions, then
     backfills, then Evidently's reports (on `report_rows` rows, None: DRIFTWISE_REPORT_ROWS;
     0: none) within the report budget, so that no policy decision waits for a report."""
     now = now or utcnow()
@@ -152,12 +155,24 @@ def monitor_deployment(
         deployment_id = deployment.id
         windows = _windows(session, deployment, start, end, now, rerun)
         planned = {(window[0], window[2]) for window in windows}
-        windows += [
-            late for late in rerun_windows(session, deployment) if (late[0], late[2]) not in planned
+        grown = late.grown_windows(session, deployment)
+        reruns = [
+            window
+            for window in rerun_windows(session, deployment) + grown
+            if (window[0], window[2]) not in planned
         ]
+        # Windows asked for by name run as asked; the rest wait for their sources.
+        decided = waiting.plan(session, deployment, reruns if start else windows + reruns, now)
+        windows = (windows if start else []) + decided.ready
+        checked = late.checkpoint(session, deployment, utcnow())
     result = Pass()
     for window_from, window_to, seq in windows:
-        _record(result, run_window(engine, deployment_id, window_from, window_to, seq=seq))
+        run_id = run_window(engine, deployment_id, window_from, window_to, seq=seq)
+        _record(result, run_id)
+        if run_id is not None and window_from in decided.warnings:
+            waiting.warn(engine, run_id, decided.warnings[window_from])
+    if not set(grown) & set(decided.held):  # a held window's late rows are looked at again
+        late.save_checkpoint(engine, deployment_id, checked)
     with session_scope(engine) as session:
         backfills = backfill_windows(session, session.get(Deployment, deployment_id))
     for window_from, window_to, labeled in backfills:

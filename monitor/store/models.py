@@ -151,6 +151,8 @@ class Deployment(Base):
     policy: Mapped[dict] = mapped_column(default=dict)
     # From the spec: latency target and prices, what the serving advice weighs.
     serving: Mapped[dict] = mapped_column(default=dict)
+    # Predictions up to this id were looked at for late arrivals into windows already run.
+    late_checked_id: Mapped[int | None] = mapped_column(BigInteger)
     # The advice as last given: recommendation, since when, whether it was announced.
     advice: Mapped[dict] = mapped_column(default=dict)
     created_at: Mapped[datetime] = created()
@@ -188,6 +190,11 @@ class Source(Base):
     # Files whose last line has no newline yet and that are not complete (still settling).
     files_waiting: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Every prediction of this source timestamped before `read_to` has been read: a window
+    # ending after it waits (`monitor/ingest/watermark.py`).
+    read_to: Mapped[datetime | None] = mapped_column(DateTime)
+    # When the last pass that read the source to its end without an error began.
+    caught_up_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class IngestedFile(Base):

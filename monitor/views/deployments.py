@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.incidents import deployment_health, open_incidents
+from monitor.runs.waiting import held_windows
 from monitor.settings import current_settings
 from monitor.store.models import (
     Deployment,
@@ -75,6 +76,8 @@ def source_status_view(session: Session, source: Source, bound: int) -> dict[str
         "halves_waiting_too_long": old,
         "files_waiting": source.files_waiting,
         "last_read_at": iso(source.last_read_at),
+        "read_to": iso(source.read_to),
+        "caught_up_at": iso(source.caught_up_at),
         "last_error": source.last_error,
     }
 
@@ -110,6 +113,7 @@ def deployment_status_view(session: Session, deployment: Deployment) -> dict[str
             select(Source).where(Source.deployment_id == deployment.id).order_by(Source.id)
         )
     ]
+    held = held_windows(session, deployment, utcnow())
     return {
         "name": deployment.name,
         "model": model.name,
@@ -130,12 +134,14 @@ def deployment_status_view(session: Session, deployment: Deployment) -> dict[str
         "labels": _count(session, Label, deployment.id),
         "quarantined": _count(session, Quarantine, deployment.id),
         "sources": sources,
+        "waiting": held,
         "warnings": [
             f"source {s['name']}: {s['halves_waiting_too_long']} half(s) waiting longer than "
             f"{format_duration(bound)} for their partner"
             for s in sources
             if s["halves_waiting_too_long"]
-        ],
+        ]
+        + ([held["message"]] if held else []),
         "last_run": _last_run(newest_run(session, deployment.id)),
         "last_run_id": monitored.id if monitored else None,
         "window_seconds": deployment.window_seconds,

@@ -143,7 +143,7 @@ def _write(
         cursor = file_cursor(session, job.source_id, path)
         cursor.offset, cursor.line, cursor.size = offset, line_no, size
         cursor.records += read
-    tally.add(read, inserted, quarantined)
+    tally.add(read, inserted, quarantined, batch.newest_timestamp)
 
 
 def add_line(batch: Batch, kind, job, line: bytes, location: str) -> None:

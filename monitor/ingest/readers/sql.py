@@ -111,7 +111,7 @@ def read_source(engine: Engine, job, tally) -> None:
                 except Exception as error:  # noqa: BLE001
                     batch.quarantine(location, repr(row).encode(), str(error))
             with session_scope(engine) as session:
-                tally.add(*batch.write(session))
+                tally.add(*batch.write(session), batch.newest_timestamp)
                 source = session.get(Source, job.source_id)
                 source.cursor = {**source.cursor, "watermark": _jsonable(last)}
             after = _jsonable(last)

@@ -63,7 +63,7 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
                 batch.quarantine(f"{path}#{row_no + 1}", raw, str(error))
         last = min(first + CHUNK_ROWS, len(records))
         with session_scope(engine) as session:
-            tally.add(*batch.write(session))
+            tally.add(*batch.write(session), batch.newest_timestamp)
             _mark(
                 file_cursor(session, job.source_id, path),
                 current_size,

@@ -17,12 +17,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor.errors import BadRecord, DriftwiseError, LeaseLost
+from monitor.ingest import watermark
 from monitor.ingest.batch import Batch, pair_stranded
 from monitor.ingest.kinds import kind_style, load_kind
 from monitor.ingest.readers import lines as line_reader
 from monitor.ingest.readers import sql as sql_reader
 from monitor.ingest.readers import table as table_reader
-from monitor.ingest import watermark
 from monitor.ingest.records import ModelSchema, ParseContext
 from monitor.service import claims, leases
 from monitor.settings import current_settings

@@ -25,9 +25,7 @@ from monitor.store.models import Deployment, Source
 from monitor.timeutil import iso
 
 
-def advance(
-    session: Session, source: Source, began: datetime, newest: datetime | None
-) -> None:
+def advance(session: Session, source: Source, began: datetime, newest: datetime | None) -> None:
     """Move the watermark after a pass that read the source to its end."""
     deployment = session.get(Deployment, source.deployment_id)
     settled = began - timedelta(seconds=deployment.settle_seconds)

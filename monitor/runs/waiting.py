@@ -40,7 +40,9 @@ def plan(session: Session, deployment: Deployment, windows: list[tuple], now: da
     wait = timedelta(seconds=current_settings().source_wait_seconds)
     settle = timedelta(seconds=deployment.settle_seconds)
     for window in windows:
-        sources = [source for source in late if source.read_to is None or source.read_to < window[1]]
+        sources = [
+            source for source in late if source.read_to is None or source.read_to < window[1]
+        ]
         if not sources:
             result.ready.append(window)
         elif now - (window[1] + settle) > wait:

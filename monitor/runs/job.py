@@ -22,8 +22,6 @@ from monitor.store.models import Deployment, Label, Prediction, Run
 from monitor.timeutil import Calendar, deployment_calendar, utcnow
 
 BACKFILL_WINDOWS = 48  # how many recent windows late labels are looked for in
-RERUN_WINDOWS = 200  # how many recent empty or thin windows late predictions are looked for in
-EMPTY = ("no_data", "insufficient_data")
 
 
 @dataclass
@@ -57,29 +55,6 @@ def due_windows(
         window
         for window in calendar.between(calendar.start_of(first), end)
         if window[0] not in done
-    ]
-
-
-def rerun_windows(session: Session, deployment: Deployment) -> list[tuple[datetime, datetime, int]]:
-    """(start, end, seq) of windows whose newest monitor run found no or too few rows and
-    that hold more predictions now: late data gets a new run of its window."""
-    newest = (
-        select(Run.window_start, func.max(Run.seq).label("seq"))
-        .where(Run.deployment_id == deployment.id, Run.kind == "monitor")
-        .group_by(Run.window_start)
-        .subquery()
-    )
-    thin = session.execute(
-        select(Run.window_start, Run.window_end, Run.seq, Run.sampled_from)
-        .join(newest, (newest.c.window_start == Run.window_start) & (newest.c.seq == Run.seq))
-        .where(Run.deployment_id == deployment.id, Run.kind == "monitor", Run.status.in_(EMPTY))
-        .order_by(Run.window_start.desc())
-        .limit(RERUN_WINDOWS)
-    ).all()
-    return [
-        (start, end, seq + 1)
-        for start, end, seq, counted in thin
-        if count_rows(session, deployment.id, start, end) > (counted or 0)
     ]
 
 
@@ -158,7 +133,7 @@ def monitor_deployment(
         grown = late.grown_windows(session, deployment)
         reruns = [
             window
-            for window in rerun_windows(session, deployment) + grown
+            for window in late.thin_windows(session, deployment) + grown
             if (window[0], window[2]) not in planned
         ]
         # Windows asked for by name run as asked; the rest wait for their sources.

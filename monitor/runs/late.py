@@ -1,7 +1,8 @@
 """Late predictions: a window whose row count grew after its run is run again, and the
 `no_data` (or `insufficient_data`) event its earlier run raised is resolved.
 
-Finding such windows stays cheap: each pass looks only at predictions stored since the
+Empty and thin windows are simply counted again. Finding `ok` windows that grew stays
+cheap: each pass looks only at predictions stored since the
 deployment's checkpoint (`deployments.late_checked_id`, a range of the primary key), takes
 the span of their timestamps, and counts only the windows already run inside that span.
 The checkpoint trails the newest id by `MARGIN`, because ids are handed out when a
@@ -23,7 +24,8 @@ from monitor.store.models import Deployment, Event, Prediction, Run
 from monitor.timeutil import utcnow
 
 MARGIN = timedelta(minutes=15)  # longer than any transaction that inserts predictions
-GROWN_WINDOWS = 200  # at most this many windows counted in one pass
+RECOUNTED_WINDOWS = 200  # at most this many windows of each sort counted in one pass
+EMPTY = ("no_data", "insufficient_data")
 SUPERSEDES = {"ok": ("no_data", "insufficient_data"), "insufficient_data": ("no_data",)}
 
 
@@ -45,9 +47,15 @@ def checkpoint(session: Session, deployment: Deployment, now: datetime) -> int:
     return max(checked, top or 0)
 
 
+def thin_windows(session: Session, deployment: Deployment) -> list[tuple[datetime, datetime, int]]:
+    """(start, end, seq) of windows whose newest monitor run found no or too few rows and
+    that hold more predictions now (empty windows cost next to nothing to count)."""
+    return _grown(session, deployment, Run.status.in_(EMPTY))
+
+
 def grown_windows(session: Session, deployment: Deployment) -> list[tuple[datetime, datetime, int]]:
-    """(start, end, seq) of windows whose newest finished monitor run counted fewer rows
-    than the window holds now."""
+    """(start, end, seq) of windows whose newest `ok` monitor run counted fewer rows than
+    the window holds now, among those that predictions stored since the checkpoint fall in."""
     if deployment.late_checked_id is None:
         return []  # the first pass after an upgrade: only what arrives from now on
     span = session.execute(
@@ -57,6 +65,18 @@ def grown_windows(session: Session, deployment: Deployment) -> list[tuple[dateti
     ).one()
     if span[0] is None:
         return []
+    return _grown(
+        session,
+        deployment,
+        Run.status == "ok",
+        Run.window_end > span[0],
+        Run.window_start <= span[1],
+    )
+
+
+def _grown(session: Session, deployment: Deployment, *conditions) -> list[tuple]:
+    """Among the newest monitor runs of their windows that meet `conditions`, those whose
+    window holds more rows than the run counted: (start, end, the next seq)."""
     newest = (
         select(Run.window_start, func.max(Run.seq).label("seq"))
         .where(Run.deployment_id == deployment.id, Run.kind == "monitor")
@@ -66,15 +86,9 @@ def grown_windows(session: Session, deployment: Deployment) -> list[tuple[dateti
     runs = session.execute(
         select(Run.window_start, Run.window_end, Run.seq, Run.sampled_from)
         .join(newest, (newest.c.window_start == Run.window_start) & (newest.c.seq == Run.seq))
-        .where(
-            Run.deployment_id == deployment.id,
-            Run.kind == "monitor",
-            Run.status == "ok",
-            Run.window_end > span[0],
-            Run.window_start <= span[1],
-        )
+        .where(Run.deployment_id == deployment.id, Run.kind == "monitor", *conditions)
         .order_by(Run.window_start.desc())
-        .limit(GROWN_WINDOWS)
+        .limit(RECOUNTED_WINDOWS)
     ).all()
     return [
         (start, end, seq + 1)

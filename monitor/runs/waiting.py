@@ -18,7 +18,7 @@ from monitor.ingest.watermark import behind, read_to_text
 from monitor.settings import current_settings
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Run, Source
-from monitor.timeutil import format_duration, iso
+from monitor.timeutil import human_duration, iso
 
 
 @dataclass
@@ -48,7 +48,7 @@ def plan(session: Session, deployment: Deployment, windows: list[tuple], now: da
         elif now - (window[1] + settle) > wait:
             result.ready.append(window)
             result.warnings[window[0]] = (
-                f"ran without waiting longer than {format_duration(wait.total_seconds())} "
+                f"ran without waiting longer than {human_duration(wait.total_seconds())} "
                 f"for {waiting_for(sources)}"
             )
         else:

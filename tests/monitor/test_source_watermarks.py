@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlalchemy import create_engine, select
+from sqlalchemy import Engine, create_engine, select, text
 
 from monitor.cli import main
+from monitor.ingest.engine import ingest
 from monitor.store import session_scope
-from monitor.store.models import Event
+from monitor.store.models import Event, Source
 from monitor.timeutil import utcnow
+from tests.factories import make_deployment
 from tests.monitor.test_windows import EXAMPLE, SPEC, write_predictions
 
 HOUR = timedelta(hours=1)
@@ -145,3 +147,54 @@ def test_late_predictions_run_a_window_again_and_resolve_its_no_data_event(
         resolved = events["no_data.resolved"]
         assert resolved.severity == "info" and resolved.data["rows"] == 40
         assert resolved.data["event_id"] == events["no_data"].id
+
+
+def test_a_sql_source_is_read_to_its_newest_row_and_a_failing_query_holds_it(
+    engine: Engine, tmp_path: Path
+):
+    remote = create_engine(f"sqlite:///{tmp_path}/scores.db")
+    ahead = (utcnow() + 2 * HOUR).replace(microsecond=0)  # rows stamped past the clock
+    with remote.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE scores (id TEXT, ts TEXT, seq INTEGER, tenure REAL, "
+                "charges REAL, plan TEXT, region TEXT, prediction INTEGER)"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO scores VALUES (:id, :ts, :n, 1, 1, 'pro', 'eu', 0)"),
+            [
+                {"id": f"s-{n}", "ts": (ahead - n * HOUR).isoformat() + "Z", "n": n}
+                for n in range(3)
+            ],
+        )
+    with session_scope(engine) as session:
+        deployment = make_deployment(session)
+        config = {"url": str(remote.url), "query": "SELECT * FROM scores", "watermark": "seq"}
+        config |= {"request_id": "id", "timestamp": "ts"}
+        session.add(
+            Source(
+                deployment_id=deployment.id,
+                role="predictions",
+                name="scores",
+                kind="sql",
+                config=config,
+            )
+        )
+
+    (tally,) = ingest(engine)
+    assert tally.inserted == 3 and tally.read_to_end, tally
+    with session_scope(engine) as session:
+        source = session.scalar(select(Source))
+        assert source.read_to == ahead
+        caught_up = source.caught_up_at
+        assert caught_up is not None
+
+    with remote.begin() as connection:
+        connection.execute(text("DROP TABLE scores"))  # the scoring database breaks
+    (tally,) = ingest(engine)
+    assert tally.errors
+    with session_scope(engine) as session:
+        source = session.scalar(select(Source))
+        assert (source.read_to, source.caught_up_at) == (ahead, caught_up)
+    remote.dispose()

@@ -21,7 +21,7 @@ from monitor.events import emit
 from monitor.runs.window import count_rows
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Event, Prediction, Run
-from monitor.timeutil import utcnow
+from monitor.timeutil import iso, utcnow
 
 MARGIN = timedelta(minutes=15)  # longer than any transaction that inserts predictions
 RECOUNTED_WINDOWS = 200  # at most this many windows of each sort counted in one pass
@@ -115,7 +115,7 @@ def resolve_superseded(session: Session, deployment: Deployment, run: Run, statu
         )
         if event is None or (event.data or {}).get("resolved_by_run"):
             continue
-        event.data = {**(event.data or {}), "resolved_by_run": run.id, "resolved_at": _iso()}
+        event.data = {**(event.data or {}), "resolved_by_run": run.id, "resolved_at": iso(utcnow())}
         emit(
             session,
             f"{kind}.resolved",
@@ -128,11 +128,7 @@ def resolve_superseded(session: Session, deployment: Deployment, run: Run, statu
             data={
                 "event_id": event.id,
                 "rows": run.sampled_from,
-                "window_start": run.window_start.isoformat(),
-                "window_end": run.window_end.isoformat(),
+                "window_start": iso(run.window_start),
+                "window_end": iso(run.window_end),
             },
         )
-
-
-def _iso() -> str:
-    return utcnow().isoformat() + "Z"

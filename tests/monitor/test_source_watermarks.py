@@ -14,7 +14,7 @@ from monitor.cli import main
 from monitor.ingest.engine import ingest
 from monitor.store import session_scope
 from monitor.store.models import Event, Source
-from monitor.timeutil import utcnow
+from monitor.timeutil import iso, parse_timestamp, utcnow
 from tests.factories import make_deployment
 from tests.monitor.test_windows import EXAMPLE, SPEC, write_predictions
 
@@ -69,9 +69,9 @@ def test_a_window_waits_for_a_source_not_yet_read_past_its_end(db_url: str, tmp_
     read_to = {source["name"]: source["read_to"] for source in status["sources"]}
     assert read_to.pop("replica") is None
     (logs,) = read_to.values()  # the glob's source, read to its end
-    assert datetime.fromisoformat(logs) >= first + 2 * HOUR
+    assert parse_timestamp(logs) >= first + 2 * HOUR
     waiting = status["waiting"]
-    assert waiting["first_window_start"] == first.isoformat()
+    assert waiting["first_window_start"] == iso(first)
     assert [source["name"] for source in waiting["sources"]] == ["replica"]
     assert "FileNotFoundError" in waiting["sources"][0]["last_error"]
     assert any(
@@ -84,8 +84,8 @@ def test_a_window_waits_for_a_source_not_yet_read_past_its_end(db_url: str, tmp_
     cli("ingest")
     assert "0 no_data" not in cli("monitor", "--no-reports")
     runs = monitor_runs()
-    assert runs[(first.isoformat(), 0)]["sampled_from"] == 70  # 40 + 30 late: all of them
-    assert runs[((first + HOUR).isoformat(), 0)]["sampled_from"] == 40
+    assert runs[(iso(first), 0)]["sampled_from"] == 70  # 40 + 30 late: all of them
+    assert runs[(iso(first + HOUR), 0)]["sampled_from"] == 40
     assert deployment_status()["waiting"] is None
 
 
@@ -100,7 +100,7 @@ def test_a_source_failing_for_long_holds_windows_no_longer_than_the_wait(
 
     assert "3 run(s): 2 no_data, 1 ok" in cli("monitor", "--no-reports")
     runs = monitor_runs()
-    assert runs[(first.isoformat(), 0)]["status"] == "ok"
+    assert runs[(iso(first), 0)]["status"] == "ok"
     for run in runs.values():
         assert (
             "ran without waiting longer than 1 minute for source replica (never read to its end)"
@@ -118,8 +118,8 @@ def test_late_predictions_run_a_window_again_and_resolve_its_no_data_event(
     cli("ingest")
     cli("monitor", "--no-reports")
     runs = monitor_runs()
-    assert runs[((first + HOUR).isoformat(), 0)]["status"] == "no_data"
-    assert runs[(first.isoformat(), 0)]["sampled_from"] == 40
+    assert runs[(iso(first + HOUR), 0)]["status"] == "no_data"
+    assert runs[(iso(first), 0)]["sampled_from"] == 40
 
     # After an outage, the rows logged meanwhile arrive: into a window that ran with 40 rows
     # and into the one recorded as empty.
@@ -129,21 +129,19 @@ def test_late_predictions_run_a_window_again_and_resolve_its_no_data_event(
     assert "2 run(s): 2 ok" in cli("monitor", "--no-reports")
     assert "0 run(s)" in cli("monitor", "--no-reports")
     runs = monitor_runs()
-    assert runs[(first.isoformat(), 1)]["sampled_from"] == 65
-    assert runs[((first + HOUR).isoformat(), 1)]["status"] == "ok"
-    assert runs[((first + HOUR).isoformat(), 1)]["sampled_from"] == 40
-    assert ((first + 2 * HOUR).isoformat(), 1) not in runs  # it did not grow
+    assert runs[(iso(first), 1)]["sampled_from"] == 65
+    assert runs[(iso(first + HOUR), 1)]["status"] == "ok"
+    assert runs[(iso(first + HOUR), 1)]["sampled_from"] == 40
+    assert (iso(first + 2 * HOUR), 1) not in runs  # it did not grow
 
     with session_scope(create_engine(db_url)) as session:
-        window = (first + HOUR).isoformat()
+        window = iso(first + HOUR)
         events = {
             event.type: event
             for event in session.scalars(select(Event))
             if event.data.get("window_start") == window
         }
-        assert (
-            events["no_data"].data["resolved_by_run"] == runs[((first + HOUR).isoformat(), 1)]["id"]
-        )
+        assert events["no_data"].data["resolved_by_run"] == runs[(iso(first + HOUR), 1)]["id"]
         resolved = events["no_data.resolved"]
         assert resolved.severity == "info" and resolved.data["rows"] == 40
         assert resolved.data["event_id"] == events["no_data"].id

@@ -15,8 +15,8 @@ from monitor.ingest.engine import ingest
 from monitor.store import session_scope
 from monitor.store.models import Event, Source
 from monitor.timeutil import iso, parse_timestamp, utcnow
-from tests.factories import make_deployment
-from tests.monitor.test_windows import EXAMPLE, SPEC, write_predictions
+from tests.factories import churn_model_spec, make_deployment
+from tests.monitor.test_windows import DEPLOYMENT, EXAMPLE, write_predictions
 
 HOUR = timedelta(hours=1)
 REPLICA = """
@@ -41,8 +41,8 @@ def setup(tmp_path: Path, replica: bool = False) -> Path:
     folder = tmp_path / "logs"
     folder.mkdir()
     spec = tmp_path / "spec.toml"
-    text = SPEC + (REPLICA if replica else "")
-    spec.write_text(text.format(example=EXAMPLE, folder=folder))
+    text = DEPLOYMENT + (REPLICA if replica else "")
+    spec.write_text(churn_model_spec(EXAMPLE) + text.format(folder=folder))
     cli("apply", str(spec))
     return folder
 

@@ -2,7 +2,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Two workers: the suite is mostly subprocesses and waits; tests that share Redis run in one group.
+# Two workers: the suite is mostly subprocesses and waits. Tests marked `serial` (real Celery
+# workers under tight task time limits) run afterwards, alone.
 TEST_WORKERS ?= 2
 
 .PHONY: test lint demo bench clean
@@ -18,7 +19,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup -m 'not serial' $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider -m serial $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/driftwise demo $(DEMO_ARGS)

@@ -22,8 +22,9 @@ from tests.processes import Process, daemon, flushed_redis, kill_after, stop_aft
 from tests.processes import worker as celery_worker
 from tests.queries import ingested_offset, runs_where, stored_predictions
 
-# Both Celery files share one Redis database: one xdist worker runs them in turn.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("redis")]
+# Real workers under tight task time limits, sharing one Redis database: these run alone,
+# after the parallel part of the suite (`make test`).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 RECORDS = 120_000
 HOUR = timedelta(hours=1)

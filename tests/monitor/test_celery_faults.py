@@ -22,8 +22,9 @@ from tests.processes import Process, flushed_redis, kill_after, stop_after
 from tests.processes import worker as celery_worker
 from tests.queries import count, doubled_points, runs_where
 
-# Both Celery files share one Redis database: one xdist worker runs them in turn.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("redis")]
+# Real workers under tight task time limits, sharing one Redis database: these run alone,
+# after the parallel part of the suite (`make test`).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 HOUR = timedelta(hours=1)
 SHORT_CLAIMS = {"DRIFTWISE_RETRAIN_LEASE_SECONDS": "2", "DRIFTWISE_RUN_LEASE_SECONDS": "2"}

@@ -58,20 +58,23 @@ def run_window(
 def execute(session: Session, run: Run, report_rows: int, began: float) -> None:
     deployment = session.get(Deployment, run.deployment_id)
     model = session.get(Model, deployment.model_id)
-    run.model_version_id = version_at(session, deployment, run.window_end)
+    # The run's row is written only once the analysis is done: an early write would hold
+    # its row lock for the whole run and block the heartbeat that renews its claim.
+    version_id = version_at(session, deployment, run.window_end)
     total = count_rows(session, deployment.id, run.window_start, run.window_end)
-    run.sampled_from = total
     if total == 0 or total < deployment.min_rows:
+        run.model_version_id, run.sampled_from = version_id, total
         _too_few(session, deployment, run, total)
         status = "no_data" if total == 0 else "insufficient_data"
         resolve_superseded(session, deployment, run, status)
         return _finish(run, status, began)
-    reference = profile.load(session, model, run.model_version_id, deployment.max_rows)
+    reference = profile.load(session, model, version_id, deployment.max_rows)
     window = load_window(
         session, model, deployment.id, run.window_start, run.window_end, deployment.max_rows, total
     )
     min_labels = int((deployment.policy or {}).get("min_labels", deployment.min_rows))
     analysis = analyse(model, reference, window.frame, min_labels)
+    run.model_version_id, run.sampled_from = version_id, total
     _store(run, analysis, window.rows, window.sampled, reference.frame_rows)
     run.warnings = [*window.warnings, *analysis.warnings]
     run.status = "ok"

@@ -18,7 +18,7 @@ from monitor.timeutil import utcnow, window_start
 from tests.factories import make_deployment
 from tests.monitor.daemon_support import finished_once, slow_retrain, training_env, trainings
 from tests.monitor.runs_support import add_hours
-from tests.processes import Process, flushed_redis, kill_after, stop_after
+from tests.processes import Process, flushed_redis, kill_after, stop_after, wait_for
 from tests.processes import worker as celery_worker
 from tests.queries import count, doubled_points, runs_where
 
@@ -43,6 +43,17 @@ def worker(db_url: str, redis_url: str, log: Path, **env: str) -> Process:
     return celery_worker(db_url, redis_url, log, **BROKER, **SHORT_CLAIMS, **env)
 
 
+def lapsed(engine: Engine, table: type[Run] | type[RetrainJob]) -> None:
+    """Wait for the killed worker's claims to lapse: a task that starts sooner rightly
+    leaves them alone, and only the daemon's next submission would take them over."""
+
+    def live() -> int:
+        held = (table.status == "running", table.lease_until >= utcnow())
+        return count(engine, select(func.count()).select_from(table).where(*held))
+
+    wait_for(lambda: live() == 0, 30, "the killed worker's claims to lapse")
+
+
 def test_a_worker_killed_mid_retrain_has_its_job_taken_over_and_done_once(
     engine: Engine, db_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -54,6 +65,7 @@ def test_a_worker_killed_mid_retrain_has_its_job_taken_over_and_done_once(
     first = worker(db_url, redis_url, tmp_path / "first.log", **env)
     CeleryExecutor(make_app(redis_url)).submit("retrain_pending")
     kill_after(first, lambda: started() == 1, 120, "the training to start")
+    lapsed(engine, RetrainJob)
 
     env["DRIFTWISE_TEST_TRAIN_SECONDS"] = "1"
     second = worker(db_url, redis_url, tmp_path / "second.log", **env)
@@ -93,6 +105,7 @@ def test_a_worker_killed_mid_monitor_run_has_every_window_run_once(
     with session_scope(engine) as session:
         interrupted = session.scalars(select(Run.window_start).where(Run.status == "running")).all()
     assert interrupted
+    lapsed(engine, Run)
 
     def finished() -> bool:
         return runs_where(engine, Run.status != "running", Run.kind == "monitor") >= windows + 1

@@ -4,7 +4,9 @@ and claims nothing new after SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
+import logging
 import signal
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from monitor.runs import execute
 from monitor.settings import load_settings
 from monitor.store import session_scope
 from monitor.store.models import RetrainJob, Run
@@ -80,6 +83,46 @@ def test_a_training_longer_than_its_lease_keeps_its_claim_and_a_killed_one_is_ta
         assert second.terminate() == 0
     assert taken_after < 30, f"taken over after {taken_after:.0f}s"
     finished_once(engine, job_id)
+
+
+def test_a_monitor_run_longer_than_its_lease_keeps_renewing_its_claim(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    start = window_start(utcnow(), 3600) - 2 * HOUR
+    with session_scope(engine) as session:
+        deployment = make_deployment(session, min_rows=10)
+        deployment_id = deployment.id
+    add_hours(engine, deployment_id, start - HOUR, 2, rows=500)
+    # The first window stores the reference's preparation; on SQLite that write would hold
+    # the database's write lock through the run.
+    execute.run_window(engine, deployment_id, start - HOUR, start)
+    monkeypatch.setenv("DRIFTWISE_RUN_LEASE_SECONDS", "1")
+    analysing, finish = threading.Event(), threading.Event()
+    analyse = execute.analyse
+
+    def slow_analyse(*args, **kwargs):  # the analysis goes on past the run's lease
+        analysing.set()
+        finish.wait(30)
+        return analyse(*args, **kwargs)
+
+    monkeypatch.setattr(execute, "analyse", slow_analyse)
+    caplog.set_level(logging.WARNING, "monitor.service.claims")
+    runner = threading.Thread(
+        target=execute.run_window, args=(engine, deployment_id, start, start + HOUR)
+    )
+    runner.start()
+    try:
+        assert analysing.wait(60), "the run never reached its analysis"
+        time.sleep(3)  # three leases
+        with session_scope(engine) as session:
+            held = session.scalars(select(Run).where(Run.window_start == start)).one()
+            assert held.status == "running"
+            assert held.lease_until > utcnow(), "the heartbeat did not renew the claim"
+    finally:
+        finish.set()
+        runner.join(60)
+    assert runs_where(engine, Run.status == "ok") == 2
+    assert "taken over" not in caplog.text
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])

@@ -115,24 +115,30 @@ def _retrain(webhook_id: str, body: Any):
     receipt = _earlier(webhook_id)
     if receipt is not None:
         return jsonify(job_id=receipt.retrain_job_id, replayed=True), 202
-    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
-        raise Refused(400, 'body must be a JSON object with "model" (a model name)')
-    session = db()
-    name = _text(body["model"])
-    model = _named(model_named, session, name)
-    if not model:
-        raise Refused(404, f"no model named {body['model']!r}")
+    model = _required(body, "model", model_named)
     deployment_id = None
     if isinstance(body.get("deployment"), str):
-        name = _text(body["deployment"])
-        deployment = _named(deployment_named, session, name)
+        deployment = _named(deployment_named, db(), _text(body["deployment"]))
         if not deployment or deployment.model_id != model.id:
             raise Refused(404, f"no deployment {body['deployment']!r} of model {model.name!r}")
         deployment_id = deployment.id
     return _start_job(webhook_id, model, deployment_id, body.get("reason"))
 
 
-def _named(lookup: Callable, session, name: str):
+def _required(body: Any, key: str, lookup: Callable):
+    """The model or deployment the body names under `key`, or Refused (400: not named,
+    404: no such one)."""
+    from web import db
+
+    if not isinstance(body, dict) or not isinstance(body.get(key), str):
+        raise Refused(400, f'body must be a JSON object with "{key}" (a {key} name)')
+    found = _named(lookup, db(), _text(body[key]))
+    if not found:
+        raise Refused(404, f"no {key} named {body[key]!r}")
+    return found
+
+
+def _named(lookup: Callable, session, name: str | None):
     """The row by name, or None: a hook answers its own 404, naming what it was sent."""
     try:
         return lookup(session, name) if name else None
@@ -169,13 +175,8 @@ def _labels_ready(webhook_id: str, body: Any):
 
     if _earlier(webhook_id) is not None:
         return jsonify(scheduled=[], replayed=True), 202
-    if not isinstance(body, dict) or not isinstance(body.get("deployment"), str):
-        raise Refused(400, 'body must be a JSON object with "deployment" (a deployment name)')
+    deployment = _required(body, "deployment", deployment_named)
     session = db()
-    name = _text(body["deployment"])
-    deployment = _named(deployment_named, session, name)
-    if not deployment:
-        raise Refused(404, f"no deployment named {body['deployment']!r}")
     sources = session.scalars(
         select(Source.id).where(
             Source.deployment_id == deployment.id,

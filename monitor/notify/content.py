@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote
 
-from monitor.notify.message_facts import facts, sections
+from monitor.notify.message_facts import facts, number, sections
 
 WORDS = {
     "drift": "drift",
@@ -216,14 +216,6 @@ def window_span(data: dict) -> str:
     if start is None or end is None:
         return "–"
     return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
-
-
-def number(value: object, percent: bool = False) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    return f"{value:.0%}" if percent else f"{value:.4g}"
 
 
 def _date(text: object) -> str:

@@ -53,8 +53,8 @@ def facts(alert) -> list[tuple[str, object]]:
     if "value" in data and "metric" in data:
         kind = "estimated " if data.get("estimated") or data.get("estimate") else ""
         limit = data.get("min", data.get("threshold"))
-        against = f" (threshold {_number(limit)})" if limit is not None else ""
-        facts.append((f"{kind}{data['metric']}", f"{_number(data['value'])}{against}"))
+        against = f" (threshold {number(limit)})" if limit is not None else ""
+        facts.append((f"{kind}{data['metric']}", f"{number(data['value'])}{against}"))
     if "decision" in data:
         facts.append(("Decision", data["decision"]))
     facts += [
@@ -81,8 +81,8 @@ def sections(data: dict) -> list[tuple[str, list[list[object]]]]:
             rows.append(
                 [
                     name,
-                    _number(info.get("score")),
-                    _number(info.get("threshold")),
+                    number(info.get("score")),
+                    number(info.get("threshold")),
                     info.get("method", ""),
                     "yes" if info.get("drifted") else "no",
                 ]
@@ -95,8 +95,8 @@ def sections(data: dict) -> list[tuple[str, list[list[object]]]]:
         metric = data.get("metric") or "score"
         scores = [
             metric,
-            _number(data.get("champion_score")),
-            _number(data.get("challenger_score")),
+            number(data.get("champion_score")),
+            number(data.get("challenger_score")),
         ]
         version = data.get("version")
         challenger_name = f"challenger v{version}" if version is not None else "challenger"
@@ -119,17 +119,18 @@ def _versus(champion: dict, challenger: dict) -> list[list[object]]:
     names = list(dict.fromkeys([*metrics(champion), *metrics(challenger)]))
     for name in names:
         rows.append(
-            [name, _number(metrics(champion).get(name)), _number(metrics(challenger).get(name))]
+            [name, number(metrics(champion).get(name)), number(metrics(challenger).get(name))]
         )
     return rows
 
 
 def _share(value: object, limit: object) -> str:
-    text = f"{_number(value, percent=True)}"
-    return f"{text} (threshold {_number(limit, percent=True)})" if limit is not None else text
+    text = f"{number(value, percent=True)}"
+    return f"{text} (threshold {number(limit, percent=True)})" if limit is not None else text
 
 
-def _number(value: object, percent: bool = False) -> str:
+def number(value: object, percent: bool = False) -> str:
+    """A number as every message shows it: four significant digits, or a whole percent."""
     if value is None:
         return "–"
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,11 +213,15 @@ class _Table:
         return list(value)
 
     def duration(self, name: str, default: Any = ...) -> int | None:
+        return self.parsed(name, parse_duration, default)
+
+    def parsed(self, name: str, parse: Callable[[str], Any], default: Any = ...) -> Any:
+        """A string read by `parse` (None stays None); its ValueError names the key."""
         value = self.get(name, str, default)
         if value is None:
             return None
         try:
-            return parse_duration(value)
+            return parse(value)
         except ValueError as error:
             raise self.fail(name, str(error)) from None
 
@@ -429,7 +434,7 @@ def _deployment(
         raise table.fail("max_rows", "must be at least 1000")
     own = _pricing(_Table(table.file, table.key("pricing"), table.get("pricing", dict, {})))
     deployment.serving = {
-        "latency_target": _latency(table, "latency_target"),
+        "latency_target": table.parsed("latency_target", parse_latency, None),
         "pricing": pricing | own,
     }
     for role, key in (("predictions", "sources"), ("labels", "labels")):
@@ -467,16 +472,6 @@ def _policy(table: _Table, model: ModelSpec) -> dict[str, Any]:
         if action not in ACTIONS:
             raise table.fail("actions", f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
     return dict(table.data)
-
-
-def _latency(table: _Table, name: str) -> float | None:
-    value = table.get(name, str, None)
-    if value is None:
-        return None
-    try:
-        return parse_latency(value)
-    except ValueError as error:
-        raise table.fail(name, str(error)) from None
 
 
 def _pricing(table: _Table) -> dict[str, Any]:

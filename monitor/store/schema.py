@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -35,19 +36,20 @@ def current_revisions(engine: Engine | None = None) -> set[str]:
 
 
 def upgrade(engine: Engine | None = None, revision: str = "heads") -> None:
-    engine = engine or get_engine()
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    _migrate(command.upgrade, engine, revision)
 
 
 def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
+    _migrate(command.downgrade, engine, revision)
+
+
+def _migrate(move: Callable[[Config, str], None], engine: Engine | None, revision: str) -> None:
+    """Move the schema to `revision` in one transaction on the engine's own connection."""
     engine = engine or get_engine()
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+        move(config, revision)
 
 
 def check(engine: Engine | None = None) -> None:

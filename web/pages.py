@@ -53,6 +53,7 @@ from web.queries import (
     main_metric,
     open_events,
     resolved_incidents,
+    row_or_404,
     runs_page,
     series,
     window_cutoff,
@@ -194,9 +195,7 @@ def deployment(name: str):
 @bp.get("/runs/<int:run_id>")
 def run(run_id: int):
     session = db()
-    found = by_id(session, Run, run_id)
-    if found is None:
-        abort(404, description=f"no run {run_id}")
+    found = row_or_404(session, Run, run_id, "run")
     deployment = session.get(Deployment, found.deployment_id)
     version = by_id(session, ModelVersion, found.model_version_id or 0)
     return render_template(
@@ -222,11 +221,7 @@ def report_state(run: Run) -> str:
 @bp.get("/runs/<int:run_id>/report/status")
 def run_report_status(run_id: int):
     """Whether the run's report is built yet: what a waiting run page polls."""
-    session = db()
-    found = by_id(session, Run, run_id)
-    if found is None:
-        abort(404, description=f"no run {run_id}")
-    return jsonify(state=report_state(found))
+    return jsonify(state=report_state(row_or_404(db(), Run, run_id, "run")))
 
 
 @bp.get("/runs/<int:run_id>/report")
@@ -240,10 +235,7 @@ def run_report(run_id: int):
 
     if request.headers.get("Sec-Fetch-Dest") == "document":
         return redirect(url_for("pages.run", run_id=run_id))
-    session = db()
-    found = by_id(session, Run, run_id)
-    if found is None:
-        abort(404, description=f"no run {run_id}")
+    found = row_or_404(db(), Run, run_id, "run")
     if found.snapshot is None:
         state = report_state(found)
         abort(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import abort
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,14 @@ def by_id(session: Session, table: type, row_id: int):
     if not 0 < row_id < 2**31:
         return None
     return session.get(table, row_id)
+
+
+def row_or_404(session: Session, table: type, row_id: int, what: str):
+    """The row, or a 404 saying there is no `what` with that id."""
+    found = by_id(session, table, row_id)
+    if found is None:
+        abort(404, description=f"no {what} {row_id}")
+    return found
 
 
 def main_metric(run: Run | None, metric: str | None = None) -> dict | None:

@@ -23,6 +23,7 @@ from monitor.ingest.records import (
     validate_label,
     validate_prediction,
 )
+from monitor.service.claims import delete_claimed
 from monitor.store.models import Deployment, ModelVersion, PendingHalf, Source
 
 
@@ -220,13 +221,7 @@ def pair_stranded(session: Session, batch: Batch, join) -> None:
     ).all()
     if not rows:
         return
-    ids = [row.id for row in rows]
-    deleted = session.execute(
-        delete(PendingHalf)
-        .where(PendingHalf.id.in_(ids))
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if deleted != len(ids):
+    if not delete_claimed(session, PendingHalf, [row.id for row in rows]):
         raise LeaseLost("another reader paired these halves first")
     by_key: dict[str, dict[str, tuple[Half, str, bytes]]] = {}
     for row in rows:

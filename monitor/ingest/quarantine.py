@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from monitor.errors import LeaseLost, SourceNotFound
 from monitor.ingest import engine as ingest_engine
 from monitor.ingest.kinds import kind_style, load_kind
 from monitor.service import leases
+from monitor.service.claims import delete_claimed
 from monitor.store.db import session_scope
 from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, Quarantine, Source
@@ -159,12 +160,7 @@ def _retry_chunk(engine: Engine, job, after: int, last: int, done: Retried) -> i
         if not rows:
             return last
         ids = [row.id for row in rows]
-        deleted = session.execute(
-            delete(Quarantine)
-            .where(Quarantine.id.in_(ids))
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if deleted != len(ids):
+        if not delete_claimed(session, Quarantine, ids):
             raise LeaseLost("another retry took these records first")
         batch = job.new_batch()
         _reread(job, kind, rows, batch)

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,16 @@ def compare_and_set(session: Session, table: Any, conditions: list, values: dict
         .execution_options(synchronize_session=False)
     ).rowcount
     return changed == 1
+
+
+def delete_claimed(session: Session, table: Any, ids: list[int]) -> bool:
+    """Delete the rows of `table` with these ids; True if every one was still there. Work
+    that takes rows by deleting them (then writes what they give) goes on only if True:
+    another process deleted some first and is writing them."""
+    deleted = session.execute(
+        delete(table).where(table.id.in_(ids)).execution_options(synchronize_session=False)
+    ).rowcount
+    return deleted == len(ids)
 
 
 def stop_claiming() -> None:

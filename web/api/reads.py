@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+from flask import jsonify, request
 from sqlalchemy import func, select
 
 from monitor.store.lookup import deployment_named, model_named
@@ -27,7 +27,7 @@ from web import db
 from web.api.openapi import Query
 from web.api.routes import PAGE, int_arg, table, time_arg
 from web.auth import current
-from web.queries import by_id, last_status_codes, metric_names, runs_page, series
+from web.queries import last_status_codes, metric_names, row_or_404, runs_page, series
 
 
 @table.route("GET", "/deployments", "Every deployment with its health and last run")
@@ -133,10 +133,7 @@ def advice(name: str):
 
 @table.route("GET", "/runs/<int:run_id>", "One run with its per-feature numbers")
 def run(run_id: int):
-    found = by_id(db(), Run, run_id)
-    if found is None:
-        abort(404, description=f"no run {run_id}")
-    return jsonify(run_view(found))
+    return jsonify(run_view(row_or_404(db(), Run, run_id, "run")))
 
 
 @table.route(
@@ -236,7 +233,4 @@ def jobs(name: str):
 
 @table.route("GET", "/jobs/<int:job_id>", "One retrain job with its evaluation and decision")
 def job(job_id: int):
-    found = by_id(db(), RetrainJob, job_id)
-    if found is None:
-        abort(404, description=f"no retrain job {job_id}")
-    return jsonify(job_view(db(), found))
+    return jsonify(job_view(db(), row_or_404(db(), RetrainJob, job_id, "retrain job")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -129,23 +130,12 @@ def retrain(model: str, key: str | None, reason: str | None, wait: bool, as_json
 @click.option("--json", "as_json", is_flag=True)
 def jobs(model: str, as_json: bool) -> None:
     """List MODEL's retrain jobs, newest first, with their evaluation and decision."""
-    require_schema()
-    from monitor.store import session_scope
-    from monitor.store.lookup import model_named
+    order = (RetrainJob.created_at.desc(), RetrainJob.id.desc())
+    _print_model_rows(model, RetrainJob, order, job_view, _job_line, as_json)
 
-    with session_scope() as session:
-        row = model_named(session, model)
-        rows = session.scalars(
-            select(RetrainJob)
-            .where(RetrainJob.model_id == row.id)
-            .order_by(RetrainJob.created_at.desc(), RetrainJob.id.desc())
-        )
-        result = [job_view(session, job) for job in rows]
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    for job in result:
-        click.echo(f"{_summary(job)}  [{job['trigger']}, {job['created_at']}]")
+
+def _job_line(job: dict[str, Any]) -> str:
+    return f"{_summary(job)}  [{job['trigger']}, {job['created_at']}]"
 
 
 @click.command()
@@ -153,30 +143,44 @@ def jobs(model: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def versions(model: str, as_json: bool) -> None:
     """List MODEL's versions with lineage, training rows and holdout metrics."""
+    _print_model_rows(
+        model, ModelVersion, (ModelVersion.version.desc(),), version_view, _version_line, as_json
+    )
+
+
+def _version_line(version: dict[str, Any]) -> str:
+    serving = ", ".join(version["deployments"]) or "-"
+    score = version["metrics"].get("score")
+    return (
+        f"v{version['version']}  {version['status']:<9} {version['origin']:<8} "
+        f"parent v{version['parent_version'] or '-'}  rows {version['train_rows'] or '-'}  "
+        f"{version['metrics'].get('metric') or ''} {'' if score is None else f'{score:.4f}'}"
+        f"  serving: {serving}"
+    )
+
+
+def _print_model_rows(
+    model: str,
+    table: type[RetrainJob] | type[ModelVersion],
+    order: tuple,
+    view: Callable[[Session, Any], dict[str, Any]],
+    line: Callable[[dict[str, Any]], str],
+    as_json: bool,
+) -> None:
+    """Print MODEL's rows of `table` in `order`: their views as JSON, or a line each."""
     require_schema()
     from monitor.store import session_scope
     from monitor.store.lookup import model_named
 
     with session_scope() as session:
         row = model_named(session, model)
-        rows = session.scalars(
-            select(ModelVersion)
-            .where(ModelVersion.model_id == row.id)
-            .order_by(ModelVersion.version.desc())
-        )
-        result = [version_view(session, version) for version in rows]
+        rows = session.scalars(select(table).where(table.model_id == row.id).order_by(*order))
+        result = [view(session, item) for item in rows]
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    for version in result:
-        serving = ", ".join(version["deployments"]) or "-"
-        score = version["metrics"].get("score")
-        click.echo(
-            f"v{version['version']}  {version['status']:<9} {version['origin']:<8} "
-            f"parent v{version['parent_version'] or '-'}  rows {version['train_rows'] or '-'}  "
-            f"{version['metrics'].get('metric') or ''} {'' if score is None else f'{score:.4f}'}"
-            f"  serving: {serving}"
-        )
+    for item in result:
+        click.echo(line(item))
 
 
 @click.command()

@@ -1,5 +1,6 @@
 """Small builders for tests: a model, a version with a reference set, a deployment, its
-sources, a prediction log, a fitted artifact and the spec text of the example model."""
+sources, a prediction log, a scoring database's table, a fitted artifact and the spec text
+of the example model."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from monitor.demo.sample_data import CATEGORICAL, NUMERICAL
@@ -171,6 +173,33 @@ def add_source(
     """A source of the deployment reading with `config` (e.g. `path="logs/*.jsonl"`)."""
     source = Source(deployment_id=deployment_id, role=role, name=name, kind=kind, config=config)
     return saved(session, source)
+
+
+def scores_table(remote: Engine, rows: list[dict[str, Any]]) -> None:
+    """A scoring database's `scores` table, the churn model's columns as a sql source reads
+    them, holding `rows` (see `add_scores`)."""
+    with remote.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE scores (id TEXT, ts TEXT, seq INTEGER, tenure REAL, "
+                "charges REAL, plan TEXT, region TEXT, prediction INTEGER)"
+            )
+        )
+    add_scores(remote, rows)
+
+
+def add_scores(remote: Engine, rows: list[dict[str, Any]]) -> None:
+    """Rows of the `scores` table, each an `id`, `ts` and `seq`; tenure, charges, plan,
+    region and prediction are one customer's unless given."""
+    customer = {"tenure": 1.0, "charges": 1.0, "plan": "pro", "region": "eu", "prediction": 0}
+    with remote.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO scores VALUES "
+                "(:id, :ts, :seq, :tenure, :charges, :plan, :region, :prediction)"
+            ),
+            [customer | row for row in rows],
+        )
 
 
 def write_prediction_log(path: Path, records: int) -> None:

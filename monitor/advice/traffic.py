@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.store.models import Deployment, Label, Prediction
+from monitor.store.models import Deployment, Label, Prediction, label_of_prediction
 
 SAMPLE = 20_000  # newest predictions looked at: enough for a profile, cheap on any history
 LOOKBACK = timedelta(days=28)
@@ -143,11 +143,7 @@ def label_delay(session: Session, deployment: Deployment) -> dict[str, Any]:
     """Seconds from prediction to label, over the newest labels (label time, else arrival)."""
     rows = session.execute(
         select(Prediction.timestamp, Label.timestamp, Label.ingested_at)
-        .join(
-            Label,
-            (Label.deployment_id == Prediction.deployment_id)
-            & (Label.request_id == Prediction.request_id),
-        )
+        .join(Label, label_of_prediction())
         .where(Prediction.deployment_id == deployment.id)
         .order_by(Label.ingested_at.desc())
         .limit(5000)

@@ -18,7 +18,7 @@ from monitor.runs.reports import build_reports
 from monitor.runs.window import count_labeled, count_rows
 from monitor.store import session_scope
 from monitor.store.lookup import deployment_named
-from monitor.store.models import Deployment, Label, Prediction, Run
+from monitor.store.models import Deployment, Label, Prediction, Run, label_of_prediction
 from monitor.timeutil import Calendar, deployment_calendar, utcnow
 
 BACKFILL_WINDOWS = 48  # how many recent windows late labels are looked for in
@@ -86,11 +86,7 @@ def backfill_windows(
     oldest_start = min(row[3] for row in finished)
     touched = session.scalars(
         select(Prediction.timestamp)
-        .join(
-            Label,
-            (Label.deployment_id == Prediction.deployment_id)
-            & (Label.request_id == Prediction.request_id),
-        )
+        .join(Label, label_of_prediction())
         .where(
             Label.deployment_id == deployment.id,
             Label.ingested_at >= oldest_start,

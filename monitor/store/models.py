@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     Computed,
     DateTime,
     Float,
@@ -261,6 +262,13 @@ class Label(Base):
     value: Mapped[str] = mapped_column(Text)  # JSON scalar
     timestamp: Mapped[datetime | None] = mapped_column(DateTime)
     ingested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+def label_of_prediction() -> ColumnElement[bool]:
+    """A label is the prediction's of its deployment with its request id: joins them."""
+    return (Label.deployment_id == Prediction.deployment_id) & (
+        Label.request_id == Prediction.request_id
+    )
 
 
 class Quarantine(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from monitor.ingest.engine import ingest
 from monitor.store import session_scope
 from monitor.store.models import Label, Prediction, Quarantine, Source
-from tests.factories import make_deployment
+from tests.factories import add_scores, make_deployment, scores_table
 from tests.queries import rows_in as count
 
 
@@ -198,20 +198,11 @@ def test_sql_sources_follow_their_watermark_without_splitting_ties(
 ) -> None:
     remote_url = f"sqlite:///{tmp_path / 'scoring.db'}"
     remote = create_engine(remote_url)
-    with remote.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TABLE scores (id TEXT, ts TEXT, seq INTEGER, tenure REAL, charges REAL, "
-                "plan TEXT, region TEXT, prediction INTEGER)"
-            )
-        )
-        rows = [
-            {"id": f"s-{i}", "ts": "2026-01-01T00:00:00Z", "seq": i // 3, "t": float(i)}
-            for i in range(10)
-        ]
-        connection.execute(
-            text("INSERT INTO scores VALUES (:id, :ts, :seq, :t, 1.0, 'pro', 'eu', 0)"), rows
-        )
+    stamp = "2026-01-01T00:00:00Z"
+    scores_table(
+        remote,
+        [{"id": f"s-{i}", "ts": stamp, "seq": i // 3, "tenure": float(i)} for i in range(10)],
+    )
     config = {
         "url": remote_url,
         "query": "SELECT * FROM scores",
@@ -222,12 +213,7 @@ def test_sql_sources_follow_their_watermark_without_splitting_ties(
     }
     add_source(engine, "predictions", "sql", config)
     assert ingest(engine)[0].inserted == 10
-    with remote.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO scores VALUES ('s-10', '2026-01-01T00:00:00Z', 9, 1.0, 1.0, 'pro', 'eu', 1)"
-            )
-        )
+    add_scores(remote, [{"id": "s-10", "ts": stamp, "seq": 9, "prediction": 1}])
     [tally] = ingest(engine)
     assert (tally.read, tally.inserted) == (1, 1)
     assert count(engine, Prediction) == 11

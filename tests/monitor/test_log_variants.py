@@ -22,6 +22,8 @@ from tests.factories import churn_model_spec
 ROOT = Path(__file__).parents[2]
 SAMPLES = ROOT / "tests" / "samples"
 EXAMPLE = ROOT / "examples" / "churn"
+CAPTURES = SAMPLES / "sagemaker-capture" / "variants"
+GROUND_TRUTH = SAMPLES / "sagemaker-ground-truth" / "variants"
 
 MODELS = (
     churn_model_spec(EXAMPLE)
@@ -51,6 +53,20 @@ def source(kind: str, path: str | Path, role: str = "sources", **keys) -> str:
     lines = [f"[[deployments.{role}]]", f'kind = "{kind}"', f'path = "{path}"']
     lines += [f"{key} = {json.dumps(value)}" for key, value in keys.items()]
     return "\n".join(lines) + "\n"
+
+
+def sagemaker_churn(truth: str, **score_keys) -> str:
+    """The JSON Lines and XGBoost-score captures, labeled by the ground truth file `truth`."""
+    return (
+        source("sagemaker-capture", CAPTURES / "jsonlines.jsonl")
+        + source(
+            "sagemaker-capture",
+            CAPTURES / "xgboost-score.jsonl",
+            output="probability",
+            **score_keys,
+        )
+        + source("sagemaker-ground-truth", GROUND_TRUTH / truth, "labels")
+    )
 
 
 def apply(tmp_path: Path, *deployments: str) -> None:
@@ -93,25 +109,14 @@ def labels(engine: Engine) -> dict[str, object]:
 def test_sagemaker_variants_scalars_json_lines_scores_and_multi_row_ground_truth(
     engine: Engine, tmp_path: Path
 ) -> None:
-    capture, truth = SAMPLES / "sagemaker-capture" / "variants", SAMPLES / "sagemaker-ground-truth"
     apply(
         tmp_path,
         deployment(
             "tf-serving",
-            source("sagemaker-capture", capture / "scalar-instances.jsonl"),
+            source("sagemaker-capture", CAPTURES / "scalar-instances.jsonl"),
             "tenure-only",
         ),
-        deployment(
-            "sm-churn",
-            source("sagemaker-capture", capture / "jsonlines.jsonl")
-            + source(
-                "sagemaker-capture",
-                capture / "xgboost-score.jsonl",
-                output="probability",
-                threshold=0.5,
-            )
-            + source("sagemaker-ground-truth", truth / "variants" / "multi-row.jsonl", "labels"),
-        ),
+        deployment("sm-churn", sagemaker_churn("multi-row.jsonl", threshold=0.5)),
     )
     run_cli("ingest")
     tf = predictions(engine, "tf-serving")
@@ -154,16 +159,7 @@ def test_sagemaker_variants_scalars_json_lines_scores_and_multi_row_ground_truth
 def test_ground_truth_as_one_csv_line_of_several_values_labels_the_capture_rows(
     engine: Engine, tmp_path: Path
 ) -> None:
-    capture, truth = SAMPLES / "sagemaker-capture" / "variants", SAMPLES / "sagemaker-ground-truth"
-    apply(
-        tmp_path,
-        deployment(
-            "sm-lists",
-            source("sagemaker-capture", capture / "jsonlines.jsonl")
-            + source("sagemaker-capture", capture / "xgboost-score.jsonl", output="probability")
-            + source("sagemaker-ground-truth", truth / "variants" / "csv-list.jsonl", "labels"),
-        ),
-    )
+    apply(tmp_path, deployment("sm-lists", sagemaker_churn("csv-list.jsonl")))
     run_cli("ingest")
     # "1,0,1" (here in BASE64) labels the three rows of jl-0001; a single value labels a
     # capture of one row; a list for a capture not read yet is kept for its rows.
@@ -190,7 +186,7 @@ def test_ground_truth_as_one_csv_line_of_several_values_labels_the_capture_rows(
 def test_a_file_without_final_newline_is_read_once_complete(engine: Engine, tmp_path: Path) -> None:
     local = tmp_path / "gt"
     local.mkdir()
-    sample = SAMPLES / "sagemaker-ground-truth" / "variants" / "no-final-newline.jsonl"
+    sample = GROUND_TRUTH / "no-final-newline.jsonl"
     assert not sample.read_bytes().endswith(b"\n")
     shutil.copy(sample, local / "labels.jsonl")
     remote = fsspec.filesystem("memory")
@@ -317,7 +313,7 @@ def test_label_files_without_time_are_cast_to_the_target_type_and_a_glob_may_mat
 def test_quarantine_lists_by_reason_and_retry_ingests_once_after_the_spec_is_fixed(
     engine: Engine, tmp_path: Path
 ) -> None:
-    capture = SAMPLES / "sagemaker-capture" / "variants" / "xgboost-score.jsonl"
+    capture = CAPTURES / "xgboost-score.jsonl"
     columns = ["tenure", "charges", "plan"]  # wrong: the region is missing
     apply(tmp_path, deployment("xg", source("sagemaker-capture", capture, columns=columns)))
     run_cli("ingest")

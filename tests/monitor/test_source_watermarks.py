@@ -15,7 +15,7 @@ from monitor.ingest.engine import ingest
 from monitor.store import session_scope
 from monitor.store.models import Event, Source
 from monitor.timeutil import iso, parse_timestamp, utcnow
-from tests.factories import churn_model_spec, make_deployment
+from tests.factories import add_source, churn_model_spec, make_deployment, scores_table
 from tests.monitor.test_windows import DEPLOYMENT, EXAMPLE, write_predictions
 
 HOUR = timedelta(hours=1)
@@ -152,33 +152,15 @@ def test_a_sql_source_is_read_to_its_newest_row_and_a_failing_query_holds_it(
 ):
     remote = create_engine(f"sqlite:///{tmp_path}/scores.db")
     ahead = (utcnow() + 2 * HOUR).replace(microsecond=0)  # rows stamped past the clock
-    with remote.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TABLE scores (id TEXT, ts TEXT, seq INTEGER, tenure REAL, "
-                "charges REAL, plan TEXT, region TEXT, prediction INTEGER)"
-            )
-        )
-        connection.execute(
-            text("INSERT INTO scores VALUES (:id, :ts, :n, 1, 1, 'pro', 'eu', 0)"),
-            [
-                {"id": f"s-{n}", "ts": (ahead - n * HOUR).isoformat() + "Z", "n": n}
-                for n in range(3)
-            ],
-        )
+    scores_table(
+        remote,
+        [{"id": f"s-{n}", "ts": (ahead - n * HOUR).isoformat() + "Z", "seq": n} for n in range(3)],
+    )
     with session_scope(engine) as session:
         deployment = make_deployment(session)
         config = {"url": str(remote.url), "query": "SELECT * FROM scores", "watermark": "seq"}
         config |= {"request_id": "id", "timestamp": "ts"}
-        session.add(
-            Source(
-                deployment_id=deployment.id,
-                role="predictions",
-                name="scores",
-                kind="sql",
-                config=config,
-            )
-        )
+        add_source(session, deployment.id, "scores", "sql", **config)
 
     (tally,) = ingest(engine)
     assert tally.inserted == 3 and tally.read_to_end, tally

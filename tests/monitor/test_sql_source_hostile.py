@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from monitor.ingest.engine import ingest
 from monitor.store import session_scope
 from monitor.store.models import Prediction
-from tests.factories import add_source, make_deployment
+from tests.factories import add_source, make_deployment, scores_table
 
 # The read is rolled back at its end, so the breakout commits its own DELETE.
 BREAKOUT = (
@@ -26,20 +26,11 @@ def remote(engine: Engine, tmp_path: Path) -> Engine:
     """A scoring database on the same backend as the store, holding 5 rows."""
     url = engine.url if engine.dialect.name == "postgresql" else f"sqlite:///{tmp_path}/s.db"
     remote = create_engine(url)
-    with remote.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TABLE scores (id TEXT, ts TEXT, seq INTEGER, tenure REAL, "
-                "charges REAL, plan TEXT, region TEXT, prediction INTEGER)"
-            )
-        )
-        connection.execute(
-            text(
-                "INSERT INTO scores VALUES (:id, '2026-01-01T00:00:00Z', :n, 1, 1, 'pro', 'eu', 0)"
-            ),
-            [{"id": f"s-{n}", "n": n} for n in range(5)],
-        )
-        if remote.dialect.name == "postgresql":
+    scores_table(
+        remote, [{"id": f"s-{n}", "ts": "2026-01-01T00:00:00Z", "seq": n} for n in range(5)]
+    )
+    if remote.dialect.name == "postgresql":
+        with remote.begin() as connection:
             connection.execute(
                 text(
                     "CREATE FUNCTION wipe() RETURNS integer LANGUAGE sql AS "

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from monitor.errors import ReferenceInvalid, TrainingRefused
 from monitor.registry.reference import load_reference
 from monitor.spec.parse import RETRAIN_DEFAULTS
-from monitor.store.models import Deployment, Label, Model, Prediction
+from monitor.store.models import Deployment, Label, Model, Prediction, label_of_prediction
 from monitor.timeutil import parse_duration, utcnow
 from retrain.evaluate import predict
 
@@ -76,11 +76,7 @@ def _iso(moment: Any) -> str | None:
 def _labeled(model: Model):
     return (
         select(Prediction.request_id, Prediction.timestamp, Prediction.features, Label.value)
-        .join(
-            Label,
-            (Label.deployment_id == Prediction.deployment_id)
-            & (Label.request_id == Prediction.request_id),
-        )
+        .join(Label, label_of_prediction())
         .join(Deployment, Deployment.id == Prediction.deployment_id)
         .where(Deployment.model_id == model.id)
     )

@@ -46,8 +46,8 @@ def compare_and_set(session: Session, table: Any, conditions: list, values: dict
 
 def delete_claimed(session: Session, table: Any, ids: list[int]) -> bool:
     """Delete the rows of `table` with these ids; True if every one was still there. Work
-    that takes rows by deleting them (then writes what they give) goes on only if True:
-    another process deleted some first and is writing them."""
+    that takes rows by deleting them goes on only if True; on False another process took
+    some first and writes what they give."""
     deleted = session.execute(
         delete(table).where(table.id.in_(ids)).execution_options(synchronize_session=False)
     ).rowcount

@@ -265,7 +265,7 @@ class Label(Base):
 
 
 def label_of_prediction() -> ColumnElement[bool]:
-    """A label is the prediction's of its deployment with its request id: joins them."""
+    """The join of a label to its prediction: the same deployment and request id."""
     return (Label.deployment_id == Prediction.deployment_id) & (
         Label.request_id == Prediction.request_id
     )

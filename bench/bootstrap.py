@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import bootstrap_before
-from retrain.bootstrap import ROW_METRICS, Side, paired_interval
+from retrain.bootstrap import ROW_METRICS, Side, improvement_interval
 
 RESULTS = Path(__file__).parent / "results"
 ROWS = (10_000, 100_000)
@@ -76,7 +76,7 @@ def measure(work, repeats: int = REPEATS) -> dict[str, float]:
 
 def compare(rows: int, metric: str, resamples: int) -> dict:
     champion, challenger = sides(rows, metric)
-    new = measure(partial(paired_interval, metric, champion, challenger, 0.95, resamples, 0))
+    new = measure(partial(improvement_interval, metric, champion, challenger, 0.95, resamples, 0))
     expensive = rows > 10_000 and metric in ROW_METRICS
     old_resamples = max(1, resamples // 10) if expensive else resamples
     before = partial(bootstrap_before.paired_interval, metric, champion, challenger)

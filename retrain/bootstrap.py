@@ -16,13 +16,13 @@ second.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import sparse
 
 from retrain.resample import (
-    exact_dtype,
+    RankPlan,
     moments,
     one_blas_thread,
     rank_plan,
@@ -39,11 +39,15 @@ LOWER_IS_BETTER = {"rmse", "mae", "mape"}
 
 @dataclass(frozen=True)
 class Side:
-    """One version's labeled results: truth, predictions, positive-class probabilities."""
+    """One version's labeled results: truth, predictions, and what ROC AUC ranks by: the
+    positive class's probability (binary), or one column per class of `classes`
+    (multiclass: macro one-vs-rest, classes matched to the truth by their text)."""
 
     truth: np.ndarray
     prediction: np.ndarray
     probability: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    classes: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -58,52 +62,52 @@ class Interval:
         return [self.low, self.high]
 
 
-def paired_interval(
+def improvement_interval(
     metric: str,
     champion: Side,
     challenger: Side,
     confidence: float,
     resamples: int,
     seed: int,
+    paired: bool = True,
 ) -> Interval:
-    """The interval of the challenger's improvement, both scored on the same rows."""
+    """The interval of the challenger's improvement: paired, both scored on the same rows
+    (each resample takes the same rows for both), or not (a canary: each side resampled on
+    its own rows)."""
     rng = np.random.default_rng(seed)
-    if metric in LABEL_METRICS:
-        labels = _labels(champion, challenger)
-        k = len(labels)
-        truth = _codes(champion.truth, labels) * k
-        cells = [truth + _codes(side.prediction, labels) for side in (champion, challenger)]
-        seen, counts = _resampled_cells(cells[0] * k * k + cells[1], rng, resamples)
-        scores = [
-            _label_metric(metric, _confusions(counts, cell, k))
-            for cell in (seen // (k * k), seen % (k * k))
-        ]
+    if paired:
+        scores = _paired_scores(metric, champion, challenger, rng, resamples)
     else:
-        scores = _row_resamples(metric, [champion, challenger], rng, resamples)
+        labels = _labels(champion, challenger) if metric in LABEL_METRICS else []
+        scores = [_scores(metric, side, labels, rng, resamples) for side in (champion, challenger)]
     return _percentiles(metric, *scores, confidence, resamples, seed)
 
 
-def independent_interval(
-    metric: str,
-    champion: Side,
-    challenger: Side,
-    confidence: float,
-    resamples: int,
-    seed: int,
-) -> Interval:
-    """The interval of the challenger's improvement, each side resampled on its own rows."""
-    rng = np.random.default_rng(seed)
-    scores = []
-    labels = _labels(champion, challenger) if metric in LABEL_METRICS else []
-    for side in (champion, challenger):
-        if metric in LABEL_METRICS:
-            k = len(labels)
-            cells = _codes(side.truth, labels) * k + _codes(side.prediction, labels)
-            seen, counts = _resampled_cells(cells, rng, resamples)
-            scores.append(_label_metric(metric, _confusions(counts, seen, k)))
-        else:
-            scores.append(_row_resamples(metric, [side], rng, resamples)[0])
-    return _percentiles(metric, scores[0], scores[1], confidence, resamples, seed)
+def _paired_scores(
+    metric: str, champion: Side, challenger: Side, rng: np.random.Generator, resamples: int
+) -> list[np.ndarray]:
+    if metric not in LABEL_METRICS:
+        return _row_resamples(metric, [champion, challenger], rng, resamples)
+    labels = _labels(champion, challenger)
+    k = len(labels)
+    truth = _codes(champion.truth, labels) * k
+    cells = [truth + _codes(side.prediction, labels) for side in (champion, challenger)]
+    seen, counts = _resampled_cells(cells[0] * k * k + cells[1], rng, resamples)
+    return [
+        _label_metric(metric, _confusions(counts, cell, k))
+        for cell in (seen // (k * k), seen % (k * k))
+    ]
+
+
+def _scores(
+    metric: str, side: Side, labels: list, rng: np.random.Generator, resamples: int
+) -> np.ndarray:
+    if metric not in LABEL_METRICS:
+        return _row_resamples(metric, [side], rng, resamples)[0]
+    k = len(labels)
+    cells = _codes(side.truth, labels) * k + _codes(side.prediction, labels)
+    seen, counts = _resampled_cells(cells, rng, resamples)
+    return _label_metric(metric, _confusions(counts, seen, k))
 
 
 def weighted_score(metric: str, side: Side, weights: np.ndarray) -> np.ndarray:
@@ -193,10 +197,11 @@ def _row_resamples(
     metric: str, sides: list[Side], rng: np.random.Generator, resamples: int
 ) -> list[np.ndarray]:
     """Each side's metric on `resamples` resamples, the same weights for every side. For ROC
-    AUC, weight i goes to the row ranked i-th by the first side's score, which then reads
-    its weights in sequence (faster; the weights are independent, so no less random)."""
-    if metric == "roc_auc" and sides[0].probability is not None:
-        order = np.argsort(sides[0].probability, kind="stable")
+    AUC, weight i goes to the row ranked i-th by the first side's (first) score, which then
+    reads its weights in sequence (faster; the weights are independent, so no less random)."""
+    first = _one_vs_rest(sides[0]) if metric == "roc_auc" else None
+    if first:
+        order = np.argsort(first[0][1], kind="stable")
         sides = [_reordered(side, order) for side in sides]
     score = _row_scorer(metric, sides)
     with one_blas_thread():
@@ -208,27 +213,71 @@ def _row_scorer(metric: str, sides: list[Side]) -> Callable[[np.ndarray], list[n
     """Each side's metric for a chunk of weights (rows × resamples), the sides on the same
     rows; what does not depend on the weights is prepared once."""
     if metric == "roc_auc":
-        plans = [_rank_plan(side) for side in sides]
-        exact = exact_dtype(len(sides[0].truth))
-
-        def score(weights: np.ndarray) -> list[np.ndarray]:
-            # Drawn weights (uint8, at most MAX_WEIGHT) sum exactly in `exact`; others in float64.
-            weights = weights.astype(exact if weights.dtype == np.uint8 else np.float64)
-            nothing = np.full(weights.shape[1], np.nan)
-            return [roc_auc(plan, weights) if plan else nothing for plan in plans]
-
-        return score
+        # The weights are in the first score's order; every other score gathers them into its own.
+        plans = [_rank_plans(side, gather=n > 0) for n, side in enumerate(sides)]
+        return lambda weights: [
+            _side_roc_auc(side, side_plans, weights)
+            for side, side_plans in zip(sides, plans, strict=True)
+        ]
     table = moments(metric, sides[0].truth, [side.prediction for side in sides])
     return lambda weights: regression_scores(metric, weighted_sums(table, weights))
 
 
-def _reordered(side: Side, order: np.ndarray) -> Side:
-    probability = None if side.probability is None else np.asarray(side.probability)[order]
-    return Side(np.asarray(side.truth)[order], np.asarray(side.prediction)[order], probability)
-
-
-def _rank_plan(side: Side):
-    if side.probability is None or not len(side.truth):
+def _one_vs_rest(side: Side) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The binary problems a side's ROC AUC averages, as (positive rows, scores): the last
+    label against the other (binary), or each class of the truth against the rest
+    (multiclass); None without the probabilities they need."""
+    truth = np.asarray(side.truth)
+    present = _labels(Side(truth, truth))
+    if not present:
         return None
-    positive = side.truth == _labels(Side(side.truth, side.truth))[-1]
-    return rank_plan(np.asarray(positive), np.asarray(side.probability, dtype=float))
+    if side.probabilities is None:
+        if side.probability is None:
+            return None
+        return [(truth == present[-1], np.asarray(side.probability, dtype=float))]
+    column = {str(label): n for n, label in enumerate(side.classes)}
+    if any(str(label) not in column for label in present):
+        return None
+    scores = np.asarray(side.probabilities, dtype=float)
+    return [(truth == label, scores[:, column[str(label)]]) for label in present]
+
+
+def _rank_plans(side: Side, gather: bool) -> list[RankPlan] | None:
+    problems = _one_vs_rest(side)
+    if problems is None:
+        return None
+    return [
+        rank_plan(positive, score, gather=gather or n > 0)
+        for n, (positive, score) in enumerate(problems)
+    ]
+
+
+def _side_roc_auc(side: Side, plans: list[RankPlan] | None, weights: np.ndarray) -> np.ndarray:
+    if plans is None:
+        return np.full(weights.shape[1], np.nan)
+    aucs = [roc_auc(plan, weights) for plan in plans]
+    return aucs[0] if side.probabilities is None else _macro(aucs)
+
+
+def _macro(aucs: list[np.ndarray]) -> np.ndarray:
+    """The mean of each resample's one-vs-rest AUCs over the classes it holds (a class
+    without weight has none), as the monitor's realized ROC AUC; NaN for fewer than two."""
+    stacked = np.stack(aucs)
+    held = np.isfinite(stacked)
+    count = held.sum(axis=0)
+    total = np.where(held, stacked, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count >= 2, total / count, np.nan)
+
+
+def _reordered(side: Side, order: np.ndarray) -> Side:
+    def rows(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.asarray(values)[order]
+
+    return replace(
+        side,
+        truth=rows(side.truth),
+        prediction=rows(side.prediction),
+        probability=rows(side.probability),
+        probabilities=rows(side.probabilities),
+    )

@@ -22,8 +22,16 @@ from monitor.registry.versions import promote
 from monitor.store import session_scope
 from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, Label, Model, ModelVersion, Prediction
-from retrain.bootstrap import Side, independent_interval
-from retrain.evaluate import RESAMPLES, SEED, Scored, compute_metrics, improvement, shown_better
+from retrain.bootstrap import improvement_interval
+from retrain.evaluate import (
+    RESAMPLES,
+    SEED,
+    Scored,
+    compute_metrics,
+    evidence,
+    improvement,
+    shown_better,
+)
 from retrain.training import retrain_settings
 
 
@@ -54,7 +62,7 @@ def labeled_results(
     session: Session, deployment: Deployment, version_id: int, since: Any = None
 ) -> tuple[list[Any], Scored]:
     query = (
-        select(Prediction.prediction, Prediction.probability, Label.value)
+        select(Prediction.prediction, Prediction.probability, Prediction.probabilities, Label.value)
         .join(
             Label,
             (Label.deployment_id == Prediction.deployment_id)
@@ -70,9 +78,20 @@ def labeled_results(
     rows = session.execute(query).all()
     truth = [orjson.loads(row.value) for row in rows]
     prediction = np.array([orjson.loads(row.prediction) for row in rows if row.prediction])
-    probabilities = [row.probability for row in rows]
-    probability = None if any(p is None for p in probabilities) else np.array(probabilities)
-    return truth, Scored(prediction, probability)
+    probability = [row.probability for row in rows]
+    probability = None if any(p is None for p in probability) else np.array(probability)
+    return truth, Scored(prediction, probability, *_class_probabilities(rows))
+
+
+def _class_probabilities(rows: list[Any]) -> tuple[np.ndarray | None, tuple]:
+    """Multiclass results' logged probabilities, one column per class any row names (0 for
+    a class a row leaves out); none unless every row logged them."""
+    logged = [orjson.loads(row.probabilities) for row in rows if row.probabilities]
+    if not rows or len(logged) < len(rows):
+        return None, ()
+    classes = tuple(sorted({name for entry in logged for name in entry}))
+    table = np.array([[entry.get(name, 0.0) for name in classes] for entry in logged], float)
+    return table, classes
 
 
 def decide(session: Session, deployment: Deployment) -> str | None:
@@ -106,21 +125,16 @@ def decide(session: Session, deployment: Deployment) -> str | None:
     confidence = float(settings.get("confidence", 0.95))
     interval = None
     if gain is not None and confidence > 0:
-        champion, challenger = (
-            Side(np.asarray(truth), scored.prediction, scored.probability)
-            for truth, scored in sides.values()
+        champion, challenger = (scored.side(truth) for truth, scored in sides.values())
+        interval = improvement_interval(
+            metric, champion, challenger, confidence, RESAMPLES, SEED, paired=False
         )
-        interval = independent_interval(metric, champion, challenger, confidence, RESAMPLES, SEED)
     minimum = float(settings.get("min_improvement") or 0)
     better, words = shown_better(gain, interval, minimum) if gain is not None else (False, "")
     data = {
         "metric": metric,
         **scores,
-        "improvement": gain,
-        "improvement_interval": interval.as_list() if interval else None,
-        "confidence": confidence,
-        "resamples": interval.resamples if interval else 0,
-        "min_improvement": minimum,
+        **evidence(gain, interval, confidence, minimum),
         "reason": words or f"{metric} cannot be computed on both versions' labeled results",
         "labeled": {side: len(truth) for side, (truth, _) in sides.items()},
         "version": candidate.version,

@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn import metrics as sk
 
 from monitor.report.performance import LOWER_IS_BETTER, METRICS
-from retrain.bootstrap import Interval, Side, paired_interval
+from retrain.bootstrap import Interval, Side, improvement_interval, weighted_score
 
 RESAMPLES = 1000
 SEED = 20260101
@@ -25,10 +25,19 @@ SEED = 20260101
 
 @dataclass
 class Scored:
-    """One estimator's output on some rows: labels, and positive-class probabilities."""
+    """One estimator's output on some rows: labels, and positive-class probabilities
+    (binary) or one column of probabilities per class of `classes` (multiclass)."""
 
     prediction: np.ndarray
     probability: np.ndarray | None  # binary classification only
+    probabilities: np.ndarray | None = None  # multiclass only: rows × classes
+    classes: tuple = ()
+
+    def side(self, truth: Any) -> Side:
+        """These results against `truth`, as the bootstrap resamples them."""
+        return Side(
+            np.asarray(truth), self.prediction, self.probability, self.probabilities, self.classes
+        )
 
 
 def predict(estimator: Any, features: pd.DataFrame, task: str) -> Scored:
@@ -37,6 +46,8 @@ def predict(estimator: Any, features: pd.DataFrame, task: str) -> Scored:
         proba = np.asarray(estimator.predict_proba(features))
         classes = np.asarray(estimator.classes_)
         prediction = classes[proba.argmax(axis=1)]
+        if proba.shape[1] > 2:
+            return Scored(prediction, None, proba, tuple(classes.tolist()))
         return Scored(prediction, proba[:, 1] if proba.shape[1] == 2 else None)
     return Scored(np.asarray(estimator.predict(features)), None)
 
@@ -67,14 +78,24 @@ def compute_metrics(task: str, truth: Any, scored: Scored) -> dict[str, float | 
     except (ValueError, TypeError):
         precision = recall = f1 = None
     return {
-        "roc_auc": _safe(lambda: sk.roc_auc_score(truth, scored.probability))
-        if scored.probability is not None
-        else None,
+        "roc_auc": _roc_auc(truth, scored),
         "f1": _safe(lambda: f1),
         "accuracy": _safe(lambda: sk.accuracy_score(truth, pred)),
         "precision": _safe(lambda: precision),
         "recall": _safe(lambda: recall),
     }
+
+
+def _roc_auc(truth: np.ndarray, scored: Scored) -> float | None:
+    """Binary ROC AUC, or macro one-vs-rest over the classes in the truth (the monitor's
+    realized ROC AUC; scikit-learn's `multi_class="ovr"` when every class is there): what
+    the bootstrap resamples, with every row once."""
+    if scored.probabilities is not None:
+        ones = np.ones((len(truth), 1), dtype=np.uint8)
+        return _safe(lambda: weighted_score("roc_auc", scored.side(truth), ones)[0])
+    if scored.probability is None:
+        return None
+    return _safe(lambda: sk.roc_auc_score(truth, scored.probability))
 
 
 def _safe(compute) -> float | None:
@@ -96,6 +117,9 @@ def sanity_problems(scored: Scored, rows: int) -> list[str]:
     probability = pd.Series(scored.probability) if scored.probability is not None else None
     if probability is not None and probability.isna().any():
         problems.append(f"{int(probability.isna().sum())} probabilities are NaN")
+    if scored.probabilities is not None and np.isnan(scored.probabilities).any():
+        missing = int(np.isnan(scored.probabilities).any(axis=1).sum())
+        problems.append(f"{missing} rows have a NaN class probability")
     spread = probability if probability is not None else values
     if rows > 1 and spread.nunique(dropna=True) <= 1:
         problems.append("degenerate: the same output for every row")
@@ -148,10 +172,10 @@ def evaluate(
     gain = improvement(metric, champion_score, challenger_score)
     interval = None
     if confidence > 0 and gain is not None and not _unusable(sides):
-        interval = paired_interval(
+        interval = improvement_interval(
             metric,
-            _side(truth, outputs["champion"]),
-            _side(truth, outputs["challenger"]),
+            outputs["champion"].side(truth),
+            outputs["challenger"].side(truth),
             confidence,
             resamples,
             seed,
@@ -167,23 +191,28 @@ def evaluate(
         "challenger": sides["challenger"],
         "champion_score": champion_score,
         "challenger_score": challenger_score,
-        "improvement": gain,
-        "improvement_interval": interval.as_list() if interval else None,
-        "confidence": confidence,
-        "resamples": interval.resamples if interval else 0,
+        **evidence(gain, interval, confidence, min_improvement),
         "seed": seed,
-        "min_improvement": min_improvement,
         "decision": decision,
         "reason": reason,
     }
 
 
-def _side(truth: Any, scored: Scored) -> Side:
-    return Side(np.asarray(truth), scored.prediction, scored.probability)
-
-
 def _unusable(sides: dict[str, Any]) -> bool:
     return any(sides[side]["problems"] for side in ("champion", "challenger"))
+
+
+def evidence(
+    gain: float | None, interval: Interval | None, confidence: float, min_improvement: float
+) -> dict[str, Any]:
+    """What a job's evaluation and a canary's decision record of the improvement."""
+    return {
+        "improvement": gain,
+        "improvement_interval": interval.as_list() if interval else None,
+        "confidence": confidence,
+        "resamples": interval.resamples if interval else 0,
+        "min_improvement": min_improvement,
+    }
 
 
 def shown_better(

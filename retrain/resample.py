@@ -56,10 +56,11 @@ def _draw(rng: np.random.Generator, weights: np.ndarray) -> None:
     cells = weights.size
     bits = rng.bit_generator.random_raw(-(-cells // 4)).view(np.uint16)[:cells]
     bits = bits.reshape(weights.shape)
-    reached = np.empty(weights.shape, bool)
+    reached = np.empty(weights.shape, np.uint8)
     np.greater_equal(bits, THRESHOLDS[0], out=weights.view(bool))
     for threshold in THRESHOLDS[1:]:
-        weights += np.greater_equal(bits, threshold, out=reached)
+        np.greater_equal(bits, threshold, out=reached.view(bool))
+        np.add(weights, reached, out=weights)  # uint8 + uint8: no cast from bool on the way
 
 
 @cache
@@ -75,16 +76,22 @@ def one_blas_thread() -> AbstractContextManager:
 
 @dataclass(frozen=True)
 class RankPlan:
-    """One version's holdout in score order, cut into segments of one class each, so a
+    """One binary problem's holdout in score order, cut into segments of one class each, so a
     resample's ROC AUC needs only each segment's total weight.
 
     Segments alternate negatives, positives (`pairs` of each, some empty); a tie group that
     holds both classes is cut into its positives and then its negatives, the `tied` pairs,
-    whose positives meet the next pair's negatives at half a win each."""
+    whose positives meet the next pair's negatives at half a win each. Pair i sits at row
+    `pair_rows(i)` of each half, so that `running_total` adds long contiguous rows. With
+    `gather`, the weights are first put in score order (rows of a few bytes, taken cheaply),
+    so the segments read them in sequence, not all over the holdout."""
 
     segments: sparse.csr_matrix  # (2 × pairs, rows): a row's weight into its segment
-    pairs: int
-    tied: np.ndarray
+    pairs: int  # slabs × block, the last ones empty
+    block: int
+    tied: np.ndarray  # rows of the tied pairs' positives
+    tied_next: np.ndarray  # rows of the negatives of the pair after each
+    gather: np.ndarray | None = None
 
 
 def exact_dtype(rows: int) -> type:
@@ -92,7 +99,7 @@ def exact_dtype(rows: int) -> type:
     return np.float32 if rows * MAX_WEIGHT < 1 << 24 else np.float64
 
 
-def rank_plan(positive: np.ndarray, score: np.ndarray) -> RankPlan:
+def rank_plan(positive: np.ndarray, score: np.ndarray, gather: bool = False) -> RankPlan:
     order = np.lexsort((~positive, score))  # by score, positives first within a tie
     ranked, positive = score[order], positive[order]
     group_start = np.r_[True, ranked[1:] != ranked[:-1]]
@@ -106,28 +113,62 @@ def rank_plan(positive: np.ndarray, score: np.ndarray) -> RankPlan:
     step = np.where(np.r_[True, is_positive[1:] != is_positive[:-1]], 1, 2)
     step[0] = int(is_positive[0])
     slot = np.cumsum(step)
-    pairs = int(slot[-1]) // 2 + 1
-    segment_row = slot // 2 + pairs * (slot % 2)
+    used = int(slot[-1]) // 2 + 1
+    block = math.isqrt(used // 16) + 1  # few slabs' steps, and few slabs to add up after
+    slabs = -(-used // block)
+    pairs = slabs * block
+    segment_row = _pair_rows(slot // 2, block, slabs) + pairs * (slot % 2)
     rows = segment_row[np.cumsum(starts) - 1]
+    columns = np.arange(len(order)) if gather else order
     segments = sparse.csr_matrix(
-        (np.ones(len(order), exact_dtype(len(order))), (rows, order)),
+        (np.ones(len(order), exact_dtype(len(order))), (rows, columns)),
         shape=(2 * pairs, len(order)),
     )
     tied = slot[is_positive & mixed[starts]] // 2
-    return RankPlan(segments, pairs, tied)
+    return RankPlan(
+        segments,
+        pairs,
+        block,
+        _pair_rows(tied, block, slabs),
+        _pair_rows(tied + 1, block, slabs),
+        order if gather else None,
+    )
+
+
+def _pair_rows(pairs: np.ndarray, block: int, slabs: int) -> np.ndarray:
+    """Pair i of slab i // block sits at row (i % block) × slabs + i // block: each row of
+    `running_total`'s steps holds one pair of every slab."""
+    return (pairs % block) * slabs + pairs // block
 
 
 def roc_auc(plan: RankPlan, weights: np.ndarray) -> np.ndarray:
     """Weighted Mann–Whitney ROC AUC of each weight column (ties count half); NaN for a
-    resample without both classes. `weights` as `exact_dtype`: every sum is an integer."""
-    sums = plan.segments @ weights
+    resample without both classes. Drawn weights (uint8, at most MAX_WEIGHT) are summed
+    exactly in `exact_dtype`, others in float64: every sum and product is an integer."""
+    if plan.gather is not None:
+        weights = weights.take(plan.gather, axis=0)
+    drawn = weights.dtype == np.uint8
+    sums = plan.segments @ weights.astype(exact_dtype(len(weights)) if drawn else np.float64)
     negatives, positives = sums[: plan.pairs], sums[plan.pairs :]
-    ties = np.einsum("ij,ij->j", positives[plan.tied], negatives[plan.tied + 1], dtype=np.float64)
-    below = np.cumsum(negatives, axis=0, out=negatives)
+    ties = np.einsum("ij,ij->j", positives[plan.tied], negatives[plan.tied_next], dtype=np.float64)
+    below = running_total(negatives, plan.block)
     wins = np.einsum("ij,ij->j", positives, below, dtype=np.float64)
-    pairs = positives.sum(axis=0).astype(np.float64) * below[-1]
+    pairs = (np.ones(plan.pairs, positives.dtype) @ positives).astype(np.float64) * below[-1]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, (wins + ties / 2) / pairs, np.nan)
+
+
+def running_total(negatives: np.ndarray, block: int) -> np.ndarray:
+    """Each pair's negatives and all before it, in place (pairs laid out by `_pair_rows`).
+    NumPy's cumsum down the rows is a strided loop over single numbers; here each step adds
+    one long row: down the `block` positions of every slab at once, then each slab gets the
+    slabs' totals before it."""
+    steps = negatives.reshape(block, -1)
+    for k in range(1, block):
+        np.add(steps[k], steps[k - 1], out=steps[k])
+    totals = steps[-1].reshape(-1, negatives.shape[1])
+    steps += (np.cumsum(totals, axis=0) - totals).reshape(1, -1)
+    return negatives
 
 
 def moments(metric: str, truth: np.ndarray, predictions: list[np.ndarray]) -> np.ndarray:

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import math
 import tracemalloc
+from functools import partial
 
 import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from retrain.bootstrap import (
-    LABEL_METRICS,
-    Side,
-    independent_interval,
-    paired_interval,
-    weighted_score,
-)
+from retrain.bootstrap import LABEL_METRICS, Side, improvement_interval, weighted_score
 from retrain.resample import CHUNK_CELLS, THRESHOLDS, weight_chunks
 
 RESAMPLES = 300
@@ -60,7 +55,7 @@ def _slow_interval(metric, truth, champion, challenger, seed, lower_is_better=Fa
 
 def test_paired_roc_auc_matches_a_slow_scikit_learn_loop_with_the_same_seed():
     truth, champion, challenger = _binary(150, seed=3)
-    interval = paired_interval(
+    interval = improvement_interval(
         "roc_auc",
         Side(truth, (champion > 0.5).astype(int), champion),
         Side(truth, (challenger > 0.5).astype(int), challenger),
@@ -79,7 +74,7 @@ def test_paired_regression_metrics_match_a_slow_loop(metric):
     truth = rng.normal(10, 3, 120)
     champion = truth + rng.normal(0, 2, 120)
     challenger = truth + rng.normal(0, 1.5, 120)
-    interval = paired_interval(
+    interval = improvement_interval(
         metric, Side(truth, champion), Side(truth, challenger), 0.95, RESAMPLES, seed=4
     )
     expected = _slow_interval(
@@ -97,7 +92,7 @@ def test_label_metrics_drawn_as_cell_counts_agree_with_resampling_rows(metric, c
     truth = rng.integers(0, classes, 400)
     champion = np.where(rng.random(400) < 0.7, truth, rng.integers(0, classes, 400))
     challenger = np.where(rng.random(400) < 0.8, truth, rng.integers(0, classes, 400))
-    interval = paired_interval(
+    interval = improvement_interval(
         metric, Side(truth, champion), Side(truth, challenger), 0.95, 1500, seed=2
     )
     score = {
@@ -120,15 +115,15 @@ def test_identical_versions_tie_on_every_resample():
     truth, champion, _ = _binary(300, seed=1)
     side = Side(truth, (champion > 0.5).astype(int), champion)
     for metric in ("roc_auc", "f1", "accuracy"):
-        assert paired_interval(metric, side, side, 0.95, 1000, seed=0).as_list() == [0.0, 0.0]
+        assert improvement_interval(metric, side, side, 0.95, 1000, seed=0).as_list() == [0.0, 0.0]
 
 
 def test_the_same_seed_gives_the_same_interval_and_another_seed_another():
     truth, champion, challenger = _binary(200, seed=2)
     sides = (Side(truth, truth, champion), Side(truth, truth, challenger))
-    first = paired_interval("roc_auc", *sides, 0.95, 1000, seed=7)
-    assert paired_interval("roc_auc", *sides, 0.95, 1000, seed=7) == first
-    assert paired_interval("roc_auc", *sides, 0.95, 1000, seed=8) != first
+    first = improvement_interval("roc_auc", *sides, 0.95, 1000, seed=7)
+    assert improvement_interval("roc_auc", *sides, 0.95, 1000, seed=7) == first
+    assert improvement_interval("roc_auc", *sides, 0.95, 1000, seed=8) != first
 
 
 def test_independent_samples_give_a_wider_interval_than_paired_ones():
@@ -138,8 +133,8 @@ def test_independent_samples_give_a_wider_interval_than_paired_ones():
     noise = np.random.default_rng(9).normal(0, 0.03, 400)
     challenger = np.clip(champion + 0.05 * truth + noise, 0, 1)
     sides = (Side(truth, truth, champion), Side(truth, truth, challenger))
-    paired = paired_interval("roc_auc", *sides, 0.95, 1000, seed=1)
-    independent = independent_interval("roc_auc", *sides, 0.95, 1000, seed=1)
+    paired = improvement_interval("roc_auc", *sides, 0.95, 1000, seed=1)
+    independent = improvement_interval("roc_auc", *sides, 0.95, 1000, seed=1, paired=False)
     assert independent.high - independent.low > paired.high - paired.low > 0
     assert independent.low < paired.low
 
@@ -147,7 +142,7 @@ def test_independent_samples_give_a_wider_interval_than_paired_ones():
 def test_an_interval_undefined_on_every_resample_has_no_bounds():
     truth = np.ones(50, dtype=int)
     side = Side(truth, truth, np.linspace(0, 1, 50))
-    interval = paired_interval("roc_auc", side, side, 0.95, 200, seed=0)
+    interval = improvement_interval("roc_auc", side, side, 0.95, 200, seed=0)
     assert interval.as_list() == [None, None]
 
 
@@ -213,15 +208,16 @@ def test_a_weighted_metric_is_the_metric_of_the_rows_repeated(metric, classes, s
 
 
 @pytest.mark.parametrize(("metric", "classes"), CASES)
-@pytest.mark.parametrize("interval", [paired_interval, independent_interval])
-def test_every_metric_gives_the_same_interval_for_the_same_seed(metric, classes, interval):
+@pytest.mark.parametrize("paired", [True, False])
+def test_every_metric_gives_the_same_interval_for_the_same_seed(metric, classes, paired):
     champion = _side(metric, classes, 400, seed=3)
     challenger = _side(metric, classes, 400, seed=4)
     challenger = Side(champion.truth, challenger.prediction, challenger.probability)
-    first = interval(metric, champion, challenger, 0.95, 500, seed=5)
+    interval = partial(improvement_interval, metric, champion, challenger, 0.95, 500, paired=paired)
+    first = interval(seed=5)
     assert first.low is not None and first.low < first.high
-    assert interval(metric, champion, challenger, 0.95, 500, seed=5) == first
-    assert interval(metric, champion, challenger, 0.95, 500, seed=6) != first
+    assert interval(seed=5) == first
+    assert interval(seed=6) != first
 
 
 @pytest.mark.parametrize("metric", ["roc_auc", "rmse", "r2"])
@@ -234,7 +230,7 @@ def test_poisson_weights_agree_with_resampling_rows(metric):
     if metric != "roc_auc":
         truth = np.random.default_rng(6).normal(0, 1, 400)
         sides = (Side(truth, truth + champion), Side(truth, truth + challenger / 1.2))
-    interval = paired_interval(metric, *sides, 0.95, 3000, seed=2)
+    interval = improvement_interval(metric, *sides, 0.95, 3000, seed=2)
     drawn = np.random.default_rng(2).integers(0, 400, size=(3000, 400))
     counts = np.stack([np.bincount(rows, minlength=400) for rows in drawn], axis=1)
     old, new = (weighted_score(metric, side, counts) for side in sides)
@@ -269,8 +265,102 @@ def test_a_large_holdout_needs_little_memory():
     sides = (Side(truth, truth, champion), Side(truth, truth, challenger))
     tracemalloc.start()
     try:
-        paired_interval("roc_auc", *sides, 0.95, 300, seed=0)
+        improvement_interval("roc_auc", *sides, 0.95, 300, seed=0)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 60e6
+
+
+def _multiclass(rows: int, seed: int, classes: int = 3, sharpness: float = 2.0) -> Side:
+    """A version's class probabilities (softmax of noisy scores, rounded: ties), columns in
+    the order of `classes`."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, classes, rows)
+    logits = rng.normal(0, 1, (rows, classes)) + sharpness * np.eye(classes)[truth]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    probabilities = probabilities.round(3)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return Side(truth, probabilities.argmax(axis=1), None, probabilities, tuple(range(classes)))
+
+
+def _drawn(rows: int, resamples: int, seed: int) -> np.ndarray:
+    return np.concatenate(list(weight_chunks(np.random.default_rng(seed), rows, resamples)), axis=1)
+
+
+def _macro_ovr(side: Side, weights: np.ndarray | None = None) -> float:
+    return sk.roc_auc_score(
+        side.truth, side.probabilities, multi_class="ovr", average="macro", sample_weight=weights
+    )
+
+
+@pytest.mark.parametrize("classes", [3, 5])
+def test_a_weighted_multiclass_roc_auc_is_scikit_learns_macro_one_vs_rest(classes):
+    side = _multiclass(400, seed=classes, classes=classes)
+    weights = _drawn(400, 6, seed=1)
+    scores = weighted_score("roc_auc", side, weights)
+    assert scores == pytest.approx([_macro_ovr(side, w) for w in weights.T], abs=1e-12)
+    ones = weighted_score("roc_auc", side, np.ones((400, 1), dtype=np.uint8))[0]
+    assert ones == pytest.approx(_macro_ovr(side), abs=1e-15)
+
+
+def test_a_weighted_binary_roc_auc_is_scikit_learns_with_sample_weights():
+    truth, champion, _ = _binary(300, seed=5)
+    side = Side(truth, truth, champion)
+    weights = _drawn(300, 6, seed=2)
+    expected = [sk.roc_auc_score(truth, champion, sample_weight=w) for w in weights.T]
+    assert weighted_score("roc_auc", side, weights) == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_resample_without_a_class_averages_the_classes_it_holds_as_the_monitor_does():
+    import pandas as pd
+
+    from monitor.report.performance import macro_roc_auc
+
+    side = _multiclass(300, seed=2, classes=4)
+    weights = _drawn(300, 3, seed=3)
+    weights[side.truth == 1, 0] = 0  # the first resample holds no row of class 1
+    weights[side.truth >= 1, 1] = 0  # the second only class 0: undefined
+    scores = weighted_score("roc_auc", side, weights)
+    picked = np.repeat(np.arange(300), weights[:, 0])
+    columns = pd.DataFrame(side.probabilities[picked], columns=list("abcd"))
+    expected, _ = macro_roc_auc(pd.Series(side.truth[picked]), columns, [0, 1, 2, 3])
+    assert scores[0] == pytest.approx(expected, abs=1e-12)
+    assert np.isnan(scores[1]) and np.isfinite(scores[2])
+
+
+def test_classes_meet_the_truth_by_their_text_and_a_missing_column_leaves_no_score():
+    side = _multiclass(200, seed=4)
+    named = Side(side.truth, side.prediction, None, side.probabilities, ("0", "1", "2"))
+    ones = np.ones((200, 1), dtype=np.uint8)
+    assert weighted_score("roc_auc", named, ones)[0] == pytest.approx(_macro_ovr(side), abs=1e-15)
+    short = Side(side.truth, side.prediction, None, side.probabilities[:, :2], (0, 1))
+    assert np.isnan(weighted_score("roc_auc", short, ones)[0])
+    interval = improvement_interval("roc_auc", side, short, 0.95, 100, seed=0)
+    assert interval.as_list() == [None, None]
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_a_multiclass_roc_auc_interval_matches_a_slow_scikit_learn_loop(paired):
+    """Each resample's macro one-vs-rest ROC AUC by scikit-learn with the drawn weights as
+    sample weights (paired: in the champion's first-class score order; independent: each
+    version's own draw, one after the other)."""
+    champion = _multiclass(250, seed=6)
+    other = _multiclass(250, seed=7, sharpness=2.5)
+    challenger = Side(champion.truth, other.prediction, None, other.probabilities, other.classes)
+    interval = improvement_interval("roc_auc", champion, challenger, 0.95, 200, 9, paired=paired)
+    rng = np.random.default_rng(9)
+    scores = []
+    for side in (champion, challenger):
+        if paired and scores:
+            break
+        order = np.argsort(side.probabilities[:, 0], kind="stable")
+        weights = np.concatenate(list(weight_chunks(rng, 250, 200)), axis=1)
+        by_row = np.empty_like(weights)
+        by_row[order] = weights
+        sides = (champion, challenger) if paired else (side,)
+        scores += [[_macro_ovr(s, w) for w in by_row.T] for s in sides]
+    gains = np.subtract(scores[1], scores[0])
+    expected = np.quantile(gains, [0.025, 0.975])
+    assert interval.as_list() == pytest.approx(list(expected), abs=1e-12)
+    assert interval.low < interval.high

@@ -268,3 +268,59 @@ def test_a_canary_no_better_than_the_champion_is_rejected_with_its_interval(sqli
     low, high = event.data["improvement_interval"]
     assert low < 0 < high and event.data["confidence"] == 0.95
     assert "not shown to be better" in event.title
+
+
+def test_a_multiclass_canary_decides_on_macro_roc_auc_of_the_logged_probabilities(sqlite_url):
+    """Each version's logged class probabilities give its realized macro one-vs-rest ROC AUC
+    and the interval of the candidate's improvement; a clearly better candidate wins."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from monitor.ingest.records import ModelSchema, validate_label, validate_prediction
+    from monitor.ingest.store import insert_labels, insert_predictions
+    from retrain.canary import decide_all
+    from tests import factories
+
+    engine = get_engine(sqlite_url)
+    retrain = {"metric": "roc_auc", "canary_min_labeled": 100, "min_improvement": 0.0}
+    with session_scope(engine) as session:
+        reference = factories.churn_frame(50)
+        champion = factories.make_model(session, "tri", reference, retrain=retrain)
+        candidate = factories.add_version(session, champion.model_id, 2)
+        deployment = factories.serve_version(session, champion, "tri-online")
+        deployment.candidate_version_id, deployment.canary_share = candidate.id, 0.5
+        versions, target = {1: champion.id, 2: candidate.id}, deployment.id
+    rng = np.random.default_rng(5)
+    truth = rng.choice(["a", "b", "c"], 600)
+    sharpness = np.where(np.arange(600) % 2, 0.5, 3.0)  # even rows: the candidate, sharper
+    logits = rng.normal(0, 1, (600, 3)) + sharpness[:, None] * (truth[:, None] == list("abc"))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    schema = ModelSchema(tuple(factories.CHURN_NUMERICAL), tuple(factories.CHURN_CATEGORICAL))
+    features = reference[list(schema.numerical + schema.categorical)].iloc[0].to_dict()
+    start = utcnow() - timedelta(hours=1)
+    records = [
+        validate_prediction(
+            {
+                "request_id": f"m-{n}",
+                "timestamp": start + timedelta(seconds=n),
+                "features": features,
+                "prediction": "abc"[int(probabilities[n].argmax())],
+                "probabilities": dict(zip("abc", probabilities[n].tolist(), strict=True)),
+                "model_version": 2 - n % 2,  # the candidate first: the canary began
+            },
+            schema,
+        )
+        for n in range(600)
+    ]
+    labels = [validate_label({"request_id": f"m-{n}", "label": truth[n]}) for n in range(600)]
+    with engine.begin() as connection:
+        insert_predictions(connection, target, records, version_ids=versions)
+        insert_labels(connection, target, labels)
+
+    assert decide_all(engine) == {"tri-online": "promoted"}
+    (event,) = _events(engine, "canary.promoted")
+    for side, rows in (("champion", slice(1, None, 2)), ("candidate", slice(0, None, 2))):
+        expected = roc_auc_score(truth[rows], probabilities[rows], multi_class="ovr")
+        assert event.data[side] == pytest.approx(expected, abs=1e-12)
+    low, high = event.data["improvement_interval"]
+    assert 0 < low < event.data["improvement"] < high and event.data["resamples"] == 1000

@@ -27,7 +27,7 @@ from retrain.resample import (
     one_blas_thread,
     rank_plan,
     regression_scores,
-    roc_auc,
+    roc_aucs,
     weight_chunks,
     weighted_sums,
 )
@@ -213,12 +213,17 @@ def _row_scorer(metric: str, sides: list[Side]) -> Callable[[np.ndarray], list[n
     """Each side's metric for a chunk of weights (rows × resamples), the sides on the same
     rows; what does not depend on the weights is prepared once."""
     if metric == "roc_auc":
-        # The weights are in the first score's order; every other score gathers them into its own.
-        plans = [_rank_plans(side, gather=n > 0) for n, side in enumerate(sides)]
-        return lambda weights: [
-            _side_roc_auc(side, side_plans, weights)
-            for side, side_plans in zip(sides, plans, strict=True)
-        ]
+        plans = [_rank_plans(side) for side in sides]
+        every = [plan for side_plans in plans for plan in side_plans or []]
+
+        def score(weights: np.ndarray) -> list[np.ndarray]:
+            aucs = iter(roc_aucs(every, weights))
+            return [
+                _side_roc_auc(side, [next(aucs) for _ in side_plans or []], weights)
+                for side, side_plans in zip(sides, plans, strict=True)
+            ]
+
+        return score
     table = moments(metric, sides[0].truth, [side.prediction for side in sides])
     return lambda weights: regression_scores(metric, weighted_sums(table, weights))
 
@@ -242,20 +247,14 @@ def _one_vs_rest(side: Side) -> list[tuple[np.ndarray, np.ndarray]] | None:
     return [(truth == label, scores[:, column[str(label)]]) for label in present]
 
 
-def _rank_plans(side: Side, gather: bool) -> list[RankPlan] | None:
+def _rank_plans(side: Side) -> list[RankPlan] | None:
     problems = _one_vs_rest(side)
-    if problems is None:
-        return None
-    return [
-        rank_plan(positive, score, gather=gather or n > 0)
-        for n, (positive, score) in enumerate(problems)
-    ]
+    return None if problems is None else [rank_plan(*problem) for problem in problems]
 
 
-def _side_roc_auc(side: Side, plans: list[RankPlan] | None, weights: np.ndarray) -> np.ndarray:
-    if plans is None:
+def _side_roc_auc(side: Side, aucs: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    if not aucs:
         return np.full(weights.shape[1], np.nan)
-    aucs = [roc_auc(plan, weights) for plan in plans]
     return aucs[0] if side.probabilities is None else _macro(aucs)
 
 

@@ -35,6 +35,7 @@ THRESHOLDS = tuple(
     for k in range(8)
 )
 MAX_WEIGHT = len(THRESHOLDS)
+NARROW_ROWS = ((1 << 16) - 1) // MAX_WEIGHT  # rows whose weights always sum below 2**16
 
 
 def weight_chunks(rng: np.random.Generator, rows: int, resamples: int) -> Iterator[np.ndarray]:
@@ -82,16 +83,13 @@ class RankPlan:
     Segments alternate negatives, positives (`pairs` of each, some empty); a tie group that
     holds both classes is cut into its positives and then its negatives, the `tied` pairs,
     whose positives meet the next pair's negatives at half a win each. Pair i sits at row
-    `pair_rows(i)` of each half, so that `running_total` adds long contiguous rows. With
-    `gather`, the weights are first put in score order (rows of a few bytes, taken cheaply),
-    so the segments read them in sequence, not all over the holdout."""
+    `_pair_rows(i)` of each half, so that `running_total` adds long contiguous rows."""
 
     segments: sparse.csr_matrix  # (2 × pairs, rows): a row's weight into its segment
     pairs: int  # slabs × block, the last ones empty
     block: int
     tied: np.ndarray  # rows of the tied pairs' positives
     tied_next: np.ndarray  # rows of the negatives of the pair after each
-    gather: np.ndarray | None = None
 
 
 def exact_dtype(rows: int) -> type:
@@ -99,7 +97,7 @@ def exact_dtype(rows: int) -> type:
     return np.float32 if rows * MAX_WEIGHT < 1 << 24 else np.float64
 
 
-def rank_plan(positive: np.ndarray, score: np.ndarray, gather: bool = False) -> RankPlan:
+def rank_plan(positive: np.ndarray, score: np.ndarray) -> RankPlan:
     order = np.lexsort((~positive, score))  # by score, positives first within a tie
     ranked, positive = score[order], positive[order]
     group_start = np.r_[True, ranked[1:] != ranked[:-1]]
@@ -108,6 +106,7 @@ def rank_plan(positive: np.ndarray, score: np.ndarray, gather: bool = False) -> 
     mixed = ((positives_in > 0) & (positives_in < sizes))[group]
     starts = np.r_[True, positive[1:] != positive[:-1]]
     starts |= group_start & (mixed | np.r_[False, mixed[:-1]])
+    starts |= _cut(starts) & ~mixed
     is_positive = positive[starts]
     # Slot 2i holds pair i's negatives, 2i+1 its positives; a class repeating skips a slot.
     step = np.where(np.r_[True, is_positive[1:] != is_positive[:-1]], 1, 2)
@@ -118,21 +117,32 @@ def rank_plan(positive: np.ndarray, score: np.ndarray, gather: bool = False) -> 
     slabs = -(-used // block)
     pairs = slabs * block
     segment_row = _pair_rows(slot // 2, block, slabs) + pairs * (slot % 2)
-    rows = segment_row[np.cumsum(starts) - 1]
-    columns = np.arange(len(order)) if gather else order
+    longest = int(np.diff(np.r_[np.flatnonzero(starts), len(order)]).max())
     segments = sparse.csr_matrix(
-        (np.ones(len(order), exact_dtype(len(order))), (rows, columns)),
+        (
+            np.ones(len(order), _sum_dtype(len(order), longest)),
+            (segment_row[np.cumsum(starts) - 1], order),
+        ),
         shape=(2 * pairs, len(order)),
     )
     tied = slot[is_positive & mixed[starts]] // 2
     return RankPlan(
-        segments,
-        pairs,
-        block,
-        _pair_rows(tied, block, slabs),
-        _pair_rows(tied + 1, block, slabs),
-        order if gather else None,
+        segments, pairs, block, _pair_rows(tied, block, slabs), _pair_rows(tied + 1, block, slabs)
     )
+
+
+def _cut(starts: np.ndarray) -> np.ndarray:
+    """Where to cut segments so that none is longer than NARROW_ROWS (a run of one class
+    cut in pieces scores the same; a tie group's halves are not cut)."""
+    first = np.flatnonzero(starts)
+    offset = np.arange(len(starts)) - first[np.cumsum(starts) - 1]
+    return (offset > 0) & (offset % NARROW_ROWS == 0)
+
+
+def _sum_dtype(rows: int, longest: int) -> type:
+    """What drawn weights are summed in: uint16 (half float32's bytes to read, the cost here)
+    while no segment can reach 2**16, which only a tie group can."""
+    return np.uint16 if longest <= NARROW_ROWS else exact_dtype(rows)
 
 
 def _pair_rows(pairs: np.ndarray, block: int, slabs: int) -> np.ndarray:
@@ -141,14 +151,25 @@ def _pair_rows(pairs: np.ndarray, block: int, slabs: int) -> np.ndarray:
     return (pairs % block) * slabs + pairs // block
 
 
-def roc_auc(plan: RankPlan, weights: np.ndarray) -> np.ndarray:
-    """Weighted Mann–Whitney ROC AUC of each weight column (ties count half); NaN for a
-    resample without both classes. Drawn weights (uint8, at most MAX_WEIGHT) are summed
-    exactly in `exact_dtype`, others in float64: every sum and product is an integer."""
-    if plan.gather is not None:
-        weights = weights.take(plan.gather, axis=0)
-    drawn = weights.dtype == np.uint8
-    sums = plan.segments @ weights.astype(exact_dtype(len(weights)) if drawn else np.float64)
+def roc_aucs(plans: list[RankPlan], weights: np.ndarray) -> list[np.ndarray]:
+    """Each plan's weighted Mann–Whitney ROC AUC of each weight column (ties count half);
+    NaN for a resample without both classes. Drawn weights (uint8, at most MAX_WEIGHT) are
+    summed exactly in each plan's dtype, cast once for all the plans that share it; others
+    in float64. Every sum and product is an integer."""
+    cast: dict[type, np.ndarray] = {}
+    aucs = []
+    for plan in plans:
+        dtype = plan.segments.dtype.type if weights.dtype == np.uint8 else np.float64
+        if dtype not in cast:
+            cast[dtype] = weights.astype(dtype)
+        aucs.append(_roc_auc(plan, cast[dtype]))
+    return aucs
+
+
+def _roc_auc(plan: RankPlan, weights: np.ndarray) -> np.ndarray:
+    sums = plan.segments @ weights
+    if sums.dtype == np.uint16:
+        sums = sums.astype(exact_dtype(len(weights)))
     negatives, positives = sums[: plan.pairs], sums[plan.pairs :]
     ties = np.einsum("ij,ij->j", positives[plan.tied], negatives[plan.tied_next], dtype=np.float64)
     below = running_total(negatives, plan.block)

@@ -364,3 +364,18 @@ def test_a_multiclass_roc_auc_interval_matches_a_slow_scikit_learn_loop(paired):
     expected = np.quantile(gains, [0.025, 0.975])
     assert interval.as_list() == pytest.approx(list(expected), abs=1e-12)
     assert interval.low < interval.high
+
+
+def test_long_runs_of_one_class_and_huge_ties_score_as_scikit_learn():
+    """A run of one class longer than a uint16 segment sum allows is cut in pieces; a tie
+    group that long cannot be, and is summed in floating point instead."""
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 2, 30_000)
+    separated = np.where(rng.random(30_000) < 0.6, truth * 2 - 1, 0) + rng.random(30_000) / 10
+    lumped = np.where(rng.random(30_000) < 0.7, 0.5, rng.random(30_000))  # 21,000 rows tie
+    weights = _drawn(30_000, 4, seed=4)
+    for score in (separated, lumped):
+        expected = [sk.roc_auc_score(truth, score, sample_weight=w) for w in weights.T]
+        assert weighted_score("roc_auc", Side(truth, truth, score), weights) == pytest.approx(
+            expected, abs=1e-12
+        )

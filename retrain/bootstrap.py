@@ -10,7 +10,8 @@ Label metrics (accuracy, precision, recall, F1) depend only on how many rows fal
 distribution as resampling rows, at a cost independent of the row count. ROC AUC, RMSE, MAE,
 MAPE and R² weigh every row by a Poisson(1) draw and compute each resample's metric from
 weighted sums (`retrain/resample.py`), 1,000 resamples of 100,000 rows in well under a
-second.
+second. A multiclass ROC AUC (class probabilities given) is the macro average of each
+class against the rest over the classes a resample holds, as the monitor's realized one.
 """
 
 from __future__ import annotations

@@ -11,6 +11,12 @@ resample's metric is the metric of its rows repeated `weight` times, exactly (sa
 
 Weights come `CHUNK_CELLS` (rows × resamples) at a time, so memory stays bounded at any
 holdout size. Paired resamples apply one weight matrix to both versions.
+
+ROC AUC (one binary problem, or one per class for a multiclass macro average) sorts its
+scores once into segments of one class (`rank_plan`); a resample is then one sparse product
+of the weights into segment sums, in uint16 while a segment cannot reach 2**16 (half the
+bytes of float32 to read, the cost that dominates), a running total of the negatives and
+one dot product, every number an integer summed exactly. Most of the rest is the draw.
 """
 
 from __future__ import annotations

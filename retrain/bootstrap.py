@@ -198,11 +198,13 @@ def _row_resamples(
     metric: str, sides: list[Side], rng: np.random.Generator, resamples: int
 ) -> list[np.ndarray]:
     """Each side's metric on `resamples` resamples, the same weights for every side. For ROC
-    AUC, weight i goes to the row ranked i-th by the first side's (first) score, which then
-    reads its weights in sequence (faster; the weights are independent, so no less random)."""
-    first = _one_vs_rest(sides[0]) if metric == "roc_auc" else None
-    if first:
-        order = np.argsort(first[0][1], kind="stable")
+    AUC, weight i goes to the row ranked i-th by the first side's (first column's) score,
+    which then reads its weights in sequence (faster; the weights are independent, so no
+    less random)."""
+    first = sides[0].probability if sides[0].probabilities is None else sides[0].probabilities
+    if metric == "roc_auc" and first is not None:
+        first = np.asarray(first, dtype=float)
+        order = np.argsort(first if first.ndim == 1 else first[:, 0], kind="stable")
         sides = [_reordered(side, order) for side in sides]
     score = _row_scorer(metric, sides)
     with one_blas_thread():

@@ -364,7 +364,8 @@ def _retrain(table: _Table, task: str) -> dict[str, Any]:
     table.get("min_labeled_rows", int, 1000)
     table.get("canary_min_labeled", int, 200)
     table.get("min_improvement", (int, float), 0.0)
-    table.get("min_holdout_rows", int, 200)
+    if table.get("min_holdout_rows", int, 200) < 1:
+        raise table.fail("min_holdout_rows", "must be at least 1")
     confidence = table.get("confidence", (int, float), 0.95)
     if not 0 <= confidence < 1:
         raise table.fail("confidence", f"must be at least 0 and below 1, got {confidence}")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from monitor.cli import main
 from monitor.jobs import NO_DAEMON, request_retrain
 from monitor.store import get_engine, session_scope
-from monitor.store.models import Deployment, Event, Lease, ModelVersion, RetrainJob
+from monitor.store.models import Deployment, Event, Lease, Model, ModelVersion, RetrainJob
 from monitor.timeutil import utcnow
 from tests.retrain.support import log_traffic, make_model
 
@@ -203,6 +203,17 @@ def _model_page(app) -> str:
     return response.get_data(as_text=True)
 
 
+def apply_example(tmp_path, line: str, changed: str):
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    for name in ("churn.skops", "reference.csv"):
+        shutil.copy(EXAMPLE / name, folder / name)
+    text = (EXAMPLE / "spec.toml").read_text()
+    assert line in text
+    (folder / "spec.toml").write_text(text.replace(line, changed, 1))
+    return CliRunner().invoke(main, ["apply", str(folder / "spec.toml")])
+
+
 @pytest.mark.parametrize(
     ("line", "wrong"),
     [
@@ -218,19 +229,47 @@ def _model_page(app) -> str:
     ],
 )
 def test_apply_refuses_a_metric_the_task_does_not_have(db_url, tmp_path, line, wrong):
-    folder = tmp_path / "spec"
-    folder.mkdir()
-    for name in ("churn.skops", "reference.csv"):
-        shutil.copy(EXAMPLE / name, folder / name)
-    text = (EXAMPLE / "spec.toml").read_text()
-    assert line in text
-    (folder / "spec.toml").write_text(text.replace(line, wrong, 1))
-
-    result = CliRunner().invoke(main, ["apply", str(folder / "spec.toml")])
+    result = apply_example(tmp_path, line, wrong)
     assert result.exit_code == 2
     metric = "r2" if "r2" in wrong else "auc"
     assert f"metric: unknown classification metric {metric!r}" in result.stderr
     assert "(known: accuracy, precision, recall, f1, roc_auc)" in result.stderr
+    with session_scope() as session:
+        assert session.scalars(select(ModelVersion)).all() == []
+
+
+def test_apply_keeps_the_evidence_settings_given(db_url, tmp_path):
+    line = "min_improvement = 0.0"
+    given = apply_example(tmp_path, line, f"{line}\nconfidence = 0.99\nmin_holdout_rows = 50")
+    assert given.exit_code == 0, given.output
+    with session_scope() as session:
+        retrain = session.scalars(select(Model)).one().retrain
+    assert (retrain["confidence"], retrain["min_holdout_rows"]) == (0.99, 50)
+
+
+def test_apply_stores_the_evidence_defaults(db_url, tmp_path):
+    line = "min_improvement = 0.0"
+    assert apply_example(tmp_path, line, line).exit_code == 0
+    with session_scope() as session:
+        retrain = session.scalars(select(Model)).one().retrain
+    assert (retrain["confidence"], retrain["min_holdout_rows"]) == (0.95, 200)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("confidence = 1", "confidence: must be at least 0 and below 1, got 1"),
+        ("confidence = -0.5", "confidence: must be at least 0 and below 1, got -0.5"),
+        ('confidence = "high"', "confidence: expected"),
+        ("min_holdout_rows = 0", "min_holdout_rows: must be at least 1"),
+        ("min_holdout_rows = 2.5", "min_holdout_rows: expected an integer"),
+    ],
+)
+def test_apply_refuses_evidence_settings_out_of_range(db_url, tmp_path, setting, message):
+    line = "min_improvement = 0.0"
+    result = apply_example(tmp_path, line, f"{line}\n{setting}")
+    assert result.exit_code == 2
+    assert message in result.stderr
     with session_scope() as session:
         assert session.scalars(select(ModelVersion)).all() == []
 

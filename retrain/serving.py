@@ -28,6 +28,7 @@ from monitor.store.lookup import deployment_named
 from monitor.store.models import Deployment, Model, ModelVersion
 from monitor.timeutil import utcnow
 from retrain.canary import routes_to_candidate
+from retrain.evaluate import Scored
 from retrain.evaluate import predict as score_rows
 
 REFRESH_SECONDS = 1.0
@@ -189,9 +190,18 @@ def predict(
                 "probability": probability,
                 "model_version": served.version,
                 "model_version_id": served.version_id,
-            }
+            } | _class_probabilities(scored, n)
     _log(engine, snapshot, clean, results, now)
     return results
+
+
+def _class_probabilities(scored: Scored, row: int) -> dict[str, dict[str, float]]:
+    """A multiclass row's probability of each class, as its log and answer carry it (the
+    label-free estimates and a canary's ROC AUC read them)."""
+    if scored.probabilities is None:
+        return {}
+    values = scored.probabilities[row].tolist()
+    return {"probabilities": dict(zip(map(str, scored.classes), values, strict=True))}
 
 
 def _request_ids(request_id: str | list[str] | None, count: int) -> list[str]:
@@ -220,6 +230,7 @@ def _log(engine: Engine, snapshot: Snapshot, clean: list[dict], results: list[di
             "prediction": result["prediction"],
             "probability": result["probability"],
             "model_version": result["model_version"],
+            **({"probabilities": result["probabilities"]} if "probabilities" in result else {}),
         }
         for features, result in zip(clean, results, strict=True)
     ]

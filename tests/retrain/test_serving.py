@@ -58,6 +58,31 @@ def test_predict_logs_each_prediction_with_its_version(engine):
     assert len(single) == 1 and len(single[0]["request_id"]) == 32
 
 
+def test_a_multiclass_prediction_answers_and_logs_each_class_probability(engine):
+    from monitor.demo.sample_data import churn_pipeline
+
+    frame = churn_frame(600, seed=3)
+    plans = frame["plan"].astype(str)
+    estimator = churn_pipeline().fit(frame[FEATURES], plans)
+    assert len(estimator.classes_) >= 3
+    model_id = make_model(engine)
+    with session_scope(engine) as session:
+        model = session.get(Model, model_id)
+        version = upload_version(session, model, dump_artifact(estimator))
+        promote(session, version)
+    rows = _rows(4)
+    results = serving.predict(engine, "churn-online", rows, request_id=list("abcd"))
+    expected = estimator.predict_proba(pd.DataFrame(rows, columns=FEATURES))
+    for result, row in zip(results, expected, strict=True):
+        classes = list(result["probabilities"])
+        assert classes == [str(name) for name in estimator.classes_]
+        assert list(result["probabilities"].values()) == pytest.approx(row.tolist(), abs=1e-12)
+        assert result["probability"] is None and result["status"] == "logged"
+    logged = _logged(engine)
+    for result, prediction in zip(results, logged, strict=True):
+        assert orjson.loads(prediction.probabilities) == pytest.approx(result["probabilities"])
+
+
 def test_a_bad_feature_is_refused_by_name_and_nothing_logged(engine):
     make_model(engine)
     row = _rows(1)[0]

@@ -29,6 +29,9 @@ _KNOWN = {
     "window_start",
     "window_end",
     "run_kind",
+    "improvement",
+    "improvement_interval",
+    "confidence",
 }
 
 
@@ -57,6 +60,8 @@ def facts(alert) -> list[tuple[str, object]]:
         facts.append((f"{kind}{data['metric']}", f"{number(data['value'])}{against}"))
     if "decision" in data:
         facts.append(("Decision", data["decision"]))
+    if data.get("improvement") is not None:
+        facts.append(("Improvement", _improvement(data)))
     facts += [
         (key.replace("_", " ").capitalize(), value)
         for key, value in data.items()
@@ -65,6 +70,16 @@ def facts(alert) -> list[tuple[str, object]]:
         and not isinstance(value, bool)
     ]
     return facts
+
+
+def _improvement(data: dict) -> str:
+    """The challenger's improvement and, when the decision had one, its interval."""
+    shown = f"{data['improvement']:+.4g}"
+    interval, confidence = data.get("improvement_interval"), data.get("confidence")
+    if isinstance(interval, list) and len(interval) == 2 and confidence:
+        low, high = interval
+        shown += f", {confidence:.0%} interval [{low:+.4g}, {high:+.4g}]"
+    return shown
 
 
 def sections(data: dict) -> list[tuple[str, list[list[object]]]]:

@@ -96,7 +96,15 @@ def test_retrain_outcomes_are_messages_with_their_numbers_reason_or_error(sqlite
                 "retrain.rejected",
                 "churn-online-model version 3: rejected — no improvement",
                 "warning",
-                {"decision": "rejected", "version": 3, **scores},
+                {
+                    "decision": "rejected",
+                    "version": 3,
+                    **scores,
+                    "improvement": 0.07,
+                    "improvement_interval": [-0.004, 0.15],
+                    "confidence": 0.95,
+                    "resamples": 1000,
+                },
             ),
             (
                 "retrain.failed",
@@ -123,6 +131,8 @@ def test_retrain_outcomes_are_messages_with_their_numbers_reason_or_error(sqlite
     assert "Decision: promoted" in promoted and "roc_auc  0.71  0.78" in promoted
     assert "challenger v2" in promoted
     assert "rejected — no improvement" in rejected and "Decision: rejected" in rejected
+    assert "Improvement: +0.07, 95% interval [-0.004, +0.15]" in rejected
+    assert "Resamples: 1000" in rejected
     assert "Error: TrainingRefused: 12 labeled rows, fewer than 200" in failed
     assert "False" not in promoted + rejected + failed
 

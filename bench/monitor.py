@@ -7,6 +7,7 @@ is its own. Writes bench/results/monitor.json.
 
     python -m bench.monitor                 # everything (about 5 minutes on 2 cores)
     BENCH_MONITOR_10M=0 python -m bench.monitor   # skip the 10M window
+    BENCH_MONITOR_WORK=/tmp/store python -m bench.monitor   # keep the store there, reuse it
 """
 
 from __future__ import annotations
@@ -316,12 +317,27 @@ def verdicts(driftwise: dict, evidently: dict) -> dict:
     }
 
 
+def _store(work: Path) -> dict:
+    """The store built in `work`, or the one a previous run kept there (BENCH_MONITOR_WORK)."""
+    kept = work / "built.json"
+    if kept.exists():
+        print(f"reusing the store in {work}", flush=True)
+        return json.loads(kept.read_text())
+    print("building the store (1M window, then 10M) ...", flush=True)
+    built = build(work)
+    print(f"  inserted 1M in {built['insert_1m_s']:.1f}s, 10M in {built['insert_10m_s']}s")
+    kept.write_text(json.dumps(built))
+    return built
+
+
 def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="driftwise-bench-") as work:
-        print("building the store (1M window, then 10M) ...", flush=True)
-        built = build(Path(work))
-        print(f"  inserted 1M in {built['insert_1m_s']:.1f}s, 10M in {built['insert_10m_s']}s")
+    keep = os.environ.get("BENCH_MONITOR_WORK")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="driftwise-bench-") as scratch:
+        work = keep or scratch
+        built = _store(Path(work))
         ours = _child("driftwise", built["url"], DAY_1M.isoformat())
         print(f"driftwise 1M: cold {ours.get('cold_s')}s warm {ours.get('warm_s')}s", flush=True)
         ours["command_s"], ours["command_cpu_s"] = run_command(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import cache
 
 import pandas as pd
 
@@ -39,9 +41,12 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
     warnings: list[str] = []
     features = {}
     # numpy and scipy sort without the GIL: two threads halve the drift tests' time.
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        drifts = pool.map(
-            lambda name: _drift(reference, current, name, name in model.categorical), model.features
+    with _one_blas_thread(), ThreadPoolExecutor(max_workers=THREADS) as pool:
+        drifts = list(
+            pool.map(
+                lambda name: _drift(reference, current, name, name in model.categorical),
+                model.features,
+            )
         )
     for name, drift in zip(model.features, drifts, strict=True):
         if drift.error:
@@ -96,6 +101,19 @@ def analyse(model: Model, reference: Reference, current: pd.DataFrame, min_label
         warnings=warnings,
         classes=per_class,
     )
+
+
+@cache
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread() -> AbstractContextManager:
+    """One BLAS thread for the drift tests' sums: beside the test threads, a BLAS pool
+    waking on a busy machine costs milliseconds per sum that takes microseconds alone."""
+    return _blas().limit(limits=1, user_api="blas")
 
 
 def _estimate(model: Model, reference: Reference, current: pd.DataFrame) -> Estimate:

@@ -88,7 +88,9 @@ def backfill_windows(
         select(Prediction.timestamp)
         .join(Label, label_of_prediction())
         .where(
-            Label.deployment_id == deployment.id,
+            # `+ 0` starts from the labels stored since (their ingested_at index): on the
+            # deployment's id SQLite would walk every prediction of the deployment instead.
+            (Label.deployment_id + 0) == deployment.id,
             Label.ingested_at >= oldest_start,
             Prediction.timestamp >= min(row[0] for row in finished),
         )

@@ -43,6 +43,7 @@ REFERENCE_P = [0.4, 0.25, 0.15, 0.1, 0.1]
 CURRENT_P = [0.33, 0.27, 0.17, 0.12, 0.11]
 REFERENCE_ROWS = 100_000
 MAX_ROWS = 50_000
+REPORT_ROWS = 5_000  # rows per side of the Evidently report timed (the budget)
 DAY_1M = datetime(2026, 3, 1)
 DAY_10M = datetime(2026, 3, 2)
 
@@ -159,17 +160,26 @@ def _insert(connection, deployment_id, version_id, day, prefix, payload, rows, c
 
 
 def run_driftwise(url: str, day: str) -> dict:
-    from sqlalchemy import delete, select
+    from sqlalchemy import delete, select, update
 
     from monitor.runs.execute import run_window
-    from monitor.runs.reports import REPORT_ROWS, build_pending_reports
+    from monitor.runs.reports import build_pending_reports
     from monitor.store import get_engine, session_scope
-    from monitor.store.models import Deployment, MetricPoint, Run
+    from monitor.store.models import (
+        Deployment,
+        MetricPoint,
+        ReferencePreparation,
+        ReferenceSet,
+        Run,
+    )
 
     engine = get_engine(url)
     start = datetime.fromisoformat(day)
     with session_scope(engine) as session:
         deployment_id = session.scalar(select(Deployment.id))
+        # Cold is the version's first window: its profile and preparation not made yet.
+        session.execute(delete(ReferencePreparation))
+        session.execute(update(ReferenceSet).values(profile={}))
     timings, cpu = [], []
     for _attempt in range(2):  # cold (first in this process), then warm
         with session_scope(engine) as session:
@@ -364,14 +374,17 @@ def summarise(built, ours, ours_10m, evidently, nanny) -> dict:
         "driftwise_1m_warm_s": ours.get("warm_s"),
         "driftwise_1m_cold_s": ours.get("cold_s"),
     }
-    figures["driftwise_peak_mb"] = ours.get("peak_mb")
+    # The verdict's peak (both runs); Evidently's report, built after them, has its own.
+    figures["driftwise_peak_mb"] = ours.get("run_peak_mb")
+    figures["driftwise_peak_with_report_mb"] = ours.get("peak_mb")
     figures["command_s"] = ours.get("command_s")
     for key in ("warm_cpu_s", "cold_cpu_s", "command_cpu_s"):
         figures[f"driftwise_1m_{key}"] = ours.get(key)
     figures["command_with_report_s"] = ours.get("command_with_report_s")
-    # Evidently's own HTML report (5,000 rows per side) is built after the run, off the
+    # Evidently's own HTML report (REPORT_ROWS per side) is built after the run, off the
     # path of the numbers the policy acts on; its cost is shown on its own.
     figures["driftwise_report_s"] = ours.get("report_s")
+    figures["driftwise_report_rows"] = ours.get("report_rows")
     if "seconds" in evidently:
         figures["evidently_1m_s"] = evidently["seconds"]
         figures["evidently_peak_mb"] = evidently["peak_mb"]
@@ -384,18 +397,20 @@ def summarise(built, ours, ours_10m, evidently, nanny) -> dict:
     if ours_10m and "warm_s" in ours_10m:
         figures["driftwise_10m_warm_s"] = ours_10m["warm_s"]
         figures["ratio_10m_to_1m"] = ours_10m["warm_s"] / ours["warm_s"]
-        figures["driftwise_10m_peak_mb"] = ours_10m["peak_mb"]
+        figures["driftwise_10m_peak_mb"] = ours_10m["run_peak_mb"]
     agreement = (
         verdicts(ours, evidently) if "features" in evidently and "features" in ours else None
     )
     if agreement:
         figures["verdicts_agree"] = f"{agreement['agree']}/{agreement['checked']}"
-    peak = max(ours.get("peak_mb", 1e9), (ours_10m or {}).get("peak_mb", 0))
+    peak = max(ours.get("run_peak_mb", 1e9), (ours_10m or {}).get("run_peak_mb", 0))
     goals = {
         "warm_within_0.35s": figures.get("driftwise_1m_warm_s", 99) <= 0.35,
         "cold_within_0.7s": figures.get("driftwise_1m_cold_s", 99) <= 0.7,
         "60x_vs_evidently": figures.get("speedup_vs_evidently", 0) >= 60,
         "3x_vs_nannyml": figures.get("speedup_vs_nannyml", 0) >= 3,
+        "30x_vs_evidently_cold": figures.get("speedup_vs_evidently_cold", 0) >= 30,
+        "1.5x_vs_nannyml_cold": figures.get("speedup_vs_nannyml_cold", 0) >= 1.5,
         "10m_within_1.3x": figures.get("ratio_10m_to_1m", 99) <= 1.3,
         "command_within_2.5s": (figures.get("command_s") or 99) <= 2.5,
         "report_within_1.5s": (figures.get("driftwise_report_s") or 99) <= 1.5,

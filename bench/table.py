@@ -54,6 +54,7 @@ def _rows(results: dict) -> list[tuple[str, object, str, str, Callable | None, s
         ("ingest / bare executemany", ingest.get("ratio_to_executemany"), "", ">= 0.9", above(0.9), "0.71"),
         ("peak memory, 1M window (MB)", monitor.get("driftwise_peak_mb"), "", "<= 400", below(400), "765"),
         ("peak memory, 10M window (MB)", monitor.get("driftwise_10m_peak_mb"), "", "<= 400", below(400), "840"),
+        ("peak memory, 1M window then its report (MB)", monitor.get("driftwise_peak_with_report_mb"), "", "", None, ""),
         (f"daemon round, {round_}, local (s)", _get(daemon, "local", "round_seconds"), "", "<= 20", below(20), "114.8"),
         ("daemon round, local, reports deferred (s)", _get(daemon, "local_without_reports", "round_seconds"), "", "<= 20", below(20), ""),
         ("daemon round, 2 Celery workers (s)", _get(daemon, "celery", "round_seconds"), "", "<= 12", below(12), "47.6"),

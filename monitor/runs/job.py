@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
 from monitor.runs import late, waiting
@@ -68,6 +68,21 @@ def next_seq(session: Session, deployment_id: int, start: datetime) -> int:
     return 0 if newest is None else newest + 1
 
 
+def labeled_since(deployment_id: int, since: datetime, first: datetime) -> Select:
+    """The timestamps of predictions from `first` on whose labels were stored since `since`."""
+    return (
+        select(Prediction.timestamp)
+        .join(Label, label_of_prediction())
+        .where(
+            # `+ 0` starts from the labels stored since (their ingested_at index): on the
+            # deployment's id SQLite would walk every prediction of the deployment instead.
+            (Label.deployment_id + 0) == deployment_id,
+            Label.ingested_at >= since,
+            Prediction.timestamp >= first,
+        )
+    )
+
+
 def backfill_windows(
     session: Session, deployment: Deployment
 ) -> list[tuple[datetime, datetime, int]]:
@@ -84,17 +99,8 @@ def backfill_windows(
     if not finished:
         return []
     oldest_start = min(row[3] for row in finished)
-    touched = session.scalars(
-        select(Prediction.timestamp)
-        .join(Label, label_of_prediction())
-        .where(
-            # `+ 0` starts from the labels stored since (their ingested_at index): on the
-            # deployment's id SQLite would walk every prediction of the deployment instead.
-            (Label.deployment_id + 0) == deployment.id,
-            Label.ingested_at >= oldest_start,
-            Prediction.timestamp >= min(row[0] for row in finished),
-        )
-    )
+    first_start = min(row[0] for row in finished)
+    touched = session.scalars(labeled_since(deployment.id, oldest_start, first_start))
     calendar = deployment_calendar(deployment)
     windows = {calendar.start_of(moment) for moment in touched}
     result = []

@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -31,6 +33,7 @@ HEADROOMS = (1.1, 1.5, 3.0, None)
 # row-wise one does (Python str, int, float or bool per value).
 CATEGORY_TYPES = ("string", "int64", "double", "bool")
 SPLIT_ROWS = 200_000  # windows larger than this are scanned as two halves at once
+READ_CACHE_PAGES = 2048  # 8 MiB of SQLite page cache for a window's reading connections
 MIN_BLOCK = 1 << 20  # bytes of JSON per block Arrow parses: smaller ones cost more than they save
 
 
@@ -62,11 +65,26 @@ def _run_all(session: Session, statements: list) -> list[list[tuple]]:
         return [_plain(session.connection(), statement) for statement in statements]
 
     def run(statement) -> list[tuple]:
-        with engine.connect() as connection:
+        with engine.connect() as connection, _reading_once(connection):
             return _plain(connection, statement)
 
     with ThreadPoolExecutor(max_workers=len(statements)) as pool:
         return list(pool.map(run, statements))
+
+
+@contextmanager
+def _reading_once(connection: Connection) -> Iterator[None]:
+    """A small SQLite page cache while a window is read: each page of a sample is read
+    once, so the pool connection's large cache (kept for inserts) would only hold memory."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    kept = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size={READ_CACHE_PAGES}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size={int(kept)}")
 
 
 def _plain(connection: Connection, statement) -> list[tuple]:
@@ -174,15 +192,17 @@ def load_window(
 
 def _in_key_order(records: list[tuple], keep: int) -> list[tuple]:
     """The records' columns after (sample key, id), the first `keep` records by those, as
-    one tuple per column: sorted in NumPy, with no Python object per row made on the way."""
-    if not records:
+    one tuple per column: sorted in NumPy rather than by a Python key per record."""
+    if not records or keep < 1:
         return [()] * 5
     columns = list(zip(*records, strict=True))
     keys = np.fromiter(columns[0], dtype=np.int64, count=len(records))
     ids = np.fromiter(columns[1], dtype=np.int64, count=len(records))
     order = np.lexsort((ids, keys))[:keep].tolist()
+    if len(order) == 1:  # itemgetter of one index gives the item, not a tuple
+        return [(column[order[0]],) for column in columns[2:]]
     pick = itemgetter(*order)
-    return [pick(column) if len(order) > 1 else (column[order[0]],) for column in columns[2:]]
+    return [pick(column) for column in columns[2:]]
 
 
 def _rows(deployment_id: int, start: datetime, end: datetime, total: int, cap: int, headroom):

@@ -7,7 +7,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from monitor.runs.window import features_by_column, features_by_row, to_frame
+from monitor.runs.window import _in_key_order, features_by_column, features_by_row, to_frame
 from monitor.store.models import Model
 
 MODEL = Model(
@@ -98,3 +98,18 @@ def test_text_in_a_number_is_still_counted_as_missing_with_a_warning():
     stored = texts(FALLBACK["text in a number"])
     _, warnings = to_frame(MODEL, [(text, "1", 0.5, None, None) for text in stored])
     assert "amount: 1 values are not numbers; counted as missing" in warnings
+
+
+def test_a_samples_records_are_kept_lowest_sample_key_first_then_lowest_id():
+    records = [(7, 3, "c", "1", 0.3, None, None), (2, 9, "b", "0", 0.2, None, None)]
+    records += [(2, 4, "a", "1", 0.1, "1", None), (9, 1, "d", "0", 0.4, None, None)]
+
+    assert _in_key_order(records, 3) == [
+        ("a", "b", "c"),
+        ("1", "0", "1"),
+        (0.1, 0.2, 0.3),
+        ("1", None, None),
+        (None, None, None),
+    ]
+    assert _in_key_order(records, 1) == [("a",), ("1",), (0.1,), ("1",), (None,)]
+    assert _in_key_order([], 5) == [(), (), (), (), ()]

@@ -34,15 +34,16 @@ def build_report(session: Session, run: Run, rows: int | None = None) -> bytes |
     deployment = session.get(Deployment, run.deployment_id)
     model = session.get(Model, deployment.model_id)
     reference = profile.load(session, model, run.model_version_id, deployment.max_rows)
+    # The first `rows` of the run's sample by sample key are the window's `rows` lowest
+    # keys: read just those, not the whole sample.
     window = load_window(
         session,
         model,
         deployment.id,
         run.window_start,
         run.window_end,
-        deployment.max_rows,
+        min(deployment.max_rows, rows),
         total=run.sampled_from,
-        first=rows,
     )
     threshold = sample_threshold(run.sampled_from or 0, deployment.max_rows)
     metadata = {

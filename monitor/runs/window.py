@@ -170,10 +170,9 @@ def load_window(
     end: datetime,
     cap: int,
     total: int | None = None,
-    first: int | None = None,
 ) -> WindowRows:
     """The window's sample joined with its labels, as a frame of the model's columns, in
-    sample key order; `first` keeps only that many of the sample's rows."""
+    sample key order."""
     if total is None:
         total = count_rows(session, deployment_id, start, end)
     parts = 2 if total > SPLIT_ROWS else 1
@@ -185,8 +184,7 @@ def load_window(
         records = [record for rows in _run_all(session, statements) for record in rows]
         if len(records) >= min(cap, total):
             break
-    keep = min(cap, first) if first is not None else cap
-    frame, warnings = _frame(model, _in_key_order(records, keep))
+    frame, warnings = _frame(model, _in_key_order(records, cap))
     return WindowRows(frame=frame, total=total, sampled=total > cap, warnings=warnings)
 
 

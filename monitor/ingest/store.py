@@ -126,22 +126,11 @@ def insert_predictions(
     """Insert rows, skipping request ids the deployment already has; returns how many were new.
     With `version_ids`, each row's model_version is a version number mapped to its row id.
     With `new_ids`, the request ids this insert stored are added to it."""
-    stamp, now = _time(connection), _time(connection)(utcnow())
-    version = (lambda number: number) if version_ids is None else version_ids.get
+    prepared = prepare_predictions(rows, _is_sqlite(connection), version_ids)
+    now = _time(connection)(utcnow())
     values = [
-        (
-            deployment_id,
-            version(row.model_version),
-            row.request_id,
-            stamp(row.timestamp),
-            row.features,
-            row.prediction,
-            row.probability,
-            row.sample_key,
-            now,
-            row.probabilities,
-        )
-        for row in rows
+        (deployment_id, version, request_id, stamp, *outputs, key, now, probabilities)
+        for version, request_id, stamp, *outputs, key, probabilities in prepared.rows
     ]
     return _insert(connection, "predictions", _PREDICTION_COLUMNS, values, new_ids)
 
@@ -176,7 +165,7 @@ class PreparedPredictions:
 
     sqlite: bool
     rows: list[tuple] = field(default_factory=list)
-    versions: dict[int, int] = field(default_factory=dict)
+    versions: dict[int, int] | None = None
     numbers: list[int | None] = field(default_factory=list)
     newest: datetime | None = None
 
@@ -185,14 +174,16 @@ class PreparedPredictions:
 
 
 def prepare_predictions(
-    rows: Sequence[PredictionRow], sqlite: bool, versions: dict[int, int]
+    rows: Sequence[PredictionRow], sqlite: bool, versions: dict[int, int] | None
 ) -> PreparedPredictions:
-    """`rows` as `insert_prepared` takes them, version numbers mapped by `versions`."""
+    """`rows` as `insert_prepared` takes them, version numbers mapped by `versions`
+    (None: each row's model_version is its version's row id already)."""
     stamp = _text_time if sqlite else (lambda moment: moment)
+    version = (lambda number: number) if versions is None else versions.get
     numbers = [row.model_version for row in rows]
     values = [
         (
-            versions.get(row.model_version),
+            version(row.model_version),
             row.request_id,
             stamp(row.timestamp),
             row.features,

@@ -1,7 +1,9 @@
 """Line-oriented sources (JSONL in its several dialects), read from a saved byte offset.
 
 Large files are parsed in a second process while this one writes the previous chunk:
-parsing and inserting each take about half the time, and the machine has two cores.
+parsing and inserting each take about half the time, and the machine has two cores. The
+parse process hands over rows ready for the insert (`Batch.prepare`), so the writer only
+binds them.
 """
 
 from __future__ import annotations

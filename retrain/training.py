@@ -100,13 +100,9 @@ def window_start(
 def _newest_labeled():
     """A deployment's newest prediction that has a label: read back along its time index
     until the first labeled one, not by joining every prediction with its label."""
-    labeled = exists().where(
-        Label.deployment_id == Prediction.deployment_id,
-        Label.request_id == Prediction.request_id,
-    )
     return (
         select(Prediction.timestamp)
-        .where(Prediction.deployment_id == Deployment.id, labeled)
+        .where(Prediction.deployment_id == Deployment.id, exists().where(label_of_prediction()))
         .order_by(Prediction.timestamp.desc())
         .limit(1)
         .correlate(Deployment)

@@ -52,6 +52,7 @@ def _rows(results: dict) -> list[tuple[str, object, str, str, Callable | None, s
         ("retrain 200k vs bare fit (x)", retrain.get("ratio"), _baseline("bare fit", retrain.get("bare_fit_seconds"), " s"), "<= 1.5", below(1.5), "3.51"),
         ("ingest 1M JSONL, SQLite (rec/s)", ingest.get("records_per_second"), _baseline("executemany", ingest.get("baseline_records_per_second"), "/s"), ">= 50000", above(50_000), "37900"),
         ("ingest / bare executemany", ingest.get("ratio_to_executemany"), "", ">= 0.9", above(0.9), "0.71"),
+        ("ingest, bare insert's CPU / writer's CPU", ingest.get("cpu_ratio_to_executemany"), "", "", None, ""),
         ("peak memory, 1M window (MB)", monitor.get("driftwise_peak_mb"), "", "<= 400", below(400), "765"),
         ("peak memory, 10M window (MB)", monitor.get("driftwise_10m_peak_mb"), "", "<= 400", below(400), "840"),
         ("peak memory, 1M window then its report (MB)", monitor.get("driftwise_peak_with_report_mb"), "", "", None, ""),

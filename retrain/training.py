@@ -20,7 +20,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 from pyarrow import json as pa_json
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from monitor.errors import ReferenceInvalid, TrainingRefused
@@ -89,10 +89,25 @@ def window_start(
     prediction (or before now, with `training_window_from = "now"`, or with no labels)."""
     end = now or utcnow()
     if settings.get("training_window_from", "newest_label") == "newest_label":
-        newest = session.scalar(select(func.max(_labeled(model).subquery().c.timestamp)))
+        newest = session.scalar(
+            select(func.max(_newest_labeled())).where(Deployment.model_id == model.id)
+        )
         if newest is not None:
             end = newest
     return end - timedelta(seconds=parse_duration(settings["training_window"]))
+
+
+def _newest_labeled():
+    """A deployment's newest prediction that has a label: read back along its time index
+    until the first labeled one, not by joining every prediction with its label."""
+    return (
+        select(Prediction.timestamp)
+        .where(Prediction.deployment_id == Deployment.id, exists().where(label_of_prediction()))
+        .order_by(Prediction.timestamp.desc())
+        .limit(1)
+        .correlate(Deployment)
+        .scalar_subquery()
+    )
 
 
 def labeled_rows(session: Session, model: Model, since: datetime) -> pd.DataFrame:

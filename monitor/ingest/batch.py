@@ -19,6 +19,7 @@ from monitor.ingest.records import (
     LabelRow,
     ParseContext,
     PredictionRow,
+    max_value_bytes,
     storable_reason,
     validate_label,
     validate_prediction,
@@ -42,14 +43,31 @@ class Batch:
     new_ids: set[str] | None = None
     # Records that label a capture's rows: (request id, first label's index, labels, where, raw).
     row_labels: list[tuple[str, int, int, str, bytes]] = field(default_factory=list)
+    # Predictions already turned into the insert's rows (`prepare`), where they were parsed.
+    prepared: store.PreparedPredictions | None = None
+    # The longest text value a record may hold, read once per batch rather than per record.
+    value_limit: int = field(default_factory=max_value_bytes)
 
     def __len__(self) -> int:
-        return len(self.predictions) + len(self.labels) + len(self.bad) + len(self.halves)
+        return self.prediction_count + len(self.labels) + len(self.bad) + len(self.halves)
+
+    @property
+    def prediction_count(self) -> int:
+        return len(self.predictions) + (len(self.prepared) if self.prepared else 0)
 
     @property
     def newest_timestamp(self) -> datetime | None:
         """The newest prediction timestamp in the batch: how far its source was read."""
-        return max((row.timestamp for row in self.predictions), default=None)
+        stamps = [row.timestamp for row in self.predictions]
+        if self.prepared is not None and self.prepared.newest is not None:
+            stamps.append(self.prepared.newest)
+        return max(stamps, default=None)
+
+    def prepare(self, sqlite: bool, versions: dict[int, int]) -> None:
+        """Turn the predictions into the insert's rows now (in the parse process): the
+        writer then only binds them. `versions` maps version numbers as the registry did."""
+        self.prepared = store.prepare_predictions(self.predictions, sqlite, versions)
+        self.predictions = []
 
     def add(self, record: Any, location: str, raw: bytes) -> None:
         try:
@@ -77,7 +95,7 @@ class Batch:
             label = validate_label(cast_label(record, self.context.config))
             self.labels.append(label)
             return label.request_id
-        prediction = validate_prediction(record, self.context.schema)
+        prediction = validate_prediction(record, self.context.schema, self.value_limit)
         self.predictions.append(prediction)
         return prediction.request_id
 
@@ -93,7 +111,15 @@ class Batch:
         if self.row_labels:
             self._check_capture_rows(session)
         connection = session.connection()
-        inserted = store.insert_predictions(
+        inserted = 0
+        if self.prepared:
+            versions = self.prepared.versions
+            if any(number is not None for number in self.prepared.numbers):
+                versions = version_ids(session, self.deployment_id)
+            inserted += store.insert_prepared(
+                connection, self.deployment_id, self.prepared, versions
+            )
+        inserted += store.insert_predictions(
             connection,
             self.deployment_id,
             self.predictions,
@@ -104,7 +130,7 @@ class Batch:
             connection, self.deployment_id, self.labels, new_ids=self.new_ids
         )
         store.insert_quarantine(connection, self.deployment_id, self.source_id, self.bad)
-        read = len(self.predictions) + len(self.labels) + len(self.bad)
+        read = self.prediction_count + len(self.labels) + len(self.bad)
         return read, inserted, len(self.bad)
 
     def _check_capture_rows(self, session: Session) -> None:
@@ -127,13 +153,7 @@ class Batch:
         A number the registry does not know is kept as unknown (null), not guessed."""
         if all(row.model_version is None for row in self.predictions):
             return None
-        return dict(
-            session.execute(
-                select(ModelVersion.version, ModelVersion.id)
-                .join(Deployment, Deployment.model_id == ModelVersion.model_id)
-                .where(Deployment.id == self.deployment_id)
-            ).all()
-        )
+        return version_ids(session, self.deployment_id)
 
     def _pair_halves(self, session: Session, join) -> None:
         """Join each half with its other half, from this batch or from earlier reads of
@@ -196,6 +216,17 @@ class Batch:
                 self.add(record, location, raw)
         except BadRecord as error:
             self.quarantine(location, raw, str(error))
+
+
+def version_ids(session: Session, deployment_id: int) -> dict[int, int]:
+    """The deployment's model's version numbers and their row ids."""
+    return dict(
+        session.execute(
+            select(ModelVersion.version, ModelVersion.id)
+            .join(Deployment, Deployment.model_id == ModelVersion.model_id)
+            .where(Deployment.id == deployment_id)
+        ).all()
+    )
 
 
 def sibling_sources(source_id: int):

@@ -112,6 +112,13 @@ def _request_id(value: Any) -> str:
 
 
 def _timestamp(value: Any, key: str = "timestamp") -> datetime:
+    if type(value) is str and value[-1:] == "Z":
+        try:  # the common form, `2026-01-05T10:00:00Z`, read without rewriting it
+            moment = datetime.fromisoformat(value[:-1])
+            if moment.tzinfo is None:
+                return moment
+        except ValueError:
+            pass  # parse_timestamp says what is wrong
     try:
         return parse_timestamp(value)
     except (ValueError, TypeError, OverflowError) as error:
@@ -177,7 +184,9 @@ def _category(name: str, value: Any, schema: ModelSchema) -> Any:
     raise BadRecord(f"features.{name}: expected a category (string or integer), got {value!r}")
 
 
-def validate_features(raw: Any, schema: ModelSchema) -> dict[str, Any]:
+def validate_features(raw: Any, schema: ModelSchema, limit: int | None = None) -> dict[str, Any]:
+    """The features as given, or BadRecord naming the first one the store cannot hold.
+    `limit` is the longest text value in bytes (default: the setting)."""
     if not isinstance(raw, dict):
         raise BadRecord("features: expected an object")
     if raw.keys() != schema.feature_set:
@@ -186,16 +195,11 @@ def validate_features(raw: Any, schema: ModelSchema) -> dict[str, Any]:
             raise BadRecord(f"features: missing {', '.join(missing)}")
         unknown = [str(name) for name in raw if name not in schema.feature_set]
         raise BadRecord(f"features: unknown field {', '.join(unknown)}")
-    # The common case (finite floats, ints, strings) is checked inline: this runs per record.
-    limit = max_value_bytes()
-    for name in schema.numerical:
-        value = raw[name]
-        kind = type(value)
-        if kind is float:
-            if value - value != 0.0:  # NaN or infinity
-                _number(name, value, schema)
-        elif kind is not int or not INT_MIN <= value <= INT_MAX:
-            _number(name, value, schema)
+    # The common case is decided in C (this runs per record); anything else value by value.
+    if not _plain_numbers([raw[name] for name in schema.numerical]):
+        for name in schema.numerical:
+            _number(name, raw[name], schema)
+    limit = max_value_bytes() if limit is None else limit
     for name in schema.categorical:
         value = raw[name]
         if type(value) is not str:
@@ -203,6 +207,21 @@ def validate_features(raw: Any, schema: ModelSchema) -> dict[str, Any]:
         elif len(value) * 4 > limit:
             _text_size(f"features.{name}", value, limit)
     return raw
+
+
+_PLAIN_NUMBER_TYPES = frozenset({float, int})
+
+
+def _plain_numbers(values: list) -> bool:
+    """Whether every value is a finite float or an integer within 64 bits (not a bool, not
+    null). False is not a verdict: it sends the values to the per-value checks."""
+    kinds = set(map(type, values))
+    if not kinds <= _PLAIN_NUMBER_TYPES:
+        return False
+    if int in kinds and not (INT_MIN <= min(values) and max(values) <= INT_MAX):
+        return False
+    total = sum(values)
+    return total - total == 0  # NaN and infinity (or an overflowing sum) are not 0
 
 
 def _prediction(value: Any) -> str | None:
@@ -247,24 +266,39 @@ def _model_version(value: Any) -> int | None:
     return _storable("model_version", value)
 
 
-def validate_prediction(raw: Any, schema: ModelSchema) -> PredictionRow:
+def validate_prediction(raw: Any, schema: ModelSchema, limit: int | None = None) -> PredictionRow:
+    """The record as the store's row, or BadRecord naming the field. `limit` is the
+    longest text value in bytes (default: the setting)."""
     if not isinstance(raw, dict):
         raise BadRecord("record: expected a JSON object")
     unknown = raw.keys() - PREDICTION_KEYS
     if unknown:
         raise BadRecord(f"record: unknown field {', '.join(sorted(map(str, unknown)))}")
     request_id = _request_id(raw.get("request_id"))
-    features = validate_features(raw.get("features"), schema)
+    features = validate_features(raw.get("features"), schema, limit)
+    prediction = raw.get("prediction")
+    probability = raw.get("probability")
+    number = raw.get("model_version")
+    probabilities = raw.get("probabilities")
     return PredictionRow(
-        request_id=request_id,
-        timestamp=_timestamp(raw.get("timestamp")),
-        features=_json("features", features),
-        prediction=_prediction(raw.get("prediction")),
-        probability=_probability(raw.get("probability")),
-        model_version=_model_version(raw.get("model_version")),
-        sample_key=sample_key(request_id),
-        probabilities=_probabilities(raw.get("probabilities")),
+        request_id,
+        _timestamp(raw.get("timestamp")),
+        _json("features", features),
+        _plain_int(prediction) or _prediction(prediction),
+        probability if _is_probability(probability) else _probability(probability),
+        number if type(number) is int and INT_MIN <= number <= INT_MAX else _model_version(number),
+        sample_key(request_id),
+        None if probabilities is None else _probabilities(probabilities),
     )
+
+
+def _plain_int(value: Any) -> str | None:
+    """An integer within 64 bits as JSON text (what orjson writes), else None."""
+    return str(value) if type(value) is int and INT_MIN <= value <= INT_MAX else None
+
+
+def _is_probability(value: Any) -> bool:
+    return type(value) is float and 0.0 <= value <= 1.0
 
 
 def validate_label(raw: Any) -> LabelRow:
@@ -298,6 +332,10 @@ def storable_reason(reason: str) -> str:
 
 def loads(line: bytes) -> Any:
     """One JSON document from a line of bytes, or BadRecord naming the problem."""
+    try:
+        return orjson.loads(line)  # the common case: orjson checks the UTF-8 itself
+    except orjson.JSONDecodeError:
+        pass  # read again below, to say what is wrong or to accept NaN
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:

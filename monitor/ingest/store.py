@@ -7,6 +7,7 @@ SQLite and PostgreSQL offer; the unique (deployment, request_id) keys make it ex
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -26,6 +27,17 @@ _ARRAY_TYPES = {
     ),
     _LABEL_COLUMNS: "integer, varchar, text, timestamp, timestamp",
 }
+# The columns of a prepared prediction row, in order (`prepare_predictions`).
+_PREPARED_COLUMNS = (
+    "model_version_id",
+    "request_id",
+    "timestamp",
+    "features",
+    "prediction",
+    "probability",
+    "sample_key",
+    "probabilities",
+)
 # Rows per multi-row INSERT … RETURNING on SQLite: 10 columns × 500 stays under its limit.
 RETURNING_CHUNK = 500
 
@@ -44,13 +56,14 @@ def _sql(connection: Connection, table: str, columns: str, skip_conflicts: bool 
     return sql
 
 
+def _text_time(moment: datetime | None) -> str | None:
+    """SQLAlchemy's SQLite DateTime stores this exact text."""
+    return None if moment is None else moment.isoformat(" ", timespec="microseconds")
+
+
 def _time(connection: Connection):
-    """SQLAlchemy's SQLite DateTime stores this exact text; PostgreSQL takes datetimes."""
-    if _is_sqlite(connection):
-        return lambda moment: (
-            None if moment is None else moment.isoformat(" ", timespec="microseconds")
-        )
-    return lambda moment: moment
+    """As SQLite stores a time; PostgreSQL takes datetimes."""
+    return _text_time if _is_sqlite(connection) else (lambda moment: moment)
 
 
 def _executemany(connection: Connection, sql: str, rows: list[tuple]) -> int:
@@ -113,28 +126,13 @@ def insert_predictions(
     """Insert rows, skipping request ids the deployment already has; returns how many were new.
     With `version_ids`, each row's model_version is a version number mapped to its row id.
     With `new_ids`, the request ids this insert stored are added to it."""
-    stamp, now = _time(connection), _time(connection)(utcnow())
-    version = (lambda number: number) if version_ids is None else version_ids.get
+    prepared = prepare_predictions(rows, _is_sqlite(connection), version_ids)
+    now = _time(connection)(utcnow())
     values = [
-        (
-            deployment_id,
-            version(row.model_version),
-            row.request_id,
-            stamp(row.timestamp),
-            row.features,
-            row.prediction,
-            row.probability,
-            row.sample_key,
-            now,
-            row.probabilities,
-        )
-        for row in rows
+        (deployment_id, version, request_id, stamp, *outputs, key, now, probabilities)
+        for version, request_id, stamp, *outputs, key, probabilities in prepared.rows
     ]
-    if new_ids is not None:
-        stored = _insert_returning(connection, "predictions", _PREDICTION_COLUMNS, values)
-        new_ids |= stored
-        return len(stored)
-    return _executemany(connection, _sql(connection, "predictions", _PREDICTION_COLUMNS), values)
+    return _insert(connection, "predictions", _PREDICTION_COLUMNS, values, new_ids)
 
 
 def insert_labels(
@@ -145,11 +143,84 @@ def insert_labels(
 ) -> int:
     stamp, now = _time(connection), _time(connection)(utcnow())
     values = [(deployment_id, row.request_id, row.value, stamp(row.timestamp), now) for row in rows]
-    if new_ids is not None:
-        stored = _insert_returning(connection, "labels", _LABEL_COLUMNS, values)
-        new_ids |= stored
-        return len(stored)
-    return _executemany(connection, _sql(connection, "labels", _LABEL_COLUMNS), values)
+    return _insert(connection, "labels", _LABEL_COLUMNS, values, new_ids)
+
+
+def _insert(
+    connection: Connection, table: str, columns: str, values: list[tuple], new_ids: set | None
+) -> int:
+    """How many rows were new; with `new_ids`, the request ids stored are added to it."""
+    if new_ids is None:
+        return _executemany(connection, _sql(connection, table, columns), values)
+    stored = _insert_returning(connection, table, columns, values)
+    new_ids |= stored
+    return len(stored)
+
+
+@dataclass
+class PreparedPredictions:
+    """Prediction rows as the insert binds them, made in the process that parsed them
+    (plain tuples also cross to the writer for half the cost of the named rows).
+    `numbers` keeps each row's version number: the registry may change before the write."""
+
+    sqlite: bool
+    rows: list[tuple] = field(default_factory=list)
+    versions: dict[int, int] | None = None
+    numbers: list[int | None] = field(default_factory=list)
+    newest: datetime | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def prepare_predictions(
+    rows: Sequence[PredictionRow], sqlite: bool, versions: dict[int, int] | None
+) -> PreparedPredictions:
+    """`rows` as `insert_prepared` takes them, version numbers mapped by `versions`
+    (None: each row's model_version is its version's row id already)."""
+    stamp = _text_time if sqlite else (lambda moment: moment)
+    version = (lambda number: number) if versions is None else versions.get
+    numbers = [row.model_version for row in rows]
+    values = [
+        (
+            version(row.model_version),
+            row.request_id,
+            stamp(row.timestamp),
+            row.features,
+            row.prediction,
+            row.probability,
+            row.sample_key,
+            row.probabilities,
+        )
+        for row in rows
+    ]
+    newest = max((row.timestamp for row in rows), default=None)
+    return PreparedPredictions(sqlite, values, versions, numbers, newest)
+
+
+def insert_prepared(
+    connection: Connection,
+    deployment_id: int,
+    prepared: PreparedPredictions,
+    versions: dict[int, int],
+) -> int:
+    """Insert prepared rows, skipping request ids the deployment has; returns how many were
+    new. `versions` is the registry now: rows mapped by an older one are mapped again."""
+    rows = prepared.rows
+    if versions != prepared.versions:
+        rows = [
+            (versions.get(number), *row[1:])
+            for number, row in zip(prepared.numbers, rows, strict=True)
+        ]
+    # The deployment and the writer's clock are the same for every row: written once into
+    # the statement (both are values this module made, never input) rather than bound per row.
+    now = _time(connection)(utcnow())
+    marks = ", ".join(["?" if _is_sqlite(connection) else "%s"] * len(_PREPARED_COLUMNS))
+    sql = (
+        f"INSERT INTO predictions (deployment_id, ingested_at, {', '.join(_PREPARED_COLUMNS)})"
+        f" VALUES ({int(deployment_id)}, '{now}', {marks}) ON CONFLICT DO NOTHING"
+    )
+    return _executemany(connection, sql, rows)
 
 
 def insert_quarantine(

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from monitor.ingest.engine import ingest
+from monitor.ingest.engine import ingest, load_jobs
+from monitor.ingest.readers.lines import parse_chunk
 from monitor.store import session_scope
 from monitor.store.models import Label, Prediction, Quarantine, Source
 from tests.factories import add_scores, make_deployment, scores_table
@@ -243,6 +244,25 @@ def test_a_logged_version_number_is_stored_as_that_version_s_row(
             session.execute(select(Prediction.request_id, Prediction.model_version_id)).all()
         )
     assert stored == {"r-1": version_id, "r-2": None, "r-3": None}
+
+
+def test_a_version_registered_after_its_rows_were_parsed_is_stored_as_its_row(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = jsonl(tmp_path / "p.jsonl", [record(1), record(2, model_version=None)])
+    add_source(engine, "predictions", "jsonl", {"path": str(path)})
+    with session_scope(engine) as session:
+        [job] = load_jobs(session)
+    # Parsed while the registry knew no version 1: the write maps it as the registry is then.
+    batch = parse_chunk(job, path.read_bytes(), str(path), 0, (engine.dialect.name == "sqlite", {}))
+    with session_scope(engine) as session:
+        assert batch.write(session) == (2, 2, 0)
+        version_id = session.scalar(text("SELECT id FROM model_versions WHERE version = 1"))
+        stored = dict(
+            session.execute(select(Prediction.request_id, Prediction.model_version_id)).all()
+        )
+    assert version_id is not None
+    assert stored == {"r-1": version_id, "r-2": None}
 
 
 def test_a_source_another_reader_holds_is_skipped_not_read_twice(

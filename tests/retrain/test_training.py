@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from monitor.store import session_scope
-from monitor.store.models import Model, Prediction
+from monitor.store.models import Label, Model, Prediction
 from monitor.timeutil import utcnow
 from retrain import training
 from tests.retrain.support import log_traffic, make_model
@@ -52,3 +52,16 @@ def test_mixed_category_types_fall_back_to_the_row_by_row_read(sqlite_url):
         assert training._aggregated(session, _joined(model, since), model) is None
         labeled = training.labeled_rows(session, model, since)
     assert len(labeled) == 10 and 7 in set(labeled["plan"])
+
+
+def test_the_window_counts_back_from_the_newest_prediction_that_has_a_label(engine):
+    model_id = make_model(engine, {"training_window": "7d"})
+    frame = log_traffic(engine, 50)
+    log_traffic(engine, 20, deployment="churn-nightly", start=utcnow() - timedelta(days=30))
+    unlabeled = list(frame["request_id"][40:])  # the newest predictions wait for labels
+    with session_scope(engine) as session:
+        session.execute(delete(Label).where(Label.request_id.in_(unlabeled)))
+    with session_scope(engine) as session:
+        model = session.get(Model, model_id)
+        start = training.window_start(session, model, training.retrain_settings(model))
+    assert start == frame["timestamp"][39].to_pydatetime() - timedelta(days=7)

@@ -9,27 +9,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.errors import DeploymentNotFound, WrongDeployment
-from monitor.ingest.write import schema_of, write_records
+from monitor.errors import WrongDeployment
+from monitor.ingest.write import push_target, write_records
 from monitor.jobs import request_retrain
 from monitor.store.lookup import deployment_named, model_named
-from monitor.store.models import Deployment, DeploymentHistory, Model, ModelVersion, RetrainJob
+from monitor.store.models import DeploymentHistory, Model, ModelVersion, RetrainJob
 
 
 def push_records(session: Session, deployment_name: str, role: str, records: list) -> dict:
     """Store a client's predictions or labels; the summary says what became of each."""
-    found = session.execute(
-        select(Deployment.id, Model)
-        .join(Model, Model.id == Deployment.model_id)
-        .where(Deployment.name == deployment_name)
-    ).first()  # one round trip for both: this runs on every push
-    if found is None:
-        raise DeploymentNotFound(f"no deployment named {deployment_name!r}")
-    deployment_id, model = found
-    written = write_records(session, deployment_id, schema_of(model), role, records, f"api:{role}")
+    deployment_id, schema = push_target(session, deployment_name)
+    written = write_records(session, deployment_id, schema, role, records, f"api:{role}")
     results: list[dict[str, Any]] = []
     for entry in written.statuses:
         if entry.status == "quarantined":

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, wraps
@@ -32,7 +34,7 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -107,18 +109,57 @@ def revoke_token(session: Session, name: str) -> bool:
     if token is None or token.revoked_at is not None:
         return False
     token.revoked_at = utcnow()
+    for key in [key for key in _known_tokens if key[1] == token.token_hash]:
+        _known_tokens.pop(key, None)
     return True
 
 
+@dataclass
+class _KnownToken:
+    principal: Principal
+    token_id: int
+    last_used_at: datetime | None
+    until: float  # monotonic time after which the row is read again
+
+
+# Tokens seen valid, per engine and hash: most requests then need no lookup. A token revoked
+# by another process is refused once its entry expires, by this one at once.
+TOKEN_CACHE_SECONDS = 5.0
+_known_tokens: dict[tuple[Engine, str], _KnownToken] = {}
+_tokens = ApiToken.__table__.c
+_TOKEN_BY_HASH = select(
+    _tokens.id, _tokens.name, _tokens.role, _tokens.revoked_at, _tokens.last_used_at
+).where(_tokens.token_hash == bindparam("digest"))
+
+
 def principal_for_token(session: Session, token: str) -> Principal | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or row.revoked_at is not None:
-        return None
+    engine, digest = session.get_bind(), hash_token(token)
+    known = _known_tokens.get((engine, digest))
+    if known is None or known.until < time.monotonic():
+        known = _read_token(session, engine, digest)
+        if known is None:
+            return None
     now = utcnow()
     # Record use at most every few minutes: a write on every request would serialise reads.
-    if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_RESOLUTION:
-        record_token_use(session.get_bind(), row.id, now)
-    return Principal(name=row.name, role=row.role, kind="token")
+    if known.last_used_at is None or now - known.last_used_at > TOKEN_USE_RESOLUTION:
+        if record_token_use(engine, known.token_id, now):
+            known.last_used_at = now
+    return known.principal
+
+
+def _read_token(session: Session, engine: Engine, digest: str) -> _KnownToken | None:
+    row = session.execute(_TOKEN_BY_HASH, {"digest": digest}).first()
+    if row is None or row.revoked_at is not None:
+        _known_tokens.pop((engine, digest), None)
+        return None
+    if len(_known_tokens) > 1000:  # only valid tokens are kept: prune the expired
+        clock = time.monotonic()
+        for key in [key for key, entry in _known_tokens.items() if entry.until < clock]:
+            _known_tokens.pop(key, None)
+    principal = Principal(name=row.name, role=row.role, kind="token")
+    known = _KnownToken(principal, row.id, row.last_used_at, time.monotonic() + TOKEN_CACHE_SECONDS)
+    _known_tokens[(engine, digest)] = known
+    return known
 
 
 def record_token_use(engine: Engine, token_id: int, now: datetime) -> bool:
@@ -197,30 +238,29 @@ def _gate():
     return None
 
 
-def writer_required(view):
-    """Only clients and admins write monitored data; viewers get 403."""
+def _role_required(allowed: Callable[[Principal], bool], refusal: str):
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            principal = current()
+            if principal is None or not allowed(principal):
+                abort(403, description=refusal)
+            return view(*args, **kwargs)
 
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        principal = current()
-        if principal is None or not principal.may_write:
-            abort(403, description="writing data needs the client or admin role: viewers only read")
-        return view(*args, **kwargs)
+        return wrapper
 
-    return wrapper
+    return decorator
 
 
-def admin_required(view):
-    """Only admins act; viewers get 403."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        principal = current()
-        if principal is None or not principal.is_admin:
-            abort(403, description="this action needs the admin role")
-        return view(*args, **kwargs)
-
-    return wrapper
+# Only clients and admins write monitored data; viewers get 403.
+writer_required = _role_required(
+    lambda principal: principal.may_write,
+    "writing data needs the client or admin role: viewers only read",
+)
+# Only admins act; viewers get 403.
+admin_required = _role_required(
+    lambda principal: principal.is_admin, "this action needs the admin role"
+)
 
 
 # ---- CSRF: one random token per session, required on every cookie-authenticated POST ----
@@ -330,6 +370,12 @@ def is_local_path(target: str) -> bool:
 class SessionCookies(SecureCookieSessionInterface):
     """The session cookie is Secure whenever the request came over https, also when a
     trusted proxy says so (`driftwise web --proxy`), not only when BASE_URL is https."""
+
+    def open_session(self, app: Flask, request):
+        # Most API calls carry no cookie: no signer need be built for them.
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (

@@ -35,6 +35,11 @@ PREDICTION_KEYS = {
 }
 LABEL_KEYS = {"request_id", "label", "timestamp"}
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+# 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+_LONG_DIGITS = b"0" * 19
+_NOT_MARKS = bytes(set(range(256)) - set(b'"[]{}'))
+_AS_PARENTHESES = bytes.maketrans(b"[]{}", b"()()")
 # A canonical record is 3 levels deep and a push body 4: anything far deeper is hostile.
 MAX_DEPTH = 32
 
@@ -355,6 +360,15 @@ def loads(line: bytes) -> Any:
 def load_document(raw: bytes | str) -> Any:
     """A request body: JSON with integers of any size (so a record holding one can be
     quarantined by field) and at most MAX_DEPTH levels of nesting, else BadRecord."""
+    if isinstance(raw, bytes) and _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZERO):
+        try:  # several times faster than json.loads, and reads these bytes the same
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # maybe NaN, a lone surrogate or a BOM, which json.loads reads
+        else:
+            if _text_nested_deeper_than(raw, MAX_DEPTH):
+                raise BadRecord(f"JSON nested deeper than {MAX_DEPTH} levels")
+            return document
     try:
         document = json.loads(raw)
     except RecursionError:
@@ -366,13 +380,35 @@ def load_document(raw: bytes | str) -> Any:
     return document
 
 
+def _text_nested_deeper_than(valid_json: bytes, limit: int) -> bool:
+    """`nested_deeper_than` read from the text of a valid JSON document, by bytes
+    operations instead of a walk over every value."""
+    unescaped = valid_json.replace(b"\\\\", b"").replace(b'\\"', b"")  # quotes left delimit strings
+    # Two quotes in a row enclose no bracket: dropping them leaves each bracket in or out
+    # of a string as it was, and most strings then disappear without a split per string.
+    marks = unescaped.translate(None, _NOT_MARKS).replace(b'""', b"")
+    if b'"' in marks:  # a string holding a bracket
+        marks = b"".join(marks.split(b'"')[::2])
+    brackets = marks.translate(_AS_PARENTHESES)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"()", b"")  # each pass removes the innermost level
+    return bool(brackets)
+
+
 def nested_deeper_than(document: Any, limit: int) -> bool:
-    """Whether objects and arrays nest more than `limit` levels (walked without recursion)."""
-    stack = [(document, 1)] if isinstance(document, dict | list) else []
-    while stack:
-        value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+    """Whether objects and arrays nest more than `limit` levels (walked level by level,
+    without recursion)."""
+    level = [document]
+    for _ in range(limit):
+        inner: list = []
+        for value in level:
+            if isinstance(value, dict):
+                inner.extend(value.values())
+            elif isinstance(value, list):
+                inner.extend(value)
+        if not inner:
+            return False
+        level = inner
+    return any(isinstance(value, dict | list) for value in level)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import Connection
 
@@ -38,6 +39,8 @@ _PREPARED_COLUMNS = (
     "sample_key",
     "probabilities",
 )
+# Columns that hold one value for a whole push: sent once, not as an array.
+_SAME_FOR_A_PUSH = {"deployment_id", "ingested_at"}
 # Rows per multi-row INSERT … RETURNING on SQLite: 10 columns × 500 stays under its limit.
 RETURNING_CHUNK = 500
 
@@ -89,16 +92,32 @@ def _insert_returning(connection: Connection, table: str, columns: str, rows: li
             return _returning_in_chunks(cursor, table, columns, rows)
         # One short statement with a column per array: PostgreSQL plans it once, and the
         # driver need not rewrite a statement of thousands of placeholders on every push.
-        types = _ARRAY_TYPES[columns].split(", ")
-        arrays = ", ".join(f"%b::{kind}[]" for kind in types)  # binary: no quoting per value
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})"
-            " ON CONFLICT DO NOTHING RETURNING request_id",
-            [list(column) for column in zip(*rows, strict=True)],
-        )
+        pushed = dict(zip(columns.split(", "), zip(*rows, strict=True), strict=True))
+        once = [values[0] for name, values in pushed.items() if name in _SAME_FOR_A_PUSH]
+        arrays = [list(values) for name, values in pushed.items() if name not in _SAME_FOR_A_PUSH]
+        cursor.execute(_unnest_insert_sql(table, columns), once + arrays)
         return {request_id for (request_id,) in cursor.fetchall()}
     finally:
         cursor.close()
+
+
+@cache
+def _unnest_insert_sql(table: str, columns: str) -> str:
+    """`INSERT … SELECT … FROM unnest(…)`: a binary array per column (no quoting per value),
+    one value for those the same in every row of a push; the values first, then the arrays."""
+    values, arrays, names = [], [], []
+    for name, kind in zip(columns.split(", "), _ARRAY_TYPES[columns].split(", "), strict=True):
+        if name in _SAME_FOR_A_PUSH:
+            values.append(f"%b::{kind}")
+        else:
+            values.append(f"pushed.{name}")
+            arrays.append(f"%b::{kind}[]")
+            names.append(name)
+    return (
+        f"INSERT INTO {table} ({columns}) SELECT {', '.join(values)}"
+        f" FROM unnest({', '.join(arrays)}) AS pushed({', '.join(names)})"
+        " ON CONFLICT DO NOTHING RETURNING request_id"
+    )
 
 
 def _returning_in_chunks(cursor, table: str, columns: str, rows: list[tuple]) -> set:

@@ -9,21 +9,31 @@ ids it stored, so across concurrent writers each id is told `inserted` exactly o
 
 from __future__ import annotations
 
+import fcntl
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
-from monitor.errors import BadRecord
+from monitor.errors import BadRecord, DeploymentNotFound
 from monitor.ingest.batch import Batch
 from monitor.ingest.records import ModelSchema, ParseContext
-from monitor.store.models import Model
+from monitor.store.models import Deployment, Model
+
+_deployments, _models = Deployment.__table__.c, Model.__table__.c
+# Built once: this runs on every push, and building a statement costs more than running it.
+_PUSH_TARGET = (
+    select(_deployments.id, _models.numerical, _models.categorical, _models.task)
+    .join_from(Deployment.__table__, Model.__table__, _models.id == _deployments.model_id)
+    .where(_deployments.name == bindparam("name"))
+)
 
 
-@dataclass(frozen=True)
-class RecordStatus:
+class RecordStatus(NamedTuple):
     """What became of one record: `inserted`, `duplicate` (its request id was stored
     already, or came earlier in the same call) or `quarantined` (with the reason)."""
 
@@ -46,6 +56,15 @@ def schema_of(model: Model) -> ModelSchema:
     return ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task)
 
 
+def push_target(session: Session, deployment_name: str) -> tuple[int, ModelSchema]:
+    """The deployment's id and what its records must look like, in one round trip."""
+    found = session.execute(_PUSH_TARGET, {"name": deployment_name}).first()
+    if found is None:
+        raise DeploymentNotFound(f"no deployment named {deployment_name!r}")
+    deployment_id, numerical, categorical, task = found
+    return deployment_id, ModelSchema(tuple(numerical), tuple(categorical), task)
+
+
 def write_records(
     session: Session,
     deployment_id: int,
@@ -65,6 +84,7 @@ def write_records(
         except BadRecord as error:
             batch.quarantine(f"{origin}#{index}", _raw(record), str(error))
             accepted.append((index, None, batch.bad[-1][2]))
+    wait_for_sqlite_writer_turn(session)
     batch.write(session)
     new_ids = batch.new_ids or set()
     statuses = []
@@ -77,6 +97,34 @@ def write_records(
         else:
             statuses.append(RecordStatus(index, "duplicate", request_id))
     return Written(statuses)
+
+
+_TURN = "sqlite_writer_turn"
+_holders: set[int] = set()  # threads holding a turn, which must not wait for another
+
+
+def wait_for_sqlite_writer_turn(session: Session) -> None:
+    """On SQLite, queue for the database's one writer on a lock file beside it, held until
+    the session's transaction ends: writers that wait in SQLite's busy timeout poll with
+    growing sleeps, so under load some waited seconds; on the lock each is woken in turn.
+    Held no longer than SQLite's own write lock would be (first insert to commit)."""
+    engine = session.get_bind()
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    thread = threading.get_ident()
+    if not database or database == ":memory:" or _TURN in session.info or thread in _holders:
+        return
+    turn = open(f"{database}-writers.lock", "ab")  # noqa: SIM115 - closed when the turn ends
+    fcntl.flock(turn, fcntl.LOCK_EX)
+    session.info[_TURN] = (turn, thread)
+    _holders.add(thread)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_turn(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None and _TURN in session.info:
+        turn, thread = session.info.pop(_TURN)
+        _holders.discard(thread)
+        turn.close()  # closing the file releases its lock
 
 
 def _raw(record: Any) -> bytes:

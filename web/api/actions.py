@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from flask import abort, current_app, jsonify, request
 
 from monitor.errors import BadRecord
@@ -60,35 +61,32 @@ def _push(name: str, role: str):
     db().commit()  # the write lock is held from the first insert to here: keep it short
     stored = summary["inserted"] + summary["duplicate"]
     status = 200 if not summary["quarantined"] else (400 if not stored else 207)
-    return jsonify(summary), status
+    # What jsonify writes, encoded by orjson: a summary names every record.
+    body = orjson.dumps(summary, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    return current_app.response_class(body, status=status, mimetype="application/json")
 
 
-@table.route(
-    "POST",
-    "/deployments/<name>/predictions",
-    "Push canonical prediction records; bad ones go to quarantine",
-    body=RECORDS,
-    responses=PUSH_RESPONSES,
-    writes=True,
-    tag="ingest",
-)
-@writer_required
-def push_predictions(name: str):
-    return _push(name, "predictions")
+def _push_route(role: str, summary: str) -> None:
+    """`POST /deployments/<name>/<role>`: push predictions or labels."""
+
+    def push(name: str):
+        return _push(name, role)
+
+    push.__name__ = f"push_{role}"
+    route = table.route(
+        "POST",
+        f"/deployments/<name>/{role}",
+        summary,
+        body=RECORDS,
+        responses=PUSH_RESPONSES,
+        writes=True,
+        tag="ingest",
+    )
+    route(writer_required(push))
 
 
-@table.route(
-    "POST",
-    "/deployments/<name>/labels",
-    "Push ground-truth labels, joined to predictions by request id",
-    body=RECORDS,
-    responses=PUSH_RESPONSES,
-    writes=True,
-    tag="ingest",
-)
-@writer_required
-def push_labels(name: str):
-    return _push(name, "labels")
+_push_route("predictions", "Push canonical prediction records; bad ones go to quarantine")
+_push_route("labels", "Push ground-truth labels, joined to predictions by request id")
 
 
 @table.route(

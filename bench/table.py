@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+PUSH_GOALS = {20: 5_000, 100: 15_000}  # records/s, as bench.push states them
+PUSH_FILED = {("sqlite", 20): "3147", ("postgres", 20): "900"}  # gunicorn -w 4
 
 
 def _load(name: str) -> dict:
@@ -27,6 +29,14 @@ def _get(data: dict, *keys: str):
     return data
 
 
+def below(goal: float) -> Callable[[float], bool]:
+    return lambda value: value <= goal
+
+
+def above(goal: float) -> Callable[[float], bool]:
+    return lambda value: value >= goal
+
+
 def _rows(results: dict) -> list[tuple[str, object, str, str, Callable | None, str]]:
     """(figure, value, baseline, goal, met-test, at filing)."""
     monitor = results["monitor"].get("figures", {})
@@ -35,8 +45,6 @@ def _rows(results: dict) -> list[tuple[str, object, str, str, Callable | None, s
     daemon = results["daemon"]
     round_ = f"{daemon.get('deployments', 100)} x {daemon.get('predictions_per_window', 10_000):,}"
     nanny, evidently = monitor.get("nannyml_1m_s"), monitor.get("evidently_1m_s")
-    below = lambda goal: lambda value: value <= goal  # noqa: E731
-    above = lambda goal: lambda value: value >= goal  # noqa: E731
     return [
         ("1M window, warm (s)", monitor.get("driftwise_1m_warm_s"), "", "<= 0.35", below(0.35), "1.05"),
         ("1M window, cold (s)", monitor.get("driftwise_1m_cold_s"), "", "<= 0.7", below(0.7), "2.00"),
@@ -63,7 +71,38 @@ def _rows(results: dict) -> list[tuple[str, object, str, str, Callable | None, s
         ("CPU s per deployment-window, verdict only", _get(daemon, "local_without_reports", "cpu_seconds_per_deployment_window"), "", "", None, ""),
         ("deployment-windows per core-hour, with report", _get(daemon, "local", "deployment_windows_per_core_hour"), "", "", None, ""),
         ("deployment-windows per core-hour, verdict only", _get(daemon, "local_without_reports", "deployment_windows_per_core_hour"), "", "", None, ""),
-    ] + _bootstrap_rows(results.get("bootstrap", {}))  # fmt: skip
+    ] + _bootstrap_rows(results.get("bootstrap", {})) + _push_rows(results.get("push", {}))  # fmt: skip
+
+
+def _push_rows(push: dict) -> list:
+    """Records/s and p99 of each store and batch size against the push goals."""
+    goal = push.get("goal", {})
+    p99_goal = goal.get("p99_ms", 250)
+    rows = []
+    for store in ("sqlite", "postgres"):
+        for size in (20, 100):
+            figures = _get(push, store, f"batch_{size}") or {}
+            per_second = goal.get(f"records_per_second_batch_{size}", PUSH_GOALS[size])
+            name = f"push {size}-record batches, {store}"
+            rows += [
+                (
+                    f"{name} (rec/s)",
+                    figures.get("records_per_second"),
+                    push.get("server", ""),
+                    f">= {per_second}",
+                    above(per_second),
+                    PUSH_FILED.get((store, size), ""),
+                ),
+                (
+                    f"{name}, p99 (ms)",
+                    figures.get("p99_ms"),
+                    "",
+                    f"< {p99_goal:g}",
+                    lambda value, limit=p99_goal: value < limit,
+                    "",
+                ),
+            ]
+    return rows  # fmt: skip
 
 
 def _bootstrap_rows(bootstrap: dict) -> list:
@@ -131,7 +170,7 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
-    names = ("monitor", "ingest", "retrain", "daemon", "bootstrap")
+    names = ("monitor", "ingest", "retrain", "daemon", "bootstrap", "push")
     results = {name: _load(name) for name in names}
     print(table(results))
 

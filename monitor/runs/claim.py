@@ -94,7 +94,11 @@ def heartbeat(engine: Engine | None, run_id: int, worker: str) -> Heartbeat:
     def renew() -> bool:
         with session_scope(engine) as session:
             until = utcnow() + timedelta(seconds=seconds)
-            return compare_and_set(session, Run, _mine(run_id, worker), {"lease_until": until})
+            if compare_and_set(session, Run, _mine(run_id, worker), {"lease_until": until}):
+                return True
+            # A beat that waited for the run's own final commit finds it finished, not lost.
+            holder = session.scalar(select(Run.claimed_by).where(Run.id == run_id))
+            return holder == worker
 
     def release() -> None:
         with session_scope(engine) as session:

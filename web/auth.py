@@ -109,7 +109,7 @@ def revoke_token(session: Session, name: str) -> bool:
     if token is None or token.revoked_at is not None:
         return False
     token.revoked_at = utcnow()
-    for key in [key for key in _known_tokens if key[1] == token.token_hash]:
+    for key in [key for key in list(_known_tokens) if key[1] == token.token_hash]:
         _known_tokens.pop(key, None)
     return True
 
@@ -154,7 +154,8 @@ def _read_token(session: Session, engine: Engine, digest: str) -> _KnownToken | 
         return None
     if len(_known_tokens) > 1000:  # only valid tokens are kept: prune the expired
         clock = time.monotonic()
-        for key in [key for key, entry in _known_tokens.items() if entry.until < clock]:
+        # A copy first: other request threads add entries meanwhile.
+        for key in [key for key, entry in list(_known_tokens.items()) if entry.until < clock]:
             _known_tokens.pop(key, None)
     principal = Principal(name=row.name, role=row.role, kind="token")
     known = _KnownToken(principal, row.id, row.last_used_at, time.monotonic() + TOKEN_CACHE_SECONDS)

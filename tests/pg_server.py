@@ -68,6 +68,18 @@ class OwnPostgres:
             "start",
         )
 
+    def restart(self) -> None:
+        """Start again on the same data; orphaned backends may hold shared memory a moment."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.start()
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
     def pid(self) -> int | None:
         pidfile = self.data / "postmaster.pid"
         return int(pidfile.read_text().split()[0]) if pidfile.exists() else None

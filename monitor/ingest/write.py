@@ -12,11 +12,12 @@ from __future__ import annotations
 import fcntl
 import json
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import Engine, bindparam, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from monitor.errors import BadRecord, DeploymentNotFound
@@ -56,13 +57,29 @@ def schema_of(model: Model) -> ModelSchema:
     return ModelSchema(tuple(model.numerical), tuple(model.categorical), model.task)
 
 
+# What a push needs of its deployment, per engine and name: read at most every few seconds,
+# not on every push (a round trip of the database's each). A deployment moved to another
+# model, or a model's features changed, is checked the new way within this time.
+PUSH_TARGET_SECONDS = 5.0
+_push_targets: dict[tuple[Engine, str], tuple[float, int, ModelSchema]] = {}  # read at
+
+
 def push_target(session: Session, deployment_name: str) -> tuple[int, ModelSchema]:
-    """The deployment's id and what its records must look like, in one round trip."""
+    """The deployment's id and what its records must look like."""
+    key = (session.get_bind(), deployment_name)
+    known = _push_targets.get(key)
+    if known is not None and time.monotonic() - known[0] < PUSH_TARGET_SECONDS:
+        return known[1], known[2]
     found = session.execute(_PUSH_TARGET, {"name": deployment_name}).first()
     if found is None:
+        _push_targets.pop(key, None)
         raise DeploymentNotFound(f"no deployment named {deployment_name!r}")
     deployment_id, numerical, categorical, task = found
-    return deployment_id, ModelSchema(tuple(numerical), tuple(categorical), task)
+    schema = ModelSchema(tuple(numerical), tuple(categorical), task)
+    if len(_push_targets) > 1000:  # deployments are few; engines come and go in tests
+        _push_targets.clear()
+    _push_targets[key] = (time.monotonic(), deployment_id, schema)
+    return deployment_id, schema
 
 
 def write_records(

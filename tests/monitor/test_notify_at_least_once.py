@@ -5,7 +5,6 @@ deduplicate (README, "Alerts")."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,19 +69,6 @@ class KillingReceiver:
         self.server.server_close()
 
 
-def restart(server: OwnPostgres) -> None:
-    """Start again on the same data; orphaned backends may hold shared memory a moment."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            server.start()
-            return
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 def test_a_delivery_whose_record_was_lost_repeats_with_the_same_webhook_id(
     own_postgres: OwnPostgres, tmp_path, monkeypatch
 ) -> None:
@@ -100,7 +86,7 @@ def test_a_delivery_whose_record_was_lost_repeats_with_the_same_webhook_id(
         with pytest.raises(OperationalError):
             dispatch_due(settings=settings)  # delivered, then the record is lost
         assert len(receiver.deliveries) == 1
-        restart(own_postgres)
+        own_postgres.restart()
         store_db.reset_engines()
         with session_scope() as session:
             row = session.get(Notification, notification_id)

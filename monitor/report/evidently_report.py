@@ -62,9 +62,9 @@ def build_snapshot(
     run's definition: drift over the features alone (the share the policy reads, with its
     threshold) and a summary on every row, and performance on the labeled rows when the
     window has labels, as two Evidently reports in one document."""
-    from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
+    from evidently.presets import ClassificationPreset, RegressionPreset
 
-    from monitor.report.evidently_summary import TaskDataSummary
+    from monitor.report.evidently_summary import ColumnDrift, TaskDataSummary
     from monitor.report.performance import positive_class
 
     current = current.head(rows)
@@ -94,9 +94,9 @@ def build_snapshot(
     # Drift and the summary on every row of the window, as the run computes them. The
     # summary counts the target's missing labels; Evidently's per-column statistics cannot
     # read a column with missing classes, and the performance section describes labels.
-    drift = DataDriftPreset(columns=columns, drift_share=drift_share or 0.5)
+    drift = ColumnDrift(columns=columns, drift_share=drift_share or 0.5)
     target = [model.target] if model.target in current and model.target in reference else []
-    summary = TaskDataSummary(columns=[*features, *outputs])
+    summary = TaskDataSummary()
     document = _run(
         [drift, summary],
         current[[*features, *outputs, *target]],

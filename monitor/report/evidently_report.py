@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import warnings
+from contextlib import AbstractContextManager
+from functools import cache
 
 import numpy as np
 import orjson
@@ -120,7 +122,11 @@ def build_snapshot(
         document["widgets"] += scored["widgets"]
         document["tests_widgets"] += scored["tests_widgets"]
     return gzip.compress(
-        orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+        orjson.dumps(
+            document,
+            default=str,
+            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+        ),
         5,
     )
 
@@ -140,20 +146,27 @@ def _run(presets: list, current: pd.DataFrame, reference: pd.DataFrame, definiti
     # Unlabeled rows have no target: Evidently warns of it, and its statistics of a window
     # without labels divide zero by zero; the summary counts them as the missing values
     # they are.
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with np.errstate(invalid="ignore"), warnings.catch_warnings(), _one_blas_thread():
         warnings.filterwarnings("ignore", "Target column .* contains 'None' values")
         snapshot = Report(presets).run(
             Dataset.from_pandas(current, data_definition=definition),
             Dataset.from_pandas(reference, data_definition=definition),
             metadata=metadata,
         )
-    return orjson.loads(
-        orjson.dumps(
-            snapshot.dump_dict(),
-            default=str,
-            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
-        )
-    )
+    return snapshot.dump_dict()
+
+
+@cache
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread() -> AbstractContextManager:
+    """One BLAS thread for Evidently's small matrix sums (its correlations): a BLAS pool
+    waking on a busy machine costs a tenth of a second a sum that takes a millisecond."""
+    return _blas().limit(limits=1, user_api="blas")
 
 
 def load_snapshot(blob: bytes):

@@ -121,6 +121,7 @@ def build_snapshot(
         document["top_level_metrics"] += scored["top_level_metrics"]
         document["widgets"] += scored["widgets"]
         document["tests_widgets"] += scored["tests_widgets"]
+    document["widgets"].insert(0, _rows_note(metadata))
     return gzip.compress(
         orjson.dumps(
             document,
@@ -129,6 +130,18 @@ def build_snapshot(
         ),
         5,
     )
+
+
+def _rows_note(metadata: dict) -> dict:
+    """The report's first widget: which of the window's rows it describes, and how many."""
+    from evidently.legacy.renderers.html_widgets import header_text
+
+    window = metadata.get("rows") or f"{metadata['current_rows']} rows"
+    label = (
+        f"This report describes {window}; reference: {metadata['reference_rows']} rows; "
+        f"labeled: {metadata['labeled_rows']} rows."
+    )
+    return header_text(label=label).dict()
 
 
 def _labels(values: pd.Series, task: str) -> pd.Series:

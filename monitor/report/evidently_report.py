@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import warnings
+from contextlib import AbstractContextManager
+from functools import cache
 
 import numpy as np
 import orjson
@@ -62,9 +64,9 @@ def build_snapshot(
     run's definition: drift over the features alone (the share the policy reads, with its
     threshold) and a summary on every row, and performance on the labeled rows when the
     window has labels, as two Evidently reports in one document."""
-    from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
+    from evidently.presets import ClassificationPreset, RegressionPreset
 
-    from monitor.report.evidently_summary import TaskDataSummary
+    from monitor.report.evidently_summary import ColumnDrift, TaskDataSummary
     from monitor.report.performance import positive_class
 
     current = current.head(rows)
@@ -94,9 +96,9 @@ def build_snapshot(
     # Drift and the summary on every row of the window, as the run computes them. The
     # summary counts the target's missing labels; Evidently's per-column statistics cannot
     # read a column with missing classes, and the performance section describes labels.
-    drift = DataDriftPreset(columns=columns, drift_share=drift_share or 0.5)
+    drift = ColumnDrift(columns=columns, drift_share=drift_share or 0.5)
     target = [model.target] if model.target in current and model.target in reference else []
-    summary = TaskDataSummary(columns=[*features, *outputs])
+    summary = TaskDataSummary()
     document = _run(
         [drift, summary],
         current[[*features, *outputs, *target]],
@@ -119,10 +121,27 @@ def build_snapshot(
         document["top_level_metrics"] += scored["top_level_metrics"]
         document["widgets"] += scored["widgets"]
         document["tests_widgets"] += scored["tests_widgets"]
+    document["widgets"].insert(0, _rows_note(metadata))
     return gzip.compress(
-        orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS),
+        orjson.dumps(
+            document,
+            default=str,
+            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+        ),
         5,
     )
+
+
+def _rows_note(metadata: dict) -> dict:
+    """The report's first widget: which of the window's rows it describes, and how many."""
+    from evidently.legacy.renderers.html_widgets import header_text
+
+    window = metadata.get("rows") or f"{metadata['current_rows']} rows"
+    label = (
+        f"This report describes {window}; reference: {metadata['reference_rows']} rows; "
+        f"labeled: {metadata['labeled_rows']} rows."
+    )
+    return header_text(label=label).dict()
 
 
 def _labels(values: pd.Series, task: str) -> pd.Series:
@@ -140,20 +159,27 @@ def _run(presets: list, current: pd.DataFrame, reference: pd.DataFrame, definiti
     # Unlabeled rows have no target: Evidently warns of it, and its statistics of a window
     # without labels divide zero by zero; the summary counts them as the missing values
     # they are.
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with np.errstate(invalid="ignore"), warnings.catch_warnings(), _one_blas_thread():
         warnings.filterwarnings("ignore", "Target column .* contains 'None' values")
         snapshot = Report(presets).run(
             Dataset.from_pandas(current, data_definition=definition),
             Dataset.from_pandas(reference, data_definition=definition),
             metadata=metadata,
         )
-    return orjson.loads(
-        orjson.dumps(
-            snapshot.dump_dict(),
-            default=str,
-            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
-        )
-    )
+    return snapshot.dump_dict()
+
+
+@cache
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread() -> AbstractContextManager:
+    """One BLAS thread for Evidently's small matrix sums (its correlations): a BLAS pool
+    waking on a busy machine costs a tenth of a second a sum that takes a millisecond."""
+    return _blas().limit(limits=1, user_api="blas")
 
 
 def load_snapshot(blob: bytes):

@@ -52,7 +52,7 @@ def build_report(session: Session, run: Run, rows: int | None = None) -> bytes |
         "kind": run.kind,
         "window_start": run.window_start,
         "window_end": run.window_end,
-        "rows": f"the first {window.rows} rows by sample key of {run.sampled_from} in the window",
+        "rows": _rows_shown(window.rows, run.rows, run.sampled_from),
         "sample_key_below": threshold if threshold is not None else "all",
     }
     try:
@@ -71,6 +71,16 @@ def build_report(session: Session, run: Run, rows: int | None = None) -> bytes |
         return None
     run.report_rows = window.rows
     return run.snapshot
+
+
+def _rows_shown(shown: int, scored: int | None, in_window: int | None) -> str:
+    """Which of the window's rows the report describes, in words the report shows."""
+    if shown == scored == in_window:
+        return f"all {shown} rows of the window"
+    return (
+        f"the first {shown} rows by sample key of {in_window} in the window "
+        f"(the run scored {scored})"
+    )
 
 
 def build_reports(

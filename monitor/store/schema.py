@@ -1,24 +1,35 @@
-"""Schema upgrades and the start-up check that refuses a schema that is behind."""
+"""Schema upgrades and the start-up check that refuses a schema that is behind.
+
+The check runs at the start of every command, so it reads the version table with one plain
+query against `HEAD_REVISIONS` and never imports Alembic (a third of a second on a loaded
+core); upgrading and downgrading do. `tests/monitor/test_schema.py` holds `HEAD_REVISIONS`
+equal to Alembic's heads of `migrations/versions/`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 
 import migrations
 from monitor.errors import SchemaBehind
 from monitor.store.db import get_engine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 UPGRADE_HINT = "run `driftwise db upgrade`"
+# The newest migration's revision: a new migration changes it (the schema test says so).
+HEAD_REVISIONS = frozenset({"0012"})
+VERSION_TABLE = "alembic_version"
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config
+
     engine = engine or get_engine()
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
@@ -27,19 +38,29 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def head_revisions(engine: Engine | None = None) -> set[str]:
+    """The heads of the migration scripts, as Alembic reads them."""
+    from alembic.script import ScriptDirectory
+
     return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
 
 
 def current_revisions(engine: Engine | None = None) -> set[str]:
+    """The revisions the database's version table holds (none for an empty database)."""
     with (engine or get_engine()).connect() as connection:
-        return set(MigrationContext.configure(connection).get_current_heads())
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return set()
+        return set(connection.scalars(text(f"SELECT version_num FROM {VERSION_TABLE}")))
 
 
 def upgrade(engine: Engine | None = None, revision: str = "heads") -> None:
+    from alembic import command
+
     _migrate(command.upgrade, engine, revision)
 
 
 def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
+    from alembic import command
+
     _migrate(command.downgrade, engine, revision)
 
 
@@ -54,11 +75,10 @@ def _migrate(move: Callable[[Config, str], None], engine: Engine | None, revisio
 
 def check(engine: Engine | None = None) -> None:
     """Raise SchemaBehind unless the database is at the code's head revision."""
-    engine = engine or get_engine()
-    current, heads = current_revisions(engine), head_revisions(engine)
-    if current != heads:
+    current = current_revisions(engine)
+    if current != HEAD_REVISIONS:
         where = ", ".join(sorted(current)) or "empty"
         raise SchemaBehind(
-            f"database schema is at {where}, this Driftwise needs {', '.join(sorted(heads))}: "
-            f"{UPGRADE_HINT}"
+            f"database schema is at {where}, this Driftwise needs "
+            f"{', '.join(sorted(HEAD_REVISIONS))}: {UPGRADE_HINT}"
         )

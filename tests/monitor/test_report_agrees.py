@@ -170,3 +170,39 @@ def test_a_window_without_labels_declares_its_target_and_has_no_performance_sect
     named = summary_columns(snapshot)
     assert named["target column"] == ["churned", "churned"]  # declared, its labels missing
     assert named["prediction column"] == ["probability", "probability"]
+
+
+def first_widget_text(snapshot: bytes) -> str:
+    widget = orjson.loads(gzip.decompress(snapshot))["widgets"][0]
+    return widget["params"]["counters"][0]["label"]
+
+
+def test_a_report_on_fewer_rows_than_the_run_says_how_many_of_how_many(sqlite_url):
+    from monitor.store import get_engine
+
+    engine = get_engine(sqlite_url)
+    deployment_id = deploy(engine, reference=frame_for("binary", 800, seed=1), min_rows=50)
+    insert(engine, deployment_id, frame_for("binary", 300, seed=2), "binary", 0)
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)
+    assert build_pending_reports(engine, rows=120) == 1
+
+    with session_scope(engine) as session:
+        run = session.scalars(select(Run)).one()
+        assert run.report_rows == 120 and run.rows == 300
+        text = first_widget_text(run.snapshot)
+    assert "the first 120 rows by sample key of 300 in the window (the run scored 300)" in text
+    assert "reference: 120 rows" in text
+
+
+def test_a_report_on_every_row_of_the_window_says_so(sqlite_url):
+    from monitor.store import get_engine
+
+    engine = get_engine(sqlite_url)
+    deployment_id = deploy(engine, reference=frame_for("binary", 800, seed=1), min_rows=50)
+    insert(engine, deployment_id, frame_for("binary", 300, seed=2), "binary", 0)
+    monitor_deployment(engine, "churn-online", DAY, DAY + HOUR, report_rows=0)
+    assert build_pending_reports(engine) == 1
+
+    with session_scope(engine) as session:
+        text = first_widget_text(session.scalars(select(Run.snapshot)).one())
+    assert text.startswith("This report describes all 300 rows of the window;")

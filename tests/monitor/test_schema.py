@@ -33,3 +33,19 @@ def test_check_refuses_a_schema_that_is_behind_and_names_the_command(empty_db_ur
     engine = store_db.get_engine(empty_db_url)
     with pytest.raises(SchemaBehind, match="driftwise db upgrade"):
         schema.check(engine)
+
+
+def test_the_check_knows_the_newest_migration_without_importing_alembic() -> None:
+    # The start-up check compares the version table with this constant: a new migration
+    # must move it, or every command would refuse the upgraded database.
+    assert schema.HEAD_REVISIONS == schema.head_revisions(store_db.get_engine("sqlite://"))
+
+
+def test_the_check_reads_the_revision_the_upgrade_wrote(empty_db_url: str) -> None:
+    engine = store_db.get_engine(empty_db_url)
+    assert schema.current_revisions(engine) == set()
+    schema.upgrade(engine, "0011")
+    assert schema.current_revisions(engine) == {"0011"}
+    heads = ", ".join(sorted(schema.HEAD_REVISIONS))
+    with pytest.raises(SchemaBehind, match=f"at 0011, this Driftwise needs {heads}:"):
+        schema.check(engine)

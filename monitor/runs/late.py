@@ -92,17 +92,18 @@ def _look(session: Session, after: int, upto: int, now: datetime) -> Recent:
     deployment, and the newest id stored before `now - MARGIN` (every id below it was
     handed out earlier, by a transaction shorter than MARGIN: committed)."""
     old_enough = case((Prediction.ingested_at < now - MARGIN, Prediction.id))
+    # `+ 0` keeps the databases on the primary key's range instead of walking the
+    # (deployment_id, timestamp) index to group by it.
+    deployment = (Prediction.deployment_id + 0).label("deployment")
     rows = session.execute(
-        # `+ 0` keeps the databases on the primary key's range instead of walking the
-        # (deployment_id, timestamp) index to group by it.
         select(
-            Prediction.deployment_id + 0,
+            deployment,
             func.min(Prediction.timestamp),
             func.max(Prediction.timestamp),
             func.max(old_enough),
         )
         .where(Prediction.id > after, Prediction.id <= upto)
-        .group_by(Prediction.deployment_id + 0)
+        .group_by(deployment)
     ).all()
     committed = max((row[3] or 0 for row in rows), default=0)
     spans = {row[0]: (row[1], row[2]) for row in rows}

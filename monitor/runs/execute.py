@@ -7,7 +7,7 @@ import time
 import traceback
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from monitor.events import emit
@@ -155,16 +155,21 @@ def _points(session: Session, run: Run) -> None:
             MetricPoint.metric.in_(metrics),
         )
     )
-    session.add_all(
-        MetricPoint(
-            run_id=run.id,
-            deployment_id=run.deployment_id,
-            time=run.window_start,
-            metric=metric,
-            column=column,
-            value=float(value),
-        )
-        for metric, column, value in values
+    # One executemany of plain rows: nothing reads the points back in this session, and
+    # an ORM object per point made them a run's largest flush.
+    session.execute(
+        insert(MetricPoint.__table__),
+        [
+            {
+                "run_id": run.id,
+                "deployment_id": run.deployment_id,
+                "time": run.window_start,
+                "metric": metric,
+                "column": column,
+                "value": float(value),
+            }
+            for metric, column, value in values
+        ],
     )
 
 

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.events import emit
 from monitor.runs.window import count_rows
-from monitor.store import session_scope
 from monitor.store.models import Deployment, Event, Prediction, Run
 from monitor.timeutil import iso, utcnow
 
@@ -162,11 +161,9 @@ def _grown(session: Session, deployment: Deployment, *conditions) -> list[tuple]
     ]
 
 
-def save_checkpoint(engine: Engine | None, deployment_id: int, checked: int) -> None:
+def save_checkpoint(deployment: Deployment, checked: int) -> None:
     """Called once the pass's reruns ran: a pass that dies before looks again."""
-    with session_scope(engine) as session:
-        deployment = session.get(Deployment, deployment_id)
-        deployment.late_checked_id = max(deployment.late_checked_id or 0, checked)
+    deployment.late_checked_id = max(deployment.late_checked_id or 0, checked)
 
 
 def resolve_superseded(session: Session, deployment: Deployment, run: Run, status: str) -> None:

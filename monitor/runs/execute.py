@@ -19,7 +19,7 @@ from monitor.runs.claim import claim, heartbeat
 from monitor.runs.late import resolve_superseded
 from monitor.runs.window import count_rows, load_window
 from monitor.service.claims import stopping, worker_id
-from monitor.settings import current_settings
+from monitor.settings import current_value
 from monitor.store import session_scope
 from monitor.store.models import Deployment, DeploymentHistory, MetricPoint, Model, Prediction, Run
 from monitor.timeutil import iso, utcnow
@@ -47,7 +47,7 @@ def run_window(
     with heartbeat(engine, run_id, worker_id()), log_context(run=run_id):
         try:
             with session_scope(engine) as session:
-                rows = current_settings().inline_report_rows if report_rows is None else report_rows
+                rows = current_value("inline_report_rows") if report_rows is None else report_rows
                 execute(session, session.get(Run, run_id), rows, began)
         except Exception as error:  # noqa: BLE001 - a run records its failure, the job goes on
             with session_scope(engine) as session:

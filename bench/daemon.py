@@ -2,10 +2,14 @@
 local executor (the daemon's thread pool) and with 2 Celery worker processes; then the
 idle daemon's CPU and memory.
 
-`python -m bench.daemon [--deployments N] [--rows N] [--postgres URL] [--redis URL]`
-prints the figures and writes bench/results/daemon.json. Without --postgres the store is
-SQLite. The Celery round needs Redis (default redis://127.0.0.1:6379/15); it is skipped,
-and says so, when Redis is unreachable.
+A round gives verdicts only, as the daemon's monitor task does: Evidently's reports are
+built afterwards by their own task. Their cost is measured on `--reports` of the round's
+runs and added to each deployment-window's CPU seconds "with report".
+
+`python -m bench.daemon [--deployments N] [--rows N] [--reports N] [--postgres URL]
+[--redis URL]` prints the figures and writes bench/results/daemon.json. Without --postgres
+the store is SQLite. The Celery round needs Redis (default redis://127.0.0.1:6379/15); it
+is skipped, and says so, when Redis is unreachable.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 
 from bench.support import drop_postgres, postgres_database, write_results
 from monitor.ingest.records import PredictionRow, sample_key
@@ -107,6 +111,32 @@ def local_round(engine: Engine, names: list[str], threads: int) -> tuple[float, 
     return time.perf_counter() - started, time.process_time() - cpu
 
 
+def reports(engine: Engine, count: int) -> dict:
+    """Wall and CPU seconds per report, built as the reports task builds them, on the
+    newest `count` runs without one (after a first that imports Evidently, as a running
+    daemon has)."""
+    from monitor.runs.reports import build_report
+
+    with session_scope(engine) as session:
+        first, *ids = session.scalars(
+            select(Run.id)
+            .where(Run.status == "ok", Run.report_rows.is_(None))
+            .order_by(Run.id.desc())
+            .limit(count + 1)
+        ).all()
+        build_report(session, session.get(Run, first))
+    started, cpu = time.perf_counter(), time.process_time()
+    for run_id in ids:
+        with session_scope(engine) as session:
+            build_report(session, session.get(Run, run_id))
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {
+        "built": len(ids),
+        "seconds_per_report": round(seconds / len(ids), 2) if ids else None,
+        "cpu_seconds_per_report": round(cpu / len(ids), 3) if ids else None,
+    }
+
+
 def verdict_round(engine: Engine, names: list[str], threads: int) -> tuple[float, float]:
     """The same round with no report built: the verdicts alone."""
     from monitor.runs.job import monitor_deployment
@@ -117,15 +147,20 @@ def verdict_round(engine: Engine, names: list[str], threads: int) -> tuple[float
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def _per_window(seconds: float, cpu: float, windows: int) -> dict:
-    per_window = cpu / windows
-    return {
+def _per_window(seconds: float, cpu: float, windows: int, report_cpu: float = 0.0) -> dict:
+    """The round's figures; with `report_cpu` (each window's deferred report), the CPU
+    seconds per deployment-window count its report too."""
+    per_window = cpu / windows + report_cpu
+    result = {
         "round_seconds": round(seconds, 1),
         "seconds_per_deployment": round(seconds / windows, 2),
         "cpu_seconds": round(cpu, 1),
         "cpu_seconds_per_deployment_window": round(per_window, 3),
         "deployment_windows_per_core_hour": round(3600 / per_window) if per_window else None,
     }
+    if report_cpu:
+        result["verdict_cpu_seconds_per_deployment_window"] = round(cpu / windows, 3)
+    return result
 
 
 def start(command: list[str], url: str, log: Path, **env: str) -> subprocess.Popen:
@@ -134,7 +169,8 @@ def start(command: list[str], url: str, log: Path, **env: str) -> subprocess.Pop
 
 def celery_round(
     engine: Engine, url: str, redis_url: str, names: list[str], workers: int, logs: Path
-) -> float | None:
+) -> tuple[float, float] | None:
+    """The round's wall seconds and its CPU seconds in the worker processes."""
     import redis
 
     from monitor.service.executors import CeleryExecutor
@@ -163,17 +199,23 @@ def celery_round(
             if done >= workers:
                 break
             time.sleep(0.2)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _group_cpu(processes)
         for name in names:
             executor.submit("monitor_deployment", name)
         while finished_runs(engine) < len(names):
             time.sleep(0.2)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, _group_cpu(processes) - cpu
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             process.wait(60)
+
+
+def no_reports_left(engine: Engine) -> None:
+    """Mark the runs without a report as having none, as if the reports task had been."""
+    with session_scope(engine) as session:
+        session.execute(update(Run).where(Run.report_rows.is_(None)).values(report_rows=0))
 
 
 def idle_daemon(url: str, logs: Path, settle: float, measure: float) -> dict:
@@ -197,6 +239,20 @@ def idle_daemon(url: str, logs: Path, settle: float, measure: float) -> dict:
     }
 
 
+def _group_cpu(processes: list[subprocess.Popen]) -> float:
+    """CPU seconds of every process in the processes' groups (a Celery worker's pool too)."""
+    groups = {process.pid for process in processes}
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[2]) in groups:  # pgrp
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime, stime
@@ -217,6 +273,9 @@ def main() -> None:
     parser.add_argument("--postgres", help="a PostgreSQL URL (a database is created beside it)")
     parser.add_argument("--redis", default=REDIS_URL)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--reports", type=int, default=10, help="reports built to measure their cost"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         logs = Path(scratch)
@@ -230,13 +289,17 @@ def main() -> None:
             import monitor.runs.job  # noqa: F401 - imported once, as in a running daemon
 
             threads = Timing().threads
+            load_before = os.getloadavg()
             local, local_cpu = local_round(engine, names, threads)
             assert finished_runs(engine) >= len(names)
+            built = reports(engine, args.reports)
             forget_runs(engine)
             verdicts, verdicts_cpu = verdict_round(engine, names, threads)
             assert finished_runs(engine) >= len(names)
             forget_runs(engine)
             celery = celery_round(engine, url, args.redis, names, args.workers, logs)
+            load_after = os.getloadavg()
+            no_reports_left(engine)
             idle = idle_daemon(url, logs, settle=20.0, measure=args.idle_seconds)
         finally:
             store_db.reset_engines()
@@ -246,14 +309,24 @@ def main() -> None:
         "deployments": args.deployments,
         "predictions_per_window": args.rows,
         "setup_seconds": round(setup_seconds, 1),
-        "local": {"threads": threads, **_per_window(local, local_cpu, len(names))},
+        "local": {
+            "threads": threads,
+            "reports": "deferred",
+            **_per_window(local, local_cpu, len(names), built["cpu_seconds_per_report"] or 0.0),
+        },
+        "reports": built,
         "local_without_reports": _per_window(verdicts, verdicts_cpu, len(names)),
         "celery": None
         if celery is None
         else {
             "workers": args.workers,
-            "round_seconds": round(celery, 1),
-            "seconds_per_deployment": round(celery / len(names), 2),
+            "round_seconds": round(celery[0], 1),
+            "seconds_per_deployment": round(celery[0] / len(names), 2),
+            "worker_cpu_seconds_per_deployment_window": round(celery[1] / len(names), 3),
+        },
+        "load_average": {
+            "before": [round(value, 2) for value in load_before],
+            "after": [round(value, 2) for value in load_after],
         },
         "idle_daemon": idle,
         "cpus": os.cpu_count(),

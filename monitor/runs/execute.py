@@ -7,7 +7,7 @@ import time
 import traceback
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from monitor.events import emit
@@ -19,7 +19,7 @@ from monitor.runs.claim import claim, heartbeat
 from monitor.runs.late import resolve_superseded
 from monitor.runs.window import count_rows, load_window
 from monitor.service.claims import stopping, worker_id
-from monitor.settings import current_settings
+from monitor.settings import current_value
 from monitor.store import session_scope
 from monitor.store.models import Deployment, DeploymentHistory, MetricPoint, Model, Prediction, Run
 from monitor.timeutil import iso, utcnow
@@ -47,7 +47,7 @@ def run_window(
     with heartbeat(engine, run_id, worker_id()), log_context(run=run_id):
         try:
             with session_scope(engine) as session:
-                rows = current_settings().inline_report_rows if report_rows is None else report_rows
+                rows = current_value("inline_report_rows") if report_rows is None else report_rows
                 execute(session, session.get(Run, run_id), rows, began)
         except Exception as error:  # noqa: BLE001 - a run records its failure, the job goes on
             with session_scope(engine) as session:
@@ -155,16 +155,21 @@ def _points(session: Session, run: Run) -> None:
             MetricPoint.metric.in_(metrics),
         )
     )
-    session.add_all(
-        MetricPoint(
-            run_id=run.id,
-            deployment_id=run.deployment_id,
-            time=run.window_start,
-            metric=metric,
-            column=column,
-            value=float(value),
-        )
-        for metric, column, value in values
+    # One executemany of plain rows: nothing reads the points back in this session, and
+    # an ORM object per point made them a run's largest flush.
+    session.execute(
+        insert(MetricPoint.__table__),
+        [
+            {
+                "run_id": run.id,
+                "deployment_id": run.deployment_id,
+                "time": run.window_start,
+                "metric": metric,
+                "column": column,
+                "value": float(value),
+            }
+            for metric, column, value in values
+        ],
     )
 
 

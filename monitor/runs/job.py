@@ -150,10 +150,11 @@ def monitor_deployment(
         _record(result, run_id)
         if run_id is not None and window_from in decided.warnings:
             waiting.warn(engine, run_id, decided.warnings[window_from])
-    if not set(grown) & set(decided.held):  # a held window's late rows are looked at again
-        late.save_checkpoint(engine, deployment_id, checked)
     with session_scope(engine) as session:
-        backfills = backfill_windows(session, session.get(Deployment, deployment_id))
+        deployment = session.get(Deployment, deployment_id)
+        if not set(grown) & set(decided.held):  # a held window's late rows are looked at again
+            late.save_checkpoint(deployment, checked)
+        backfills = backfill_windows(session, deployment)
     for window_from, window_to, labeled in backfills:
         _record(
             result, run_window(engine, deployment_id, window_from, window_to, "backfill", labeled)

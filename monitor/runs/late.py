@@ -2,49 +2,117 @@
 `no_data` (or `insufficient_data`) event its earlier run raised is resolved.
 
 Empty and thin windows are simply counted again. Finding `ok` windows that grew stays
-cheap: each pass looks only at predictions stored since the
-deployment's checkpoint (`deployments.late_checked_id`, a range of the primary key), takes
-the span of their timestamps, and counts only the windows already run inside that span.
-The checkpoint trails the newest id by `MARGIN`, because ids are handed out when a
-transaction inserts, not when it commits: a long chunk may commit lower ids after higher
-ones. Looking at a prediction twice costs a count, never a second rerun.
+cheap: a pass looks only at predictions stored since the deployment's checkpoint
+(`deployments.late_checked_id`, a range of the primary key), takes the span of their
+timestamps, and counts only the windows already run inside that span. One walk of that
+range serves every deployment's pass in the process for a minute (`recent`), extended by
+the ids stored since. The checkpoint trails the newest id by `MARGIN`, because ids are
+handed out when a transaction inserts, not when it commits: a long chunk may commit lower
+ids after higher ones. Looking at a prediction twice costs a count, never a second rerun.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.events import emit
 from monitor.runs.window import count_rows
-from monitor.store import session_scope
 from monitor.store.models import Deployment, Event, Prediction, Run
 from monitor.timeutil import iso, utcnow
 
 MARGIN = timedelta(minutes=15)  # longer than any transaction that inserts predictions
+RESCAN_SECONDS = 60.0  # a look at the newest predictions serves this long, then is redone
 RECOUNTED_WINDOWS = 200  # at most this many windows of each sort counted in one pass
 EMPTY = ("no_data", "insufficient_data")
 SUPERSEDES = {"ok": ("no_data", "insufficient_data"), "insufficient_data": ("no_data",)}
 
 
-def _newer(deployment: Deployment, checked: int):
+@dataclass
+class Recent:
+    """What one look at the predictions stored past `after` (up to `upto`) found. Every
+    pass of this process shares it for up to `RESCAN_SECONDS`, extended by the ids stored
+    since: the look walks every deployment's newest rows, so once per deployment it would
+    cost each pass the whole table's recent rows."""
+
+    after: int
+    upto: int
+    committed: int  # every prediction up to this id was committed before the look (0: none)
+    spans: dict[int, tuple[datetime, datetime]]  # deployment id: oldest and newest timestamp
+    looked_at: float = field(default_factory=time.monotonic)
+
+    def extended(self, newer: Recent) -> Recent:
+        spans = dict(self.spans)
+        for deployment_id, (first, last) in newer.spans.items():
+            known = spans.get(deployment_id)
+            spans[deployment_id] = (first, last) if known is None else _union(known, first, last)
+        committed = max(self.committed, newer.committed)
+        return Recent(self.after, newer.upto, committed, spans, self.looked_at)
+
+
+def _union(span: tuple[datetime, datetime], first: datetime, last: datetime) -> tuple:
+    return min(span[0], first), max(span[1], last)
+
+
+_recent: WeakKeyDictionary = WeakKeyDictionary()  # engine: its Recent
+_recent_lock = threading.Lock()
+
+
+def recent(session: Session, after: int, now: datetime) -> Recent:
+    """The predictions stored past `after`, as this process last looked at them."""
+    bind = session.get_bind()
+    with _recent_lock:
+        seen = _recent.get(bind)
+        newest = session.scalar(select(func.max(Prediction.id))) or 0
+        stale = seen is None or time.monotonic() - seen.looked_at > RESCAN_SECONDS
+        if stale or seen.after > after or newest < seen.upto:
+            seen = _look(session, _lowest_checkpoint(session, after), newest, now)
+        elif newest > seen.upto:
+            seen = seen.extended(_look(session, seen.upto, newest, now))
+        _recent[bind] = seen
+        return seen
+
+
+def _lowest_checkpoint(session: Session, after: int) -> int:
+    """Where a new look starts: at the lowest checkpoint of any deployment, so that the
+    passes of the others that follow it need no look of their own."""
+    lowest = session.scalar(select(func.min(Deployment.late_checked_id)))
+    return after if lowest is None else min(after, lowest)
+
+
+def _look(session: Session, after: int, upto: int, now: datetime) -> Recent:
+    """One walk of the primary key's range (after, upto]: the timestamps' span per
+    deployment, and the newest id stored before `now - MARGIN` (every id below it was
+    handed out earlier, by a transaction shorter than MARGIN: committed)."""
+    old_enough = case((Prediction.ingested_at < now - MARGIN, Prediction.id))
     # `+ 0` keeps the databases on the primary key's range instead of walking the
-    # deployment's whole (deployment_id, timestamp) index.
-    return [Prediction.id > checked, (Prediction.deployment_id + 0) == deployment.id]
+    # (deployment_id, timestamp) index to group by it.
+    deployment = (Prediction.deployment_id + 0).label("deployment")
+    rows = session.execute(
+        select(
+            deployment,
+            func.min(Prediction.timestamp),
+            func.max(Prediction.timestamp),
+            func.max(old_enough),
+        )
+        .where(Prediction.id > after, Prediction.id <= upto)
+        .group_by(deployment)
+    ).all()
+    committed = max((row[3] or 0 for row in rows), default=0)
+    spans = {row[0]: (row[1], row[2]) for row in rows}
+    return Recent(after, upto, committed, spans)
 
 
 def checkpoint(session: Session, deployment: Deployment, now: datetime) -> int:
     """The id up to which every prediction is committed, as far as can be told."""
     checked = deployment.late_checked_id or 0
-    top = session.scalar(  # the newest first: the scan stops at the first old enough
-        select(Prediction.id)
-        .where(Prediction.id > checked, Prediction.ingested_at < now - MARGIN)
-        .order_by(Prediction.id.desc())
-        .limit(1)
-    )
-    return max(checked, top or 0)
+    return max(checked, recent(session, checked, now).committed)
 
 
 def thin_windows(session: Session, deployment: Deployment) -> list[tuple[datetime, datetime, int]]:
@@ -58,12 +126,8 @@ def grown_windows(session: Session, deployment: Deployment) -> list[tuple[dateti
     the window holds now, among those that predictions stored since the checkpoint fall in."""
     if deployment.late_checked_id is None:
         return []  # the first pass after an upgrade: only what arrives from now on
-    span = session.execute(
-        select(func.min(Prediction.timestamp), func.max(Prediction.timestamp)).where(
-            *_newer(deployment, deployment.late_checked_id)
-        )
-    ).one()
-    if span[0] is None:
+    span = recent(session, deployment.late_checked_id, utcnow()).spans.get(deployment.id)
+    if span is None:
         return []
     return _grown(
         session,
@@ -97,11 +161,9 @@ def _grown(session: Session, deployment: Deployment, *conditions) -> list[tuple]
     ]
 
 
-def save_checkpoint(engine: Engine | None, deployment_id: int, checked: int) -> None:
+def save_checkpoint(deployment: Deployment, checked: int) -> None:
     """Called once the pass's reruns ran: a pass that dies before looks again."""
-    with session_scope(engine) as session:
-        deployment = session.get(Deployment, deployment_id)
-        deployment.late_checked_id = max(deployment.late_checked_id or 0, checked)
+    deployment.late_checked_id = max(deployment.late_checked_id or 0, checked)
 
 
 def resolve_superseded(session: Session, deployment: Deployment, run: Run, status: str) -> None:

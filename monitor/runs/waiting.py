@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from monitor.ingest.watermark import behind, read_to_text
-from monitor.settings import current_settings
+from monitor.settings import current_value
 from monitor.store import session_scope
 from monitor.store.models import Deployment, Run, Source
 from monitor.timeutil import human_duration, iso
@@ -37,7 +37,7 @@ def plan(session: Session, deployment: Deployment, windows: list[tuple], now: da
         return Plan([], [], {})
     late = behind(session, deployment.id, max(window[1] for window in windows))
     result = Plan([], [], {})
-    wait = timedelta(seconds=current_settings().source_wait_seconds)
+    wait = timedelta(seconds=current_value("source_wait_seconds"))
     settle = timedelta(seconds=deployment.settle_seconds)
     for window in windows:
         sources = [

@@ -90,6 +90,7 @@ class JobSpec:
 
 
 ADVISE_EVERY = 3600.0  # serving advice moves slowly: traffic over weeks, a week's hold
+REPORTS_EVERY = 60.0  # Evidently's reports, built apart from the monitor passes
 
 
 def plan(session: Session, timing: Timing) -> dict[str, JobSpec]:
@@ -111,6 +112,7 @@ def plan(session: Session, timing: Timing) -> dict[str, JobSpec]:
     jobs["notify"] = JobSpec("notify", (), timing.notify)
     jobs["housekeeping"] = JobSpec("housekeeping", (), timing.housekeeping)
     jobs["advise"] = JobSpec("advise", (), ADVISE_EVERY)
+    jobs["reports"] = JobSpec("build_reports", (), REPORTS_EVERY)
     following = session.scalar(
         select(Model.id).where(Model.artifact_uri.like("models:/%@%")).limit(1)
     )

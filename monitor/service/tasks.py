@@ -6,6 +6,7 @@ so a task delivered twice, or killed half-way and run again, does its work once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import timedelta
@@ -22,6 +23,8 @@ from monitor.timeutil import parse_duration, utcnow, window_start
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {}
 NOTIFY_BATCH = 100
 NOTIFY_MAX_BATCHES = 50
+QUIET_SECONDS = 5.0  # reports wait until no monitor run has finished for this long
+NEWEST_RUNS = 50  # the runs looked at to tell whether monitor runs are being made
 
 
 def task(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -46,15 +49,59 @@ def ingest_source(source_id: int) -> dict[str, Any]:
 
 @task
 def monitor_deployment(name: str) -> dict[str, Any]:
-    """The deployment's due windows, then backfills for windows whose labels arrived."""
+    """The deployment's due windows, then backfills for windows whose labels arrived; their
+    Evidently reports are `build_reports`' work, so no verdict waits for one."""
     from monitor.errors import DeploymentNotFound
     from monitor.runs.job import monitor_deployment as run_due
 
     try:
-        result = run_due(get_engine(), name)
+        result = run_due(get_engine(), name, report_rows=0)
     except DeploymentNotFound:
         return {"skipped": "deployment deleted"}
     return {"runs": result.runs, "skipped": result.skipped}
+
+
+@task
+def build_reports() -> dict[str, Any]:
+    """Evidently's reports of finished runs that have none, newest first, within
+    DRIFTWISE_REPORT_BUDGET_SECONDS; it stops early while monitor runs are being made, so
+    reports take the time verdicts leave. What is left waits for the next call."""
+    from monitor.runs.reports import build_report
+
+    engine = get_engine()
+    deadline = time.monotonic() + current_settings().report_budget_seconds
+    built, tried = 0, set()
+    while time.monotonic() < deadline and not _monitoring(engine):
+        with session_scope(engine) as session:
+            run = _next_without_report(session, tried)
+            if run is None:
+                break
+            tried.add(run.id)
+            built += build_report(session, run) is not None
+    return {"built": built}
+
+
+def _next_without_report(session, tried: set[int]) -> Run | None:
+    return session.scalars(
+        select(Run)
+        .where(Run.status == "ok", Run.report_rows.is_(None), Run.id.not_in(tried))
+        .order_by(Run.window_start.desc(), Run.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _monitoring(engine) -> bool:
+    """Whether monitor runs are being made here or elsewhere: one of the newest holds a
+    live claim, or finished less than `QUIET_SECONDS` ago (a round's next window is near)."""
+    now = utcnow()
+    newest = select(Run.status, Run.lease_until, Run.finished_at).order_by(Run.id.desc())
+    with session_scope(engine) as session:
+        for status, lease_until, finished_at in session.execute(newest.limit(NEWEST_RUNS)):
+            if status == "running" and lease_until is not None and lease_until >= now:
+                return True
+            if finished_at is not None and (now - finished_at).total_seconds() < QUIET_SECONDS:
+                return True
+    return False
 
 
 @task

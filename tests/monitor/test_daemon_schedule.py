@@ -14,9 +14,9 @@ from sqlalchemy import Engine, func, select
 from monitor.errors import SettingsError
 from monitor.service import schedule_info, tasks
 from monitor.service.daemon import Daemon, Timing, next_after, timing_from_env
-from monitor.store import session_scope
+from monitor.store import get_engine, session_scope
 from monitor.store.models import Deployment, Lease, Model, Prediction, RetrainJob, Run, Source
-from monitor.timeutil import utcnow
+from monitor.timeutil import utcnow, window_start
 from tests import factories
 from tests.factories import churn_frame, make_deployment
 from tests.monitor.runs_support import add_window
@@ -60,6 +60,7 @@ def test_the_schedule_follows_deployments_and_sources(engine: Engine) -> None:
             "notify",
             "housekeeping",
             "advise",
+            "reports",
         }
         deadline = time.monotonic() + 10
         while len(executor.submitted) < len(jobs) and time.monotonic() < deadline:
@@ -223,3 +224,42 @@ def test_the_next_run_after_a_late_one_is_on_the_interval_grid() -> None:
     following = next_after(scheduled, 10)
     assert following - scheduled == timedelta(seconds=30)
     assert isinstance(following, datetime) and following.tzinfo is None
+
+
+def test_reports_are_left_to_their_own_task_which_waits_while_monitor_runs_are_made(
+    sqlite_url: str, monkeypatch
+) -> None:
+    engine = get_engine(sqlite_url)
+    first = window_start(utcnow(), 3600) - timedelta(hours=2)
+    with session_scope(engine) as session:
+        deployment = make_deployment(session, min_rows=10)
+        deployment.created_at = first
+        deployment_id = deployment.id
+    add_window(engine, deployment_id, first, churn_frame(300, seed=4), "a")
+    tasks.monitor_deployment("churn-online")
+    with session_scope(engine) as session:
+        ok = session.scalars(select(Run).where(Run.status == "ok")).one()
+        assert ok.snapshot is None and ok.report_rows is None
+        live = Run(
+            deployment_id=deployment_id,
+            window_start=first - timedelta(days=1),
+            window_end=first - timedelta(days=1) + timedelta(hours=1),
+            kind="monitor",
+            status="running",
+            lease_until=utcnow() + timedelta(minutes=1),
+        )
+        session.add(live)
+    monkeypatch.setattr(tasks, "QUIET_SECONDS", 0.0)
+    assert tasks.build_reports() == {"built": 0}  # a run holds a live claim
+
+    with session_scope(engine) as session:
+        session.get(Run, live.id).lease_until = utcnow() - timedelta(seconds=1)
+    monkeypatch.setattr(tasks, "QUIET_SECONDS", 3600.0)
+    assert tasks.build_reports() == {"built": 0}  # a run finished moments ago
+
+    monkeypatch.setattr(tasks, "QUIET_SECONDS", 0.0)
+    assert tasks.build_reports() == {"built": 1}
+    assert tasks.build_reports() == {"built": 0}
+    with session_scope(engine) as session:
+        built = session.get(Run, ok.id)
+        assert built.snapshot is not None and built.report_rows == 300

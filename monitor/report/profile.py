@@ -16,10 +16,10 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from monitor.errors import ReferenceInvalid
-from monitor.registry.reference import decode_reference
+from monitor.registry.reference import decode_reference, read_reference
 from monitor.report.drift import clean
 from monitor.report.estimate import (
     calibration_map,
@@ -139,7 +139,12 @@ _REFERENCES: dict[tuple[str, int, tuple], Reference] = {}
 
 def load(session: Session, model: Model, version_id: int, cap: int) -> Reference:
     """The version's reference, capped at `cap` rows; the profile is computed at most once."""
-    stored = session.scalar(select(ReferenceSet).where(ReferenceSet.model_version_id == version_id))
+    stored = session.scalar(
+        # The set's data is read only when this process has not loaded the reference yet.
+        select(ReferenceSet)
+        .where(ReferenceSet.model_version_id == version_id)
+        .options(defer(ReferenceSet.data))
+    )
     if stored is None:
         raise ReferenceInvalid(f"model version {version_id} has no reference set")
     key = (stored.sha256, cap, tuple(model.numerical) + tuple(model.categorical))
@@ -149,22 +154,24 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
     sha256, data = stored.sha256, stored.data
 
     @cache
-    def frame() -> pd.DataFrame:
+    def frame() -> pd.DataFrame:  # for later readers (the report), kept with the reference
         return cap_frame(decode_reference(sha256, data), cap)
 
+    # Preparing decodes a frame of its own, let go once prepared: the verdict keeps none.
+    fresh = cache(lambda: cap_frame(read_reference(data), cap))
     profile = stored.profile or {}
     if profile.get("version") != PROFILE_VERSION or profile.get("cap") != cap:
-        profile = build_profile(model, frame()) | {"cap": cap}
+        profile = build_profile(model, fresh()) | {"cap": cap}
         stored.profile = profile
     wanted = {
         name: _categorical(model, name)
         for name in [*model.features, model.prediction]
         if name in stored.columns
     }
-    columns = prepared_columns(session, stored, cap, wanted, frame)
+    columns = prepared_columns(session, stored, cap, wanted, fresh)
     loss_model, loss_problem = None, None
     if model.task == "regression":
-        loss_model, loss_problem = fit_loss_model(model, frame())
+        loss_model, loss_problem = fit_loss_model(model, fresh())
     reference = Reference(
         frame, columns, profile, stored.rows, min(cap, stored.rows), loss_model, loss_problem
     )

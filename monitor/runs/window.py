@@ -380,6 +380,8 @@ def features_by_column(model: Model, texts: list[str]) -> dict[str, pd.Series] |
         if column.null_count or str(column.type) not in CATEGORY_TYPES:
             return None
         columns[name] = pd.Series(column.to_pylist(), dtype=object, name=name)
+    del table
+    pa.default_memory_pool().release_unused()  # the parsed blocks, not kept for the run
     return columns
 
 

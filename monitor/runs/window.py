@@ -40,6 +40,7 @@ READ_CACHE_PAGES = 2048  # 8 MiB of SQLite page cache for a window's reading con
 COMMIT_MARGIN = timedelta(minutes=15)
 KEEP_WAIT_MS = 200  # how long keeping a window's count waits for a lock
 MIN_BLOCK = 1 << 20  # bytes of JSON per block Arrow parses: smaller ones cost more than they save
+CHUNK_BYTES = 4 << 20  # bytes of JSON parsed per call: the most of it held at once
 
 
 @dataclass
@@ -353,20 +354,12 @@ def features_by_column(model: Model, texts: list[str]) -> dict[str, pd.Series] |
     always has (text in a numerical feature, missing or mixed categories), so the two agree
     on every frame they both accept (tests/monitor/test_window_decode.py)."""
     import pyarrow as pa
-    import pyarrow.json as arrow_json
 
     numbers = pa.schema([(name, pa.float64()) for name in model.numerical])
-    data = "\n".join(texts).encode()
-    # A block per core: Arrow parses the blocks at once, outside the GIL.
-    block = max(MIN_BLOCK, len(data) // (os.cpu_count() or 1) + 1)
     try:
-        table = arrow_json.read_json(
-            io.BytesIO(data),
-            read_options=arrow_json.ReadOptions(use_threads=True, block_size=block),
-            parse_options=arrow_json.ParseOptions(explicit_schema=numbers),
-        )
+        table = pa.concat_tables(_parsed(texts, numbers))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
+        return None  # a value Arrow cannot type, or chunks typed apart: decoded row-wise
     if table.num_rows != len(texts):
         return None
     columns = {
@@ -383,6 +376,23 @@ def features_by_column(model: Model, texts: list[str]) -> dict[str, pd.Series] |
     del table
     pa.default_memory_pool().release_unused()  # the parsed blocks, not kept for the run
     return columns
+
+
+def _parsed(texts: list[str], numbers) -> Iterator:
+    """The texts parsed a chunk at a time, so that only one chunk's JSON and Arrow's work
+    on it are held at once; within a chunk a block per core, parsed at once outside the GIL."""
+    import pyarrow.json as arrow_json
+
+    size = sum(map(len, texts)) + len(texts)
+    rows = max(1, len(texts) * CHUNK_BYTES // max(size, 1))
+    for first in range(0, len(texts), rows):
+        data = "\n".join(texts[first : first + rows]).encode()
+        block = max(MIN_BLOCK, len(data) // (os.cpu_count() or 1) + 1)
+        yield arrow_json.read_json(
+            io.BytesIO(data),
+            read_options=arrow_json.ReadOptions(use_threads=True, block_size=block),
+            parse_options=arrow_json.ParseOptions(explicit_schema=numbers),
+        )
 
 
 def features_by_row(model: Model, texts: list[str]) -> tuple[dict[str, pd.Series], list[str]]:

@@ -9,6 +9,7 @@ the frame (a report, a regression's loss model, a preparation not stored yet).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from monitor.errors import ReferenceInvalid
-from monitor.registry.reference import decode_reference, read_reference
+from monitor.registry.reference import decode_reference
 from monitor.report.drift import clean
 from monitor.report.estimate import (
     calibration_map,
@@ -61,6 +62,23 @@ def cap_frame(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
     if len(frame) <= cap:
         return frame
     return frame.sample(n=cap, random_state=SAMPLE_SEED).reset_index(drop=True)
+
+
+def read_capped(data: bytes, cap: int) -> pd.DataFrame:
+    """`cap_frame` of the stored set, only the kept rows converted from Arrow to pandas:
+    the whole set is never a frame (tests/monitor/test_preparation.py holds them equal)."""
+    import pyarrow as pa
+    import pyarrow.parquet as parquet
+    from pandas.io._util import arrow_table_to_pandas  # what pd.read_parquet converts with
+
+    table = parquet.read_table(io.BytesIO(data), use_pandas_metadata=True)
+    if table.num_rows > cap:
+        rows = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
+        table = table.take(rows.sample(n=cap, random_state=SAMPLE_SEED).index.to_numpy())
+    frame = arrow_table_to_pandas(table)
+    del table
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def build_profile(model: Model, frame: pd.DataFrame) -> dict:
@@ -158,7 +176,7 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
         return cap_frame(decode_reference(sha256, data), cap)
 
     # Preparing decodes a frame of its own, let go once prepared: the verdict keeps none.
-    fresh = cache(lambda: cap_frame(read_reference(data), cap))
+    fresh = cache(lambda: read_capped(data, cap))
     profile = stored.profile or {}
     if profile.get("version") != PROFILE_VERSION or profile.get("cap") != cap:
         profile = build_profile(model, fresh()) | {"cap": cap}

@@ -163,21 +163,25 @@ def run_driftwise(url: str, day: str) -> dict:
     from sqlalchemy import delete, select, update
 
     from monitor.runs.execute import run_window
-    from monitor.store import get_engine, session_scope
+    from monitor.store import get_engine, schema, session_scope
     from monitor.store.models import (
         Deployment,
         MetricPoint,
         ReferencePreparation,
         ReferenceSet,
         Run,
+        WindowCount,
     )
 
     engine = get_engine(url)
+    schema.upgrade(engine)  # a store kept by BENCH_MONITOR_WORK may predate a migration
     start = datetime.fromisoformat(day)
     with session_scope(engine) as session:
         deployment_id = session.scalar(select(Deployment.id))
-        # Cold is the version's first window: its profile and preparation not made yet.
+        # Cold is the version's first window: its profile and preparation not made yet,
+        # its rows not counted before.
         session.execute(delete(ReferencePreparation))
+        session.execute(delete(WindowCount))
         session.execute(update(ReferenceSet).values(profile={}))
     timings, cpu = [], []
     for _attempt in range(2):  # cold (first in this process), then warm

@@ -75,7 +75,16 @@ def store_reference(session: Session, version: ModelVersion, frame: pd.DataFrame
 @lru_cache(maxsize=16)
 def decode_reference(sha256: str, data: bytes) -> pd.DataFrame:
     """A stored set's frame, decoded once per process and content (callers copy)."""
-    return pd.read_parquet(io.BytesIO(data))
+    return read_reference(data)
+
+
+def read_reference(data: bytes) -> pd.DataFrame:
+    """A stored set's frame, decoded afresh; Arrow's pool gives back what decoding took."""
+    import pyarrow as pa
+
+    frame = pd.read_parquet(io.BytesIO(data))
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def load_reference(session: Session, version_id: int) -> pd.DataFrame:

@@ -9,6 +9,7 @@ the frame (a report, a regression's loss model, a preparation not stored yet).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from monitor.errors import ReferenceInvalid
 from monitor.registry.reference import decode_reference
@@ -61,6 +62,23 @@ def cap_frame(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
     if len(frame) <= cap:
         return frame
     return frame.sample(n=cap, random_state=SAMPLE_SEED).reset_index(drop=True)
+
+
+def read_capped(data: bytes, cap: int) -> pd.DataFrame:
+    """`cap_frame` of the stored set, only the kept rows converted from Arrow to pandas:
+    the whole set is never a frame (tests/monitor/test_preparation.py holds them equal)."""
+    import pyarrow as pa
+    import pyarrow.parquet as parquet
+    from pandas.io._util import arrow_table_to_pandas  # what pd.read_parquet converts with
+
+    table = parquet.read_table(io.BytesIO(data), use_pandas_metadata=True)
+    if table.num_rows > cap:
+        rows = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
+        table = table.take(rows.sample(n=cap, random_state=SAMPLE_SEED).index.to_numpy())
+    frame = arrow_table_to_pandas(table)
+    del table
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def build_profile(model: Model, frame: pd.DataFrame) -> dict:
@@ -139,7 +157,12 @@ _REFERENCES: dict[tuple[str, int, tuple], Reference] = {}
 
 def load(session: Session, model: Model, version_id: int, cap: int) -> Reference:
     """The version's reference, capped at `cap` rows; the profile is computed at most once."""
-    stored = session.scalar(select(ReferenceSet).where(ReferenceSet.model_version_id == version_id))
+    stored = session.scalar(
+        # The set's data is read only when this process has not loaded the reference yet.
+        select(ReferenceSet)
+        .where(ReferenceSet.model_version_id == version_id)
+        .options(defer(ReferenceSet.data))
+    )
     if stored is None:
         raise ReferenceInvalid(f"model version {version_id} has no reference set")
     key = (stored.sha256, cap, tuple(model.numerical) + tuple(model.categorical))
@@ -149,22 +172,24 @@ def load(session: Session, model: Model, version_id: int, cap: int) -> Reference
     sha256, data = stored.sha256, stored.data
 
     @cache
-    def frame() -> pd.DataFrame:
+    def frame() -> pd.DataFrame:  # for later readers (the report), kept with the reference
         return cap_frame(decode_reference(sha256, data), cap)
 
+    # Preparing decodes a frame of its own, let go once prepared: the verdict keeps none.
+    fresh = cache(lambda: read_capped(data, cap))
     profile = stored.profile or {}
     if profile.get("version") != PROFILE_VERSION or profile.get("cap") != cap:
-        profile = build_profile(model, frame()) | {"cap": cap}
+        profile = build_profile(model, fresh()) | {"cap": cap}
         stored.profile = profile
     wanted = {
         name: _categorical(model, name)
         for name in [*model.features, model.prediction]
         if name in stored.columns
     }
-    columns = prepared_columns(session, stored, cap, wanted, frame)
+    columns = prepared_columns(session, stored, cap, wanted, fresh)
     loss_model, loss_problem = None, None
     if model.task == "regression":
-        loss_model, loss_problem = fit_loss_model(model, frame())
+        loss_model, loss_problem = fit_loss_model(model, fresh())
     reference = Reference(
         frame, columns, profile, stored.rows, min(cap, stored.rows), loss_model, loss_problem
     )

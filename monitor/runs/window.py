@@ -14,16 +14,18 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import itemgetter
 
 import numpy as np
 import orjson
 import pandas as pd
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from monitor.store.models import BUCKET_SIZE, Label, Model, Prediction
+from monitor.store.models import BUCKET_SIZE, Label, Model, Prediction, WindowCount
+from monitor.timeutil import utcnow
 
 KEY_SPACE = 2**32
 # Over-sample so that the key bound yields at least `cap` rows (LIMIT trims the rest); a
@@ -34,7 +36,11 @@ HEADROOMS = (1.1, 1.5, 3.0, None)
 CATEGORY_TYPES = ("string", "int64", "double", "bool")
 SPLIT_ROWS = 200_000  # windows larger than this are scanned as two halves at once
 READ_CACHE_PAGES = 2048  # 8 MiB of SQLite page cache for a window's reading connections
+# Longer than any transaction that inserts predictions (monitor.runs.late.MARGIN).
+COMMIT_MARGIN = timedelta(minutes=15)
+KEEP_WAIT_MS = 200  # how long keeping a window's count waits for a lock
 MIN_BLOCK = 1 << 20  # bytes of JSON per block Arrow parses: smaller ones cost more than they save
+CHUNK_BYTES = 4 << 20  # bytes of JSON parsed per call: the most of it held at once
 
 
 @dataclass
@@ -98,11 +104,113 @@ def _plain(connection: Connection, statement) -> list[tuple]:
 
 
 def count_rows(session: Session, deployment_id: int, start: datetime, end: datetime) -> int:
-    statements = [
-        select(func.count()).select_from(Prediction).where(*_in_window(deployment_id, *half))
-        for half in _halves(start, end, 2)
-    ]
-    return sum(rows[0][0] for rows in _run_all(session, statements))
+    """The window's predictions. The first count walks the window's index entries and keeps
+    the count up to a committed id (`window_counts`); a later one adds only the predictions
+    stored after that id, a range of the primary key, so it costs what arrived since."""
+    window = _in_window(deployment_id, start, end)
+    kept = session.execute(
+        select(WindowCount.rows, WindowCount.counted_to_id).where(
+            WindowCount.deployment_id == deployment_id,
+            WindowCount.window_start == start,
+            WindowCount.window_end == end,
+        )
+    ).first()
+    since = kept.counted_to_id if kept else 0
+    committed = _committed_id(session, since)
+    if kept is None:
+        # Each statement counts both in one snapshot: a row committed meanwhile is in both.
+        statements = [
+            select(func.count(), _past(committed)).where(*_in_window(deployment_id, *half))
+            for half in _halves(start, end, 2)
+        ]
+        counts = [rows[0] for rows in _run_all(session, statements)]
+        total = sum(count for count, _ in counts)
+        beyond = sum(past or 0 for _, past in counts)
+        _keep(session, deployment_id, start, end, total - beyond, committed, None)
+        return total
+    added, beyond = _stored_after(session, deployment_id, window, since, committed)
+    if committed > since:
+        _keep(session, deployment_id, start, end, kept.rows + added - beyond, committed, since)
+    return kept.rows + added
+
+
+def _committed_id(session: Session, since: int) -> int:
+    """An id below which every prediction is committed, as far as can be told: ids are
+    handed out when a transaction inserts, not when it commits, so it trails the newest
+    by `COMMIT_MARGIN` (as the late-window checkpoint does)."""
+    top = session.scalar(  # the newest first: the scan stops at the first old enough
+        select(Prediction.id)
+        .where(Prediction.id > since, Prediction.ingested_at < utcnow() - COMMIT_MARGIN)
+        .order_by(Prediction.id.desc())
+        .limit(1)
+    )
+    return max(since, top or 0)
+
+
+def _stored_after(
+    session: Session, deployment_id: int, window: list, after: int, committed: int
+) -> tuple[int, int]:
+    """The window's predictions with ids past `after`, and how many of them are past
+    `committed`."""
+    # `+ 0` keeps the databases on the primary key's range instead of the window's index.
+    added, beyond = session.execute(
+        select(func.count(), _past(committed)).where(
+            Prediction.id > after, (Prediction.deployment_id + 0) == deployment_id, *window[1:]
+        )
+    ).one()
+    return added, beyond or 0
+
+
+def _past(committed: int):
+    return func.sum(case((Prediction.id > committed, 1), else_=0))
+
+
+def _keep(
+    session: Session,
+    deployment_id: int,
+    start: datetime,
+    end: datetime,
+    rows: int,
+    counted_to_id: int,
+    was: int | None,
+) -> None:
+    """Keep the count in a short transaction of its own: a run's session writes only at
+    its end (an early write would hold back its heartbeat). The count is only a shortcut,
+    so a busy database, or another process keeping it first, leaves it as it is."""
+    engine = session.get_bind()
+    if engine.url.database in (None, "", ":memory:"):
+        return
+    key = {"deployment_id": deployment_id, "window_start": start, "window_end": end}
+    try:
+        with engine.begin() as connection, _short_waits(connection):
+            if was is None:
+                connection.execute(
+                    insert(WindowCount).values(**key, rows=rows, counted_to_id=counted_to_id)
+                )
+            else:
+                connection.execute(
+                    update(WindowCount)
+                    .where(*(getattr(WindowCount, name) == value for name, value in key.items()))
+                    .where(WindowCount.counted_to_id == was)
+                    .values(rows=rows, counted_to_id=counted_to_id)
+                )
+    except (IntegrityError, OperationalError):
+        pass
+
+
+@contextmanager
+def _short_waits(connection: Connection) -> Iterator[None]:
+    """Wait at most a moment for a lock: the caller's own session may hold one."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {KEEP_WAIT_MS}")
+        yield
+        return
+    kept = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    connection.exec_driver_sql(f"PRAGMA busy_timeout={KEEP_WAIT_MS}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(kept)}")
 
 
 def sample_threshold(total: int, cap: int, headroom: float | None = HEADROOMS[0]) -> int | None:
@@ -246,20 +354,12 @@ def features_by_column(model: Model, texts: list[str]) -> dict[str, pd.Series] |
     always has (text in a numerical feature, missing or mixed categories), so the two agree
     on every frame they both accept (tests/monitor/test_window_decode.py)."""
     import pyarrow as pa
-    import pyarrow.json as arrow_json
 
     numbers = pa.schema([(name, pa.float64()) for name in model.numerical])
-    data = "\n".join(texts).encode()
-    # A block per core: Arrow parses the blocks at once, outside the GIL.
-    block = max(MIN_BLOCK, len(data) // (os.cpu_count() or 1) + 1)
     try:
-        table = arrow_json.read_json(
-            io.BytesIO(data),
-            read_options=arrow_json.ReadOptions(use_threads=True, block_size=block),
-            parse_options=arrow_json.ParseOptions(explicit_schema=numbers),
-        )
+        table = pa.concat_tables(_parsed(texts, numbers))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
+        return None  # a value Arrow cannot type, or chunks typed apart: decoded row-wise
     if table.num_rows != len(texts):
         return None
     columns = {
@@ -273,7 +373,26 @@ def features_by_column(model: Model, texts: list[str]) -> dict[str, pd.Series] |
         if column.null_count or str(column.type) not in CATEGORY_TYPES:
             return None
         columns[name] = pd.Series(column.to_pylist(), dtype=object, name=name)
+    del table
+    pa.default_memory_pool().release_unused()  # the parsed blocks, not kept for the run
     return columns
+
+
+def _parsed(texts: list[str], numbers) -> Iterator:
+    """The texts parsed a chunk at a time, so that only one chunk's JSON and Arrow's work
+    on it are held at once; within a chunk a block per core, parsed at once outside the GIL."""
+    import pyarrow.json as arrow_json
+
+    size = sum(map(len, texts)) + len(texts)
+    rows = max(1, len(texts) * CHUNK_BYTES // max(size, 1))
+    for first in range(0, len(texts), rows):
+        data = "\n".join(texts[first : first + rows]).encode()
+        block = max(MIN_BLOCK, len(data) // (os.cpu_count() or 1) + 1)
+        yield arrow_json.read_json(
+            io.BytesIO(data),
+            read_options=arrow_json.ReadOptions(use_threads=True, block_size=block),
+            parse_options=arrow_json.ParseOptions(explicit_schema=numbers),
+        )
 
 
 def features_by_row(model: Model, texts: list[str]) -> tuple[dict[str, pd.Series], list[str]]:

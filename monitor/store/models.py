@@ -253,6 +253,20 @@ class Prediction(Base):
     ingested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class WindowCount(Base):
+    """A window's prediction count up to a committed id, kept so that a window is walked in
+    the index once: a later count adds only the predictions stored after that id."""
+
+    __tablename__ = "window_counts"
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    counted_to_id: Mapped[int] = mapped_column(BigInteger)  # predictions up to this id
+
+
 class Label(Base):
     __tablename__ = "labels"
     __table_args__ = (UniqueConstraint("deployment_id", "request_id"),)

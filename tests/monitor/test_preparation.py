@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from monitor.registry.reference import decode_reference
+from monitor.registry.reference import decode_reference, read_reference, to_parquet_bytes
 from monitor.report import preparation, profile, stats
 from monitor.report.drift import prepare
 from monitor.store import session_scope
@@ -79,3 +79,14 @@ def test_a_second_process_loads_the_preparation_without_decoding_the_reference_s
                 stats.STATISTICS[method](column, window[name], categorical)
             )
         assert len(second.frame) == len(first.frame)  # the frame still decodes when read
+
+
+@pytest.mark.parametrize("cap", [700, 2000, 5000])
+def test_a_capped_reference_read_from_arrow_is_the_capped_frame(cap):
+    frame = churn_frame(2000, seed=6)
+    frame.loc[::7, "tenure"] = None  # missing numbers and categories survive the take
+    frame.loc[::11, "plan"] = None
+    data = to_parquet_bytes(frame)
+    read = profile.read_capped(data, cap)
+    assert len(read) == min(cap, 2000)
+    pd.testing.assert_frame_equal(read, profile.cap_frame(read_reference(data), cap))

@@ -7,6 +7,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from monitor.runs import window
 from monitor.runs.window import _in_key_order, features_by_column, features_by_row, to_frame
 from monitor.store.models import Model
 
@@ -92,6 +93,30 @@ def test_what_only_the_rows_type_right_is_decoded_row_wise(case):
         pd.testing.assert_series_equal(
             frame[name], by_row[name], check_exact=True, check_names=False
         )
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED))
+def test_decoding_chunk_by_chunk_gives_the_row_wise_frame(case, monkeypatch):
+    monkeypatch.setattr(window, "CHUNK_BYTES", 300)  # a few rows per chunk
+    stored = texts(ACCEPTED[case] * 40)
+    by_column = features_by_column(MODEL, stored)
+    by_row, _ = features_by_row(MODEL, stored)
+    assert by_column is not None
+    for name in MODEL.features:
+        pd.testing.assert_series_equal(by_column[name], by_row[name], check_exact=True)
+        assert [type(value) for value in by_column[name]] == [type(v) for v in by_row[name]]
+
+
+@pytest.mark.parametrize("later", ["b", 2.5])
+def test_categories_typed_apart_in_two_chunks_are_decoded_row_wise(later, monkeypatch):
+    monkeypatch.setattr(window, "CHUNK_BYTES", 300)
+    rows = [{"amount": 1, "count": 1, "plan": 1}] * 20
+    stored = texts(rows + [{"amount": 2, "count": 1, "plan": later}] * 20)
+    assert features_by_column(MODEL, stored) is None
+    frame, _ = to_frame(MODEL, [(text, "1", 0.5, None, None) for text in stored])
+    assert frame["plan"].tolist() == [1] * 20 + [later] * 20
+    by_row, _ = features_by_row(MODEL, stored)
+    pd.testing.assert_series_equal(frame["plan"], by_row["plan"], check_exact=True)
 
 
 def test_text_in_a_number_is_still_counted_as_missing_with_a_warning():

@@ -64,14 +64,15 @@ def read_file(engine: Engine, job, fs, path: str, tally) -> None:
     last_end = offset
     try:
         with fs.open(path, "rb") as handle, _Commits(engine, job, path, size, tally) as commits:
-            for data, end, first_line in _chunks(handle, offset, line_no, chunk, complete):
+            for data, end, first_line, last_line in _chunks(
+                handle, offset, line_no, chunk, complete
+            ):
                 last_end = end
-                lines = data.count(b"\n")
                 if pool is None:
                     parsed: Future | Batch = parse_chunk(job, data, path, first_line, prepare)
                 else:
                     parsed = pool.submit(parse_chunk, job, data, path, first_line, prepare)
-                pending.append((parsed, end, first_line + lines))
+                pending.append((parsed, end, last_line))
                 if len(pending) > 1:
                     commits.write(*pending.popleft())
             while pending:
@@ -116,9 +117,9 @@ def _start_parser() -> None:
 
 def _chunks(
     handle, offset: int, line_no: int, chunk: int, complete: bool = False
-) -> Iterator[tuple[bytes, int, int]]:
-    """Blocks of whole lines: (bytes, offset after them, number of the line before them).
-    In a complete file the last line needs no newline."""
+) -> Iterator[tuple[bytes, int, int, int]]:
+    """Blocks of whole lines: (bytes, offset after them, number of the line before them,
+    number of their last line). In a complete file the last line needs no newline."""
     handle.seek(offset)
     while True:
         data = handle.read(chunk)
@@ -127,13 +128,13 @@ def _chunks(
             if len(data) == chunk:
                 raise BadRecord(f"line {line_no + 1} is longer than {chunk} bytes")
             if complete and data:
-                yield data + b"\n", offset + len(data), line_no
+                yield data + b"\n", offset + len(data), line_no, line_no + 1
             return  # nothing complete yet: a truncated last line waits
         consumed = data[: end + 1]
         offset += len(consumed)
         handle.seek(offset)
-        yield consumed, offset, line_no
-        line_no += consumed.count(b"\n")
+        first, line_no = line_no, line_no + consumed.count(b"\n")
+        yield consumed, offset, first, line_no
 
 
 def parse_chunk(

@@ -75,11 +75,12 @@ def _iso(moment: Any) -> str | None:
 
 
 def _labeled(model: Model):
+    # The model's deployments as a list, not a join: no deployment looked up per row.
+    deployments = select(Deployment.id).where(Deployment.model_id == model.id)
     return (
         select(Prediction.request_id, Prediction.timestamp, Prediction.features, Label.value)
         .join(Label, label_of_prediction())
-        .join(Deployment, Deployment.id == Prediction.deployment_id)
-        .where(Deployment.model_id == model.id)
+        .where(Prediction.deployment_id.in_(deployments))
     )
 
 

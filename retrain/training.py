@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyarrow import json as pa_json
 from sqlalchemy import String, cast, exists, func, select
 from sqlalchemy.orm import Session
@@ -74,11 +75,12 @@ def _iso(moment: Any) -> str | None:
 
 
 def _labeled(model: Model):
+    # The model's deployments as a list, not a join: no deployment looked up per row.
+    deployments = select(Deployment.id).where(Deployment.model_id == model.id)
     return (
         select(Prediction.request_id, Prediction.timestamp, Prediction.features, Label.value)
         .join(Label, label_of_prediction())
-        .join(Deployment, Deployment.id == Prediction.deployment_id)
-        .where(Deployment.model_id == model.id)
+        .where(Prediction.deployment_id.in_(deployments))
     )
 
 
@@ -117,9 +119,11 @@ def labeled_rows(session: Session, model: Model, since: datetime) -> pd.DataFram
     frame = _aggregated(session, joined, model)
     if frame is None:
         frame = _row_by_row(session, joined, model)
-    frame = frame.sort_values("__timestamp", kind="stable")
+    if not frame["__timestamp"].is_monotonic_increasing:  # else sorting copies it unchanged
+        frame = frame.sort_values("__timestamp", kind="stable")
     # The same request id logged by two deployments is one customer: keep the newest.
-    return frame[~frame.index.duplicated(keep="last")]
+    repeated = frame.index.duplicated(keep="last")
+    return frame[~repeated] if repeated.any() else frame
 
 
 def _aggregated(session: Session, joined, model: Model) -> pd.DataFrame | None:
@@ -136,7 +140,7 @@ def _aggregated(session: Session, joined, model: Model) -> pd.DataFrame | None:
     count, ids, stamps, features, values = session.execute(query).one()
     if not count:
         return _empty(model)
-    ids = ids.split(ID_SEPARATOR)
+    ids = _split(ids, ID_SEPARATOR)
     if len(ids) != count:
         return None  # a request id holds the separator
     schema = pa.schema([(name, pa.float64()) for name in model.numerical])
@@ -150,9 +154,23 @@ def _aggregated(session: Session, joined, model: Model) -> pd.DataFrame | None:
     frame = table.to_pandas()
     frame = frame.reindex(columns=model.features)
     frame[model.target] = orjson.loads(f"[{values}]")
-    frame["__timestamp"] = pd.to_datetime(stamps.split(","), format="ISO8601")
-    frame.index = pd.Index(ids, name="request_id")
+    frame["__timestamp"] = _times(stamps)
+    frame.index = pd.Index(ids.to_pandas(), name="request_id")
     return frame
+
+
+def _split(text: str, separator: str) -> pa.Array:
+    """The parts of one long text, split by Arrow: no Python string per part."""
+    return pc.split_pattern(pa.array([text]), separator).flatten()
+
+
+def _times(stamps: str) -> pd.DatetimeIndex:
+    """Timestamps as the database writes them as text, parsed by Arrow (ISO 8601, with or
+    without fractions of a second), else by pandas."""
+    try:
+        return pd.DatetimeIndex(pc.cast(_split(stamps, ","), pa.timestamp("us")).to_pandas())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_datetime(stamps.split(","), format="ISO8601")
 
 
 def _row_by_row(session: Session, joined, model: Model) -> pd.DataFrame:

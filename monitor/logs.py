@@ -71,5 +71,8 @@ def configure_logging(log_format: str | None = None, level: int = logging.INFO) 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Python's warnings too, in the same format and under the handler's lock: written to
+    # stderr beside it, a warning could split a long JSON line.
+    logging.captureWarnings(True)
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import time
 import zipfile
 from collections.abc import Iterator
 from io import BytesIO
@@ -82,6 +83,20 @@ def trusted_classes() -> frozenset[str]:
     return frozenset(_sklearn_classes() | _numpy_classes() | _scipy_classes() | _python_classes())
 
 
+def _all_estimators(all_estimators, attempts: int = 5) -> list:
+    """scikit-learn's estimators. Its walk of its own packages reads `sys.modules` right
+    after each import, and a module another thread was importing at that moment (a daemon
+    builds reports while it retrains) can be missing there: the walk is tried again."""
+    for attempt in range(attempts):
+        try:
+            return [(n, c) for n, c in all_estimators() if c.__module__.startswith("sklearn.")]
+        except KeyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+    return []
+
+
 def _sklearn_classes() -> set[str]:
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
     from sklearn.tree._tree import Tree
@@ -89,9 +104,7 @@ def _sklearn_classes() -> set[str]:
     from skops.io._sklearn import ALLOWED_LOSSES
     from skops.io._trusted_types import SKLEARN_INTERNAL_TYPE_NAMES
 
-    estimators = {
-        _name(cls) for _, cls in all_estimators() if cls.__module__.startswith("sklearn.")
-    }
+    estimators = {_name(cls) for _, cls in _all_estimators(all_estimators)}
     # Fitted trees, the binned trees of hist gradient boosting, and the loss and link
     # objects gradient boosting and SGD keep (the last two as skops itself trusts them).
     parts = {_name(Tree), _name(TreePredictor), _name(Bunch)}

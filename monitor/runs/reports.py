@@ -33,29 +33,30 @@ def build_report(session: Session, run: Run, rows: int | None = None) -> bytes |
         return None
     deployment = session.get(Deployment, run.deployment_id)
     model = session.get(Model, deployment.model_id)
-    reference = profile.load(session, model, run.model_version_id, deployment.max_rows)
-    # The first `rows` of the run's sample by sample key are the window's `rows` lowest
-    # keys: read just those, not the whole sample.
-    window = load_window(
-        session,
-        model,
-        deployment.id,
-        run.window_start,
-        run.window_end,
-        min(deployment.max_rows, rows),
-        total=run.sampled_from,
-    )
-    threshold = sample_threshold(run.sampled_from or 0, deployment.max_rows)
-    metadata = {
-        "deployment": deployment.name,
-        "run_id": run.id,
-        "kind": run.kind,
-        "window_start": run.window_start,
-        "window_end": run.window_end,
-        "rows": _rows_shown(window.rows, run.rows, run.sampled_from),
-        "sample_key_below": threshold if threshold is not None else "all",
-    }
+    # A run Evidently cannot describe (no reference, rows gone) keeps its numbers.
     try:
+        reference = profile.load(session, model, run.model_version_id, deployment.max_rows)
+        # The first `rows` of the run's sample by sample key are the window's `rows` lowest
+        # keys: read just those, not the whole sample.
+        window = load_window(
+            session,
+            model,
+            deployment.id,
+            run.window_start,
+            run.window_end,
+            min(deployment.max_rows, rows),
+            total=run.sampled_from,
+        )
+        threshold = sample_threshold(run.sampled_from or 0, deployment.max_rows)
+        metadata = {
+            "deployment": deployment.name,
+            "run_id": run.id,
+            "kind": run.kind,
+            "window_start": run.window_start,
+            "window_end": run.window_end,
+            "rows": _rows_shown(window.rows, run.rows, run.sampled_from),
+            "sample_key_below": threshold if threshold is not None else "all",
+        }
         run.snapshot = build_snapshot(
             model,
             reference.frame,

@@ -85,12 +85,19 @@ def _reading_once(connection: Connection) -> Iterator[None]:
     if connection.dialect.name != "sqlite":
         yield
         return
-    kept = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-    connection.exec_driver_sql(f"PRAGMA cache_size={READ_CACHE_PAGES}")
+    with _sqlite_pragma(connection, "cache_size", READ_CACHE_PAGES):
+        yield
+
+
+@contextmanager
+def _sqlite_pragma(connection: Connection, name: str, value: int) -> Iterator[None]:
+    """SQLite's `name` set to `value` while the block runs, then back as it was."""
+    kept = connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+    connection.exec_driver_sql(f"PRAGMA {name}={int(value)}")
     try:
         yield
     finally:
-        connection.exec_driver_sql(f"PRAGMA cache_size={int(kept)}")
+        connection.exec_driver_sql(f"PRAGMA {name}={int(kept)}")
 
 
 def _plain(connection: Connection, statement) -> list[tuple]:
@@ -205,12 +212,8 @@ def _short_waits(connection: Connection) -> Iterator[None]:
         connection.exec_driver_sql(f"SET LOCAL lock_timeout = {KEEP_WAIT_MS}")
         yield
         return
-    kept = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
-    connection.exec_driver_sql(f"PRAGMA busy_timeout={KEEP_WAIT_MS}")
-    try:
+    with _sqlite_pragma(connection, "busy_timeout", KEEP_WAIT_MS):
         yield
-    finally:
-        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(kept)}")
 
 
 def sample_threshold(total: int, cap: int, headroom: float | None = HEADROOMS[0]) -> int | None:
